@@ -1,0 +1,14 @@
+//! etpkg's normalized graph IR: typed values, single-output nodes over the core op set, and
+//! constants that borrow the archive's bytes. Invariant: every value has a static type.
+
+mod dtype;
+mod graph;
+mod op;
+
+pub use dtype::{DType, TensorType};
+pub use graph::{
+    ConstData, ConstId, ConstKind, Constant, Graph, Node, NodeId, Origin, Value, ValueDef, ValueId,
+};
+pub use op::{
+    ArgOp, BinaryOp, ConvAttrs, Op, PoolAttrs, PoolKind, ReduceOp, UnaryOp, UpsampleMode,
+};

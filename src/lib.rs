@@ -1,0 +1,5 @@
+//! etpkg: builds PyTorch models into ExecuTorch programs and trimmed per-device runtime crates.
+//! See ARCHITECTURE.md for the code map.
+
+pub mod interp;
+pub mod ir;
