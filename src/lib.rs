@@ -3,3 +3,6 @@
 
 pub mod interp;
 pub mod ir;
+pub mod lower;
+// pub mod ops;
+pub mod pt2;

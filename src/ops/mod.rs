@@ -1,0 +1,6 @@
+//! The operations behind CLI commands. Invariant: the CLI only parses arguments and prints;
+//! everything a command does lives here, callable from tests and other tools.
+
+mod run;
+
+pub use run::{run_reference, RunError, RunReport};
