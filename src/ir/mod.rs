@@ -3,12 +3,14 @@
 
 mod dtype;
 mod graph;
+mod infer;
 mod op;
 
 pub use dtype::{DType, TensorType};
 pub use graph::{
     ConstData, ConstId, ConstKind, Constant, Graph, Node, NodeId, Origin, Value, ValueDef, ValueId,
 };
+pub use infer::{infer, result_type, InferError};
 pub use op::{
     ArgOp, BinaryOp, ConvAttrs, Op, PoolAttrs, PoolKind, ReduceOp, UnaryOp, UpsampleMode,
 };
