@@ -4,5 +4,6 @@
 pub mod interp;
 pub mod ir;
 pub mod lower;
-// pub mod ops;
+pub mod npy;
+pub mod ops;
 pub mod pt2;

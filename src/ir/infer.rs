@@ -147,7 +147,8 @@ impl Cx {
         ensure!(
             self,
             t.dtype.is_float(),
-            "{what} is {t}, but PyTorch implements {} for floating-point dtypes only; cast it first",
+            "{what} is {t}, but PyTorch implements {} for floating-point dtypes only; cast it \
+             first",
             self.op
         );
         Ok(())
