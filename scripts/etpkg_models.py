@@ -521,6 +521,33 @@ class TinyGPTSeparateHead(GPT):
         super().__init__(vocab=40, d=32, n_head=4, n_layer=1, block=8, tied=False)
 
 
+class Classifier(nn.Module):
+    """The bundled example project's model: a small CIFAR-style CNN classifier."""
+
+    def __init__(self, classes=10):
+        super().__init__()
+
+        def cbr(cin, cout, stride=1):
+            return [nn.Conv2d(cin, cout, 3, stride=stride, padding=1, bias=False),
+                    nn.BatchNorm2d(cout), nn.ReLU(inplace=True)]
+
+        self.features = nn.Sequential(
+            *cbr(3, 16), nn.MaxPool2d(2),        # 32 -> 16
+            *cbr(16, 32), nn.MaxPool2d(2),       # 16 -> 8
+            *cbr(32, 64, stride=2),              # 8 -> 4
+            nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+        )
+        self.classifier = nn.Sequential(nn.Dropout(0.1), nn.Linear(64, classes))
+
+    def forward(self, x):
+        return self.classifier(self.features(x))
+
+
+def build_classifier():
+    seed(7)
+    return finish(Classifier(), 77)
+
+
 def build(cls, s, *args):
     def b():
         seed(s)
@@ -571,6 +598,7 @@ FIXTURES = {
     "int_ops": (build(IntOps, 34), inputs(((2, 5), "i64", 220, -6, 10), ((2, 5), "i64", 221, -3, 8),
                                          ((2, 5), "f32", 222))),
     "gpt_untied": (build(TinyGPTSeparateHead, 35), inputs(((1, 8), "i64", 223, 0, 40))),
+    "classifier": (build_classifier, lambda: (img(1, 3, 32, 32, s=300),)),
 }
 
 # Heavy tier: real torchvision models at 224x224 plus the small transformer nets.
