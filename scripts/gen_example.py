@@ -16,7 +16,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import etpkg_models as em  # noqa: E402
-from gen_fixtures import check_close, flat_outputs  # noqa: E402
+from gen_fixtures import check_close, flat_outputs, to_np  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -35,8 +35,8 @@ def main():
     os.makedirs(os.path.join(a.out, "models"), exist_ok=True)
     os.makedirs(os.path.join(a.out, "io"), exist_ok=True)
     torch.export.save(ep, os.path.join(a.out, "models", "classifier.pt2"))
-    np.save(os.path.join(a.out, "io", "x.npy"), x.numpy())
-    np.save(os.path.join(a.out, "io", "y.npy"), y.numpy())
+    np.save(os.path.join(a.out, "io", "x.npy"), to_np(x))
+    np.save(os.path.join(a.out, "io", "y.npy"), to_np(y))
     print(f"wrote {a.out}: y = {np.array2string(y.numpy(), precision=4)}")
 
 

@@ -41,6 +41,12 @@ def flat_outputs(out):
     return leaves
 
 
+def to_np(t):
+    """C-ordered array: np.save would write fortran_order=True for an
+    F-contiguous view, which simple .npy readers do not handle."""
+    return np.ascontiguousarray(t.detach().contiguous().numpy())
+
+
 def max_diff(a, b):
     if a.shape != b.shape or a.dtype != b.dtype:
         return float("inf")
@@ -72,7 +78,16 @@ def targets(ep):
 
 
 def spec(t):
-    return {"dtype": str(t.numpy().dtype), "shape": list(t.shape)}
+    return {"dtype": str(to_np(t).dtype), "shape": list(t.shape)}
+
+
+def format_meta(meta):
+    """JSON with one tensor spec / op target per line (readable diffs)."""
+    parts = []
+    for k, v in meta.items():
+        items = ",\n".join("    " + json.dumps(x) for x in v)
+        parts.append(f'  {json.dumps(k)}: [\n{items}\n  ]' if v else f'  {json.dumps(k)}: []')
+    return "{\n" + ",\n".join(parts) + "\n}\n"
 
 
 def export_flavors(model, args):
@@ -109,9 +124,9 @@ def generate(name, builder, inputs_fn, out_root):
     torch.export.save(flavors["export"], os.path.join(d, "export.pt2"))
     torch.export.save(flavors["core"], os.path.join(d, "core.pt2"))
     for i, t in enumerate(args):
-        np.save(os.path.join(d, f"input_{i}.npy"), t.numpy())
+        np.save(os.path.join(d, f"input_{i}.npy"), to_np(t))
     for i, t in enumerate(ref):
-        np.save(os.path.join(d, f"output_{i}.npy"), t.numpy())
+        np.save(os.path.join(d, f"output_{i}.npy"), to_np(t))
     meta = {
         "inputs": [spec(t) for t in args],
         "outputs": [spec(t) for t in ref],
@@ -119,8 +134,7 @@ def generate(name, builder, inputs_fn, out_root):
         "ops_core": targets(flavors["core"]),
     }
     with open(os.path.join(d, "meta.json"), "w") as fh:
-        json.dump(meta, fh, indent=1)
-        fh.write("\n")
+        fh.write(format_meta(meta))
     return worst
 
 

@@ -29,7 +29,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import etpkg_models as em  # noqa: E402
-from gen_fixtures import check_close, export_flavors, flat_outputs  # noqa: E402
+from gen_fixtures import check_close, export_flavors, flat_outputs, to_np  # noqa: E402
 
 FLAVORS = ("export", "core")
 REL_TOL = 1e-4
@@ -51,11 +51,11 @@ def export_model(name, builder, inputs_fn, out_dir):
     inputs = []
     for i, t in enumerate(args):
         p = os.path.join(d, f"input_{i}.npy")
-        np.save(p, t.numpy())
+        np.save(p, to_np(t))
         inputs.append(p)
     for i, t in enumerate(ref):
-        np.save(os.path.join(d, f"output_{i}.npy"), t.numpy())
-    return inputs, [t.numpy() for t in ref]
+        np.save(os.path.join(d, f"output_{i}.npy"), to_np(t))
+    return inputs, [to_np(t) for t in ref]
 
 
 def rel_error(got, ref):
