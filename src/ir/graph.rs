@@ -69,12 +69,29 @@ pub struct Constant {
     pub data: ConstData,
 }
 
+/// The bytes of a whole archive: memory-mapped from a file, or held in memory (fuzzing, tests).
+pub enum Backing {
+    Mapped(Mmap),
+    Owned(Vec<u8>),
+}
+
+impl std::ops::Deref for Backing {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        match self {
+            Backing::Mapped(m) => m,
+            Backing::Owned(v) => v,
+        }
+    }
+}
+
 /// The raw, contiguous, little-endian bytes of a constant.
 #[derive(Clone)]
 pub enum ConstData {
-    /// A byte range of a memory-mapped archive: weights are never copied on import.
+    /// A byte range of the archive: weights are never copied on import.
     Mapped {
-        map: Arc<Mmap>,
+        map: Arc<Backing>,
         offset: usize,
         len: usize,
     },

@@ -21,7 +21,7 @@ pub mod schema;
 
 pub use zip::{crc32, ZipError, ZipIndex};
 
-use crate::ir::{ConstData, ConstKind, DType, Graph, TensorType, ValueId};
+use crate::ir::{Backing, ConstData, ConstKind, DType, Graph, TensorType, ValueId};
 use crate::lower::{LowerError, Lowerer};
 use memmap2::Mmap;
 use std::collections::HashMap;
@@ -117,7 +117,7 @@ pub fn tensor_type(meta: &schema::TensorMeta) -> Result<TensorType, String> {
 /// An opened archive: the mapped bytes and their zip index.
 pub struct Archive {
     path: PathBuf,
-    map: Arc<Mmap>,
+    map: Arc<Backing>,
     zip: ZipIndex,
     root: String,
 }
@@ -130,6 +130,16 @@ impl Archive {
         // truncating the file could fault us; etpkg never writes into model sources, and the
         // build cache hashes the file before using it.
         let map = unsafe { Mmap::map(&file) }.map_err(|e| err(ImportErrorKind::Io(e)))?;
+        Archive::from_backing(path, Backing::Mapped(map))
+    }
+
+    /// An archive held in memory; `path` only names it in errors.
+    pub fn from_bytes(path: &Path, bytes: Vec<u8>) -> Result<Archive, ImportError> {
+        Archive::from_backing(path, Backing::Owned(bytes))
+    }
+
+    fn from_backing(path: &Path, map: Backing) -> Result<Archive, ImportError> {
+        let err = |kind| ImportError { path: path.to_path_buf(), kind };
         let zip = ZipIndex::parse(&map).map_err(|e| err(ImportErrorKind::Zip(e)))?;
         let root = zip
             .names()
