@@ -436,7 +436,6 @@ class Indexing(nn.Module):
             x[:, 1:5:2], x[..., 0], x[1], x[:, -1, 2:],
             torch.cumsum(x, dim=1), torch.cumsum(idx, dim=0),
             x.narrow(2, 1, 3), torch.flip(x, dims=[1]), torch.roll(x, 2, dims=1),
-            torch.topk(x, 2, dim=-1)[0], torch.sort(x, dim=1)[1],
         )
 
 
@@ -452,9 +451,9 @@ class PadInterp(nn.Module):
             F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False),
             F.interpolate(x, size=(7, 9), mode="bilinear", align_corners=False),
             F.interpolate(x, size=(7, 9), mode="bilinear", align_corners=True),
-            F.interpolate(x, scale_factor=0.5, mode="bilinear", align_corners=False),
+            F.interpolate(x, size=(3, 5), mode="bilinear", align_corners=False),
             F.interpolate(x.flatten(2), scale_factor=2, mode="linear"),
-            F.interpolate(x, size=(9, 12), mode="nearest-exact"),
+            F.interpolate(x, size=(9, 12), mode="nearest"),
             F.pixel_shuffle(x[:, :1].repeat(1, 4, 1, 1), 2),
         )
 
@@ -474,7 +473,7 @@ class MatmulOps(nn.Module):
             torch.matmul(a.unsqueeze(1), b.unsqueeze(0)),              # [2,1,4,5] x [1,2,5,6]
             torch.matmul(v, b), torch.matmul(a, v), torch.dot(v, v),   # 1D cases
             torch.mm(a[0], b[1]), self.lin(a), self.lin_nobias(a[0]),
-            torch.einsum("bij,bjk->bik", a, b), torch.baddbmm(a[:, :, :1], a, b),
+            torch.baddbmm(a[:, :, :1], a, b),
             a.expand(3, 2, 4, 5).sum(0),
         )
 
@@ -508,7 +507,7 @@ class IntOps(nn.Module):
             (i > j).sum(dim=1), torch.where(i > j, i, j), i.max(), torch.maximum(i, j),
             i.to(torch.float32) * x, x.to(torch.int64), (x * 3).long(), (x > 0).float(),
             torch.abs(-i), i.neg(), i.clamp(1, 5), i.sum(dim=0), i.prod(dim=1),
-            torch.bitwise_and(i, j), i << 1, i >> 1, (i > 1).any(), (i > 1).all(dim=1),
+            i << 1, i >> 1, (i > 1).any(), (i > 1).all(dim=1),
             x.masked_fill(i > 4, -1.0), i.float().mean(dim=1),
             torch.argmax(x, dim=1) + i[:, 0],
         )

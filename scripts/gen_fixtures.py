@@ -43,8 +43,9 @@ def flat_outputs(out):
 
 def to_np(t):
     """C-ordered array: np.save would write fortran_order=True for an
-    F-contiguous view, which simple .npy readers do not handle."""
-    return np.ascontiguousarray(t.detach().contiguous().numpy())
+    F-contiguous view, which simple .npy readers do not handle. (Not
+    np.ascontiguousarray: it turns a 0-d array into shape (1,).)"""
+    return np.array(t.detach().contiguous().numpy(), order="C", copy=True)
 
 
 def max_diff(a, b):

@@ -7,7 +7,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "etpkg", version, about = "Build PyTorch models into ExecuTorch programs and trimmed runtime crates")]
+#[command(
+    name = "etpkg",
+    version,
+    about = "Build PyTorch models into ExecuTorch programs and trimmed runtime crates"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -46,7 +50,12 @@ fn main() -> ExitCode {
 
 fn real_main() -> Result<()> {
     match Cli::parse().command {
-        Command::Run { reference, model, inputs, output_dir } => {
+        Command::Run {
+            reference,
+            model,
+            inputs,
+            output_dir,
+        } => {
             if !reference {
                 bail!(
                     "`etpkg run` on a built target is not available yet; pass `--reference` to run \

@@ -14,7 +14,10 @@ const BASE: &str = "tests/fixtures/models/conv1d_net/export.pt2";
 fn entries() -> Vec<(String, Vec<u8>)> {
     let bytes = std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join(BASE)).unwrap();
     let idx = ZipIndex::parse(&bytes).unwrap();
-    idx.names().iter().map(|n| (n.clone(), idx.get(n).unwrap().bytes(&bytes).to_vec())).collect()
+    idx.names()
+        .iter()
+        .map(|n| (n.clone(), idx.get(n).unwrap().bytes(&bytes).to_vec()))
+        .collect()
 }
 
 /// Writes a stored zip (what `torch.export.save` writes, without the alignment padding).
@@ -57,13 +60,25 @@ fn zip(entries: &[(String, Vec<u8>)]) -> Vec<u8> {
     out
 }
 
-fn edit(mut es: Vec<(String, Vec<u8>)>, suffix: &str, f: impl Fn(&mut Vec<u8>)) -> Vec<(String, Vec<u8>)> {
-    let e = es.iter_mut().find(|(n, _)| n.ends_with(suffix)).unwrap_or_else(|| panic!("no {suffix}"));
+fn edit(
+    mut es: Vec<(String, Vec<u8>)>,
+    suffix: &str,
+    f: impl Fn(&mut Vec<u8>),
+) -> Vec<(String, Vec<u8>)> {
+    let e = es
+        .iter_mut()
+        .find(|(n, _)| n.ends_with(suffix))
+        .unwrap_or_else(|| panic!("no {suffix}"));
     f(&mut e.1);
     es
 }
 
-fn edit_json(es: Vec<(String, Vec<u8>)>, suffix: &str, from: &str, to: &str) -> Vec<(String, Vec<u8>)> {
+fn edit_json(
+    es: Vec<(String, Vec<u8>)>,
+    suffix: &str,
+    from: &str,
+    to: &str,
+) -> Vec<(String, Vec<u8>)> {
     edit(es, suffix, |b| {
         let s = String::from_utf8(b.clone()).unwrap();
         assert!(s.contains(from), "{suffix} does not contain {from}");
@@ -77,7 +92,8 @@ fn run_bad(name: &str, bytes: &[u8]) -> String {
     std::fs::create_dir_all(&dir).unwrap();
     let model: PathBuf = dir.join("model.pt2");
     std::fs::write(&model, bytes).unwrap();
-    let input = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/models/conv1d_net/input_0.npy");
+    let input =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/models/conv1d_net/input_0.npy");
     let out = Command::new(env!("CARGO_BIN_EXE_etpkg"))
         .args(["run", "--reference", "--model"])
         .arg(&model)
@@ -88,9 +104,17 @@ fn run_bad(name: &str, bytes: &[u8]) -> String {
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert_eq!(out.status.code(), Some(1), "{name}: expected exit 1, got {:?}\n{stderr}", out.status);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{name}: expected exit 1, got {:?}\n{stderr}",
+        out.status
+    );
     assert!(!stderr.contains("panicked"), "{name} panicked:\n{stderr}");
-    assert!(stderr.contains(&*model.to_string_lossy()), "{name}: the error does not name the file:\n{stderr}");
+    assert!(
+        stderr.contains(&*model.to_string_lossy()),
+        "{name}: the error does not name the file:\n{stderr}"
+    );
     std::fs::remove_dir_all(&dir).ok();
     stderr.replace(&*dir.to_string_lossy(), "<tmp>")
 }
@@ -108,19 +132,28 @@ fn not_a_zip() {
 
 #[test]
 fn missing_model_json() {
-    let es: Vec<_> = entries().into_iter().filter(|(n, _)| !n.ends_with("models/model.json")).collect();
+    let es: Vec<_> = entries()
+        .into_iter()
+        .filter(|(n, _)| !n.ends_with("models/model.json"))
+        .collect();
     insta::assert_snapshot!(run_bad("no_model", &zip(&es)));
 }
 
 #[test]
 fn missing_weights_config() {
-    let es: Vec<_> = entries().into_iter().filter(|(n, _)| !n.ends_with("model_weights_config.json")).collect();
+    let es: Vec<_> = entries()
+        .into_iter()
+        .filter(|(n, _)| !n.ends_with("model_weights_config.json"))
+        .collect();
     insta::assert_snapshot!(run_bad("no_weights_config", &zip(&es)));
 }
 
 #[test]
 fn missing_archive_format() {
-    let es: Vec<_> = entries().into_iter().filter(|(n, _)| !n.ends_with("/archive_format")).collect();
+    let es: Vec<_> = entries()
+        .into_iter()
+        .filter(|(n, _)| !n.ends_with("/archive_format"))
+        .collect();
     insta::assert_snapshot!(run_bad("no_format", &zip(&es)));
 }
 
@@ -134,7 +167,12 @@ fn malformed_json() {
 fn corrupted_metadata_fails_its_crc() {
     let mut bytes = zip(&entries());
     let idx = ZipIndex::parse(&bytes).unwrap();
-    let name = idx.names().iter().find(|n| n.ends_with("models/model.json")).unwrap().clone();
+    let name = idx
+        .names()
+        .iter()
+        .find(|n| n.ends_with("models/model.json"))
+        .unwrap()
+        .clone();
     let off = idx.get(&name).unwrap().offset + 10;
     bytes[off] ^= 0x20;
     insta::assert_snapshot!(run_bad("crc", &bytes));
@@ -142,26 +180,43 @@ fn corrupted_metadata_fails_its_crc() {
 
 #[test]
 fn weight_shorter_than_its_metadata() {
-    let es = edit(entries(), "data/weights/weight_0", |b| b.truncate(b.len() / 2));
+    let es = edit(entries(), "data/weights/weight_0", |b| {
+        b.truncate(b.len() / 2)
+    });
     insta::assert_snapshot!(run_bad("short_weight", &zip(&es)));
 }
 
 #[test]
 fn unsupported_schema_version() {
-    let es = edit_json(entries(), "models/model.json", "\"major\": 8", "\"major\": 99");
+    let es = edit_json(
+        entries(),
+        "models/model.json",
+        "\"major\": 8",
+        "\"major\": 99",
+    );
     insta::assert_snapshot!(run_bad("schema", &zip(&es)));
 }
 
 #[test]
 fn unknown_dtype() {
     // The user input's metadata claims dtype code 99.
-    let es = edit_json(entries(), "models/model.json", "\"x\": {\"dtype\": 7", "\"x\": {\"dtype\": 99");
+    let es = edit_json(
+        entries(),
+        "models/model.json",
+        "\"x\": {\"dtype\": 7",
+        "\"x\": {\"dtype\": 99",
+    );
     insta::assert_snapshot!(run_bad("dtype", &zip(&es)));
 }
 
 #[test]
 fn unknown_op() {
-    let es = edit_json(entries(), "models/model.json", "torch.ops.aten.relu.default", "torch.ops.aten.frobnicate.default");
+    let es = edit_json(
+        entries(),
+        "models/model.json",
+        "torch.ops.aten.relu.default",
+        "torch.ops.aten.frobnicate.default",
+    );
     insta::assert_snapshot!(run_bad("op", &zip(&es)));
 }
 

@@ -65,7 +65,11 @@ fn relative_error(got: &Tensor, want: &Tensor) -> Result<f64, String> {
         }
         (Data::I64(g), Data::I64(w)) if g == w => Ok(0.0),
         (Data::Bool(g), Data::Bool(w)) if g == w => Ok(0.0),
-        _ => Err(format!("values or dtype differ ({} vs {})", got.dtype(), want.dtype())),
+        _ => Err(format!(
+            "values or dtype differ ({} vs {})",
+            got.dtype(),
+            want.dtype()
+        )),
     }
 }
 
@@ -83,13 +87,19 @@ fn check(dir: &Path, flavour: &str) -> Result<f64, String> {
         .collect::<Result<_, _>>()?;
     let got = interp::run(&imported.graph, &inputs).map_err(|e| e.to_string())?;
     if got.len() != expected.len() {
-        return Err(format!("{} outputs, expected {}", got.len(), expected.len()));
+        return Err(format!(
+            "{} outputs, expected {}",
+            got.len(),
+            expected.len()
+        ));
     }
     let mut worst = 0.0f64;
     for (i, (g, w)) in got.iter().zip(&expected).enumerate() {
         let e = relative_error(g, w).map_err(|m| format!("output {i}: {m}"))?;
         if e > TOLERANCE {
-            return Err(format!("output {i}: relative error {e:.3e} exceeds {TOLERANCE:e}"));
+            return Err(format!(
+                "output {i}: relative error {e:.3e} exceeds {TOLERANCE:e}"
+            ));
         }
         worst = worst.max(e);
     }
@@ -99,7 +109,11 @@ fn check(dir: &Path, flavour: &str) -> Result<f64, String> {
 #[test]
 fn every_fixture_matches_pytorch_in_both_flavours() {
     let dirs = fixture_dirs();
-    assert!(dirs.len() >= 6, "expected the fixture models, found {}", dirs.len());
+    assert!(
+        dirs.len() >= 6,
+        "expected the fixture models, found {}",
+        dirs.len()
+    );
     let mut failures = Vec::new();
     for dir in &dirs {
         let name = dir.file_name().unwrap().to_string_lossy();
@@ -110,5 +124,10 @@ fn every_fixture_matches_pytorch_in_both_flavours() {
             }
         }
     }
-    assert!(failures.is_empty(), "{} failures:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} failures:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }

@@ -8,7 +8,8 @@ mod op;
 
 pub use dtype::{DType, TensorType};
 pub use graph::{
-    Backing, ConstData, ConstId, ConstKind, Constant, Graph, Node, NodeId, Origin, Value, ValueDef, ValueId,
+    Backing, ConstData, ConstId, ConstKind, Constant, Graph, Node, NodeId, Origin, Value, ValueDef,
+    ValueId,
 };
 pub use infer::{infer, result_type, InferError};
 pub use op::{

@@ -49,13 +49,27 @@ fn relu(lw: &mut Lowerer, ctx: &Ctx) -> Result<Vec<Option<ValueId>>, LowerError>
 }
 
 fn relu6(lw: &mut Lowerer, ctx: &Ctx) -> Result<Vec<Option<ValueId>>, LowerError> {
-    unary(lw, ctx, UnaryOp::Clamp { min: Some(0.0), max: Some(6.0) })
+    unary(
+        lw,
+        ctx,
+        UnaryOp::Clamp {
+            min: Some(0.0),
+            max: Some(6.0),
+        },
+    )
 }
 
 fn hardtanh(lw: &mut Lowerer, ctx: &Ctx) -> Result<Vec<Option<ValueId>>, LowerError> {
     let min = ctx.opt_scalar("min_val")?.map_or(-1.0, |s| s.as_f64());
     let max = ctx.opt_scalar("max_val")?.map_or(1.0, |s| s.as_f64());
-    unary(lw, ctx, UnaryOp::Clamp { min: Some(min), max: Some(max) })
+    unary(
+        lw,
+        ctx,
+        UnaryOp::Clamp {
+            min: Some(min),
+            max: Some(max),
+        },
+    )
 }
 
 fn hardswish(lw: &mut Lowerer, ctx: &Ctx) -> Result<Vec<Option<ValueId>>, LowerError> {
@@ -92,7 +106,9 @@ fn tanh(lw: &mut Lowerer, ctx: &Ctx) -> Result<Vec<Option<ValueId>>, LowerError>
 }
 
 fn leaky_relu(lw: &mut Lowerer, ctx: &Ctx) -> Result<Vec<Option<ValueId>>, LowerError> {
-    let slope = ctx.opt_scalar("negative_slope")?.map_or(0.01, |s| s.as_f64());
+    let slope = ctx
+        .opt_scalar("negative_slope")?
+        .map_or(0.01, |s| s.as_f64());
     unary(lw, ctx, UnaryOp::LeakyRelu { slope })
 }
 
@@ -101,7 +117,13 @@ fn elu(lw: &mut Lowerer, ctx: &Ctx) -> Result<Vec<Option<ValueId>>, LowerError> 
     let scale = ctx.opt_scalar("scale")?.map_or(1.0, |s| s.as_f64());
     let input_scale = ctx.opt_scalar("input_scale")?.map_or(1.0, |s| s.as_f64());
     let x = ctx.tensor(lw, "self")?;
-    Ok(vec![Some(super::composite::scaled_elu(lw, x, alpha, scale, input_scale)?)])
+    Ok(vec![Some(super::composite::scaled_elu(
+        lw,
+        x,
+        alpha,
+        scale,
+        input_scale,
+    )?)])
 }
 
 fn clamp(lw: &mut Lowerer, ctx: &Ctx) -> Result<Vec<Option<ValueId>>, LowerError> {
@@ -132,7 +154,11 @@ fn clamp_tensor(lw: &mut Lowerer, ctx: &Ctx) -> Result<Vec<Option<ValueId>>, Low
     Ok(vec![Some(y)])
 }
 
-fn softmax_like(lw: &mut Lowerer, ctx: &Ctx, log: bool) -> Result<Vec<Option<ValueId>>, LowerError> {
+fn softmax_like(
+    lw: &mut Lowerer,
+    ctx: &Ctx,
+    log: bool,
+) -> Result<Vec<Option<ValueId>>, LowerError> {
     let mut x = ctx.tensor(lw, "self")?;
     if let Some(d) = ctx.opt_dtype("dtype")? {
         x = lw.cast(x, d)?;

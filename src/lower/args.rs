@@ -62,7 +62,10 @@ impl<'n> Ctx<'n> {
     }
 
     fn err(&self, message: String) -> LowerError {
-        LowerError::Invalid { site: self.site.clone(), message }
+        LowerError::Invalid {
+            site: Box::new(self.site.clone()),
+            message,
+        }
     }
 
     /// The argument named `name`, or None if the serializer omitted it (default) or it is None.
@@ -76,7 +79,10 @@ impl<'n> Ctx<'n> {
     }
 
     fn wrong(&self, name: &str, want: &str, got: &Argument) -> LowerError {
-        self.err(format!("argument `{name}` should be {want}, found {}", got.kind()))
+        self.err(format!(
+            "argument `{name}` should be {want}, found {}",
+            got.kind()
+        ))
     }
 
     pub fn output_name(&self, i: usize) -> Option<&'n str> {
@@ -142,9 +148,10 @@ impl<'n> Ctx<'n> {
         name: &str,
     ) -> Result<Vec<Option<ValueId>>, LowerError> {
         match self.get(name) {
-            Some(Argument::OptionalTensors(ns)) => {
-                ns.iter().map(|n| n.as_ref().map(|n| lw.value(n)).transpose()).collect()
-            }
+            Some(Argument::OptionalTensors(ns)) => ns
+                .iter()
+                .map(|n| n.as_ref().map(|n| lw.value(n)).transpose())
+                .collect(),
             Some(Argument::Tensors(ns)) => ns.iter().map(|n| lw.value(n).map(Some)).collect(),
             Some(other) => Err(self.wrong(name, "a list of optional tensors", other)),
             None => Err(self.err(format!("missing argument `{name}`"))),

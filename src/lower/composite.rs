@@ -40,13 +40,20 @@ pub(super) const RULES: &[(&str, Rule)] = &[
     ("__lshift__.Scalar", |l, c| shift(l, c, true)),
     ("__rshift__.Scalar", |l, c| shift(l, c, false)),
     ("bitwise_left_shift.Tensor_Scalar", |l, c| shift(l, c, true)),
-    ("bitwise_right_shift.Tensor_Scalar", |l, c| shift(l, c, false)),
+    ("bitwise_right_shift.Tensor_Scalar", |l, c| {
+        shift(l, c, false)
+    }),
     ("expand_as.default", expand_as),
     ("roll.default", roll),
 ];
 
 impl Lowerer<'_> {
-    pub(super) fn bin(&mut self, op: BinaryOp, a: ValueId, b: ValueId) -> Result<ValueId, LowerError> {
+    pub(super) fn bin(
+        &mut self,
+        op: BinaryOp,
+        a: ValueId,
+        b: ValueId,
+    ) -> Result<ValueId, LowerError> {
         self.emit(Op::Binary(op), vec![a, b])
     }
 
@@ -89,7 +96,11 @@ fn log1p(lw: &mut Lowerer, ctx: &Ctx) -> Result<Vec<Option<ValueId>>, LowerError
 
 fn square(lw: &mut Lowerer, ctx: &Ctx) -> Result<Vec<Option<ValueId>>, LowerError> {
     let x = ctx.tensor(lw, "self")?;
-    let x = if lw.ty(x).dtype == DType::Bool { lw.cast(x, DType::I64)? } else { x };
+    let x = if lw.ty(x).dtype == DType::Bool {
+        lw.cast(x, DType::I64)?
+    } else {
+        x
+    };
     one(lw.bin(BinaryOp::Mul, x, x)?)
 }
 
@@ -126,7 +137,14 @@ fn logsumexp(lw: &mut Lowerer, ctx: &Ctx) -> Result<Vec<Option<ValueId>>, LowerE
     let rank = lw.ty(x).rank();
     let ax = axes(lw, &ctx.ints_or("dim", &[])?, rank)?;
     let keepdim = ctx.bool_or("keepdim", false)?;
-    let m = lw.emit(Op::Reduce { op: ReduceOp::Max, axes: ax.clone(), keepdim: true }, vec![x])?;
+    let m = lw.emit(
+        Op::Reduce {
+            op: ReduceOp::Max,
+            axes: ax.clone(),
+            keepdim: true,
+        },
+        vec![x],
+    )?;
     let am = lw.un(UnaryOp::Abs, m)?;
     let inf = lw.like(m, f64::INFINITY)?;
     let is_inf = lw.bin(BinaryOp::Eq, am, inf)?;
@@ -134,7 +152,14 @@ fn logsumexp(lw: &mut Lowerer, ctx: &Ctx) -> Result<Vec<Option<ValueId>>, LowerE
     let m = lw.emit(Op::Where, vec![is_inf, zero, m])?;
     let d = lw.bin(BinaryOp::Sub, x, m)?;
     let e = lw.un(UnaryOp::Exp, d)?;
-    let s = lw.emit(Op::Reduce { op: ReduceOp::Sum, axes: ax.clone(), keepdim }, vec![e])?;
+    let s = lw.emit(
+        Op::Reduce {
+            op: ReduceOp::Sum,
+            axes: ax.clone(),
+            keepdim,
+        },
+        vec![e],
+    )?;
     let l = lw.un(UnaryOp::Log, s)?;
     let m = if keepdim {
         m
@@ -155,7 +180,16 @@ fn vector_norm(lw: &mut Lowerer, ctx: &Ctx) -> Result<Vec<Option<ValueId>>, Lowe
     let rank = lw.ty(x).rank();
     let ax = axes(lw, &ctx.opt_ints("dim")?.unwrap_or_default(), rank)?;
     let keepdim = ctx.bool_or("keepdim", false)?;
-    let reduce = |lw: &mut Lowerer, op, v| lw.emit(Op::Reduce { op, axes: ax.clone(), keepdim }, vec![v]);
+    let reduce = |lw: &mut Lowerer, op, v| {
+        lw.emit(
+            Op::Reduce {
+                op,
+                axes: ax.clone(),
+                keepdim,
+            },
+            vec![v],
+        )
+    };
     let a = lw.un(UnaryOp::Abs, x)?;
     let y = if p == f64::INFINITY {
         reduce(lw, ReduceOp::Max, a)?
@@ -188,7 +222,9 @@ fn instance_norm(lw: &mut Lowerer, ctx: &Ctx) -> Result<Vec<Option<ValueId>>, Lo
     let x = ctx.tensor(lw, "input")?;
     let shape = lw.ty(x).shape.clone();
     if shape.len() < 3 {
-        return Err(lw.invalid(format!("instance norm needs [N, C, *spatial], found {shape:?}")));
+        return Err(lw.invalid(format!(
+            "instance norm needs [N, C, *spatial], found {shape:?}"
+        )));
     }
     let c = shape[1];
     let dtype = lw.ty(x).dtype;
@@ -236,8 +272,22 @@ fn batch_stats_norm(lw: &mut Lowerer, ctx: &Ctx) -> Result<Vec<Option<ValueId>>,
     }
     let eps = ctx.float_or("eps", 1e-5)?;
     let ax: Vec<usize> = (0..shape.len()).filter(|&d| d != 1).collect();
-    let mean = lw.emit(Op::Reduce { op: ReduceOp::Mean, axes: ax.clone(), keepdim: true }, vec![x])?;
-    let var = lw.emit(Op::Var { axes: ax, correction: 0.0, keepdim: true }, vec![x])?;
+    let mean = lw.emit(
+        Op::Reduce {
+            op: ReduceOp::Mean,
+            axes: ax.clone(),
+            keepdim: true,
+        },
+        vec![x],
+    )?;
+    let var = lw.emit(
+        Op::Var {
+            axes: ax,
+            correction: 0.0,
+            keepdim: true,
+        },
+        vec![x],
+    )?;
     let e = lw.like(var, eps)?;
     let ve = lw.bin(BinaryOp::Add, var, e)?;
     let r = lw.un(UnaryOp::Rsqrt, ve)?;
@@ -246,7 +296,12 @@ fn batch_stats_norm(lw: &mut Lowerer, ctx: &Ctx) -> Result<Vec<Option<ValueId>>,
     let mut bshape = vec![1; shape.len()];
     bshape[1] = shape[1];
     if let Some(w) = ctx.opt_tensor(lw, "weight")? {
-        let w = lw.emit(Op::Reshape { shape: bshape.clone() }, vec![w])?;
+        let w = lw.emit(
+            Op::Reshape {
+                shape: bshape.clone(),
+            },
+            vec![w],
+        )?;
         y = lw.bin(BinaryOp::Mul, y, w)?;
     }
     if let Some(b) = ctx.opt_tensor(lw, "bias")? {
@@ -336,13 +391,22 @@ fn roll(lw: &mut Lowerer, ctx: &Ctx) -> Result<Vec<Option<ValueId>>, LowerError>
     let dims = ctx.ints_or("dims", &[])?;
     let shape = lw.ty(x).shape.clone();
     let (mut y, dims) = if dims.is_empty() {
-        let flat = lw.emit(Op::Reshape { shape: vec![lw.ty(x).numel()] }, vec![x])?;
+        let flat = lw.emit(
+            Op::Reshape {
+                shape: vec![lw.ty(x).numel()],
+            },
+            vec![x],
+        )?;
         (flat, vec![0])
     } else {
         (x, dims)
     };
     if shifts.len() != dims.len() {
-        return Err(lw.invalid(format!("roll: {} shifts for {} dims", shifts.len(), dims.len())));
+        return Err(lw.invalid(format!(
+            "roll: {} shifts for {} dims",
+            shifts.len(),
+            dims.len()
+        )));
     }
     let rank = lw.ty(y).rank();
     for (&s, &d) in shifts.iter().zip(&dims) {
@@ -431,10 +495,18 @@ fn shift(lw: &mut Lowerer, ctx: &Ctx, left: bool) -> Result<Vec<Option<ValueId>>
     }
     let k = match ctx.scalar("other")? {
         Scalar::Int(k) if (0..63).contains(&k) => k,
-        other => return Err(lw.invalid(format!("shift amount {other:?} must be an integer in 0..63"))),
+        other => {
+            return Err(lw.invalid(format!(
+                "shift amount {other:?} must be an integer in 0..63"
+            )))
+        }
     };
     let p = lw.filled(Scalar::Int(1i64 << k), DType::I64, vec![])?;
-    let op = if left { BinaryOp::Mul } else { BinaryOp::FloorDiv };
+    let op = if left {
+        BinaryOp::Mul
+    } else {
+        BinaryOp::FloorDiv
+    };
     one(lw.bin(op, x, p)?)
 }
 
@@ -494,8 +566,24 @@ fn glu(lw: &mut Lowerer, ctx: &Ctx) -> Result<Vec<Option<ValueId>>, LowerError> 
         return Err(lw.invalid(format!("glu halves dim {a}, which has odd size {n}")));
     }
     let h = n / 2;
-    let first = lw.emit(Op::Slice { axis: a, start: 0, end: h, step: 1 }, vec![x])?;
-    let second = lw.emit(Op::Slice { axis: a, start: h, end: n, step: 1 }, vec![x])?;
+    let first = lw.emit(
+        Op::Slice {
+            axis: a,
+            start: 0,
+            end: h,
+            step: 1,
+        },
+        vec![x],
+    )?;
+    let second = lw.emit(
+        Op::Slice {
+            axis: a,
+            start: h,
+            end: n,
+            step: 1,
+        },
+        vec![x],
+    )?;
     let g = lw.un(UnaryOp::Sigmoid, second)?;
     one(lw.bin(BinaryOp::Mul, first, g)?)
 }
@@ -510,7 +598,22 @@ fn pixel_shuffle(lw: &mut Lowerer, ctx: &Ctx) -> Result<Vec<Option<ValueId>>, Lo
     }
     let r = r as usize;
     let c = s[1] / (r * r);
-    let y = lw.emit(Op::Reshape { shape: vec![s[0], c, r, r, s[2], s[3]] }, vec![x])?;
-    let y = lw.emit(Op::Permute { perm: vec![0, 1, 4, 2, 5, 3] }, vec![y])?;
-    one(lw.emit(Op::Reshape { shape: vec![s[0], c, s[2] * r, s[3] * r] }, vec![y])?)
+    let y = lw.emit(
+        Op::Reshape {
+            shape: vec![s[0], c, r, r, s[2], s[3]],
+        },
+        vec![x],
+    )?;
+    let y = lw.emit(
+        Op::Permute {
+            perm: vec![0, 1, 4, 2, 5, 3],
+        },
+        vec![y],
+    )?;
+    one(lw.emit(
+        Op::Reshape {
+            shape: vec![s[0], c, s[2] * r, s[3] * r],
+        },
+        vec![y],
+    )?)
 }

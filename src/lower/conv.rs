@@ -98,7 +98,13 @@ fn conv_nd_padding_mode(lw: &mut Lowerer, ctx: &Ctx) -> Result<Vec<Option<ValueI
                 extra[rank - n + i] = (0, (total - 2 * (total / 2)) as i64);
             }
             if extra.iter().any(|&(_, a)| a > 0) {
-                ins[0] = lw.emit(Op::Pad { pads: extra, value: 0.0 }, vec![x])?;
+                ins[0] = lw.emit(
+                    Op::Pad {
+                        pads: extra,
+                        value: 0.0,
+                    },
+                    vec![x],
+                )?;
             }
         }
         other => {
@@ -127,7 +133,12 @@ fn convolution(lw: &mut Lowerer, ctx: &Ctx) -> Result<Vec<Option<ValueId>>, Lowe
         dilation: per_dim(lw, "dilation", ctx.ints("dilation")?, n)?,
         groups: groups(lw, ctx)?,
         transposed: ctx.bool_or("transposed", false)?,
-        output_padding: per_dim(lw, "output_padding", ctx.ints_or("output_padding", &[0])?, n)?,
+        output_padding: per_dim(
+            lw,
+            "output_padding",
+            ctx.ints_or("output_padding", &[0])?,
+            n,
+        )?,
     };
     Ok(vec![Some(lw.emit(Op::Conv(attrs), ins)?)])
 }
@@ -141,7 +152,12 @@ fn conv_transpose(lw: &mut Lowerer, ctx: &Ctx) -> Result<Vec<Option<ValueId>>, L
         dilation: per_dim(lw, "dilation", ctx.ints_or("dilation", &[1])?, n)?,
         groups: groups(lw, ctx)?,
         transposed: true,
-        output_padding: per_dim(lw, "output_padding", ctx.ints_or("output_padding", &[0])?, n)?,
+        output_padding: per_dim(
+            lw,
+            "output_padding",
+            ctx.ints_or("output_padding", &[0])?,
+            n,
+        )?,
     };
     Ok(vec![Some(lw.emit(Op::Conv(attrs), ins)?)])
 }

@@ -27,7 +27,11 @@ fn constant(lw: &mut Lowerer, ctx: &Ctx, s: Scalar) -> Result<Vec<Option<ValueId
     Ok(vec![Some(lw.filled(s, ty.dtype, ty.shape)?)])
 }
 
-fn fill(lw: &mut Lowerer, ctx: &Ctx, arg: Option<&str>) -> Result<Vec<Option<ValueId>>, LowerError> {
+fn fill(
+    lw: &mut Lowerer,
+    ctx: &Ctx,
+    arg: Option<&str>,
+) -> Result<Vec<Option<ValueId>>, LowerError> {
     let s = ctx.scalar(arg.unwrap_or("fill_value"))?;
     constant(lw, ctx, s)
 }
@@ -52,7 +56,9 @@ fn arange(lw: &mut Lowerer, ctx: &Ctx) -> Result<Vec<Option<ValueId>>, LowerErro
     let mut bytes = Vec::with_capacity(n * ty.dtype.size());
     for i in 0..n {
         let v = match (start, step) {
-            (Scalar::Int(a), Scalar::Int(b)) if ty.dtype == DType::I64 => Scalar::Int(a + b * i as i64),
+            (Scalar::Int(a), Scalar::Int(b)) if ty.dtype == DType::I64 => {
+                Scalar::Int(a + b * i as i64)
+            }
             _ => Scalar::Float(s + st * i as f64),
         };
         let one = v

@@ -14,14 +14,18 @@ pub(super) const RULES: &[(&str, Rule)] = &[
     ("neg.default", |l, c| unary(l, c, UnaryOp::Neg)),
     ("abs.default", |l, c| unary(l, c, UnaryOp::Abs)),
     ("erf.default", |l, c| unary(l, c, UnaryOp::Erf)),
-    ("reciprocal.default", |l, c| unary(l, c, UnaryOp::Reciprocal)),
+    ("reciprocal.default", |l, c| {
+        unary(l, c, UnaryOp::Reciprocal)
+    }),
     ("floor.default", |l, c| unary(l, c, UnaryOp::Floor)),
     ("ceil.default", |l, c| unary(l, c, UnaryOp::Ceil)),
     ("round.default", |l, c| unary(l, c, UnaryOp::Round)),
     ("sign.default", |l, c| unary(l, c, UnaryOp::Sign)),
     ("sin.default", |l, c| unary(l, c, UnaryOp::Sin)),
     ("cos.default", |l, c| unary(l, c, UnaryOp::Cos)),
-    ("logical_not.default", |l, c| unary(l, c, UnaryOp::LogicalNot)),
+    ("logical_not.default", |l, c| {
+        unary(l, c, UnaryOp::LogicalNot)
+    }),
     ("bitwise_not.default", bitwise_not),
     ("add.Tensor", add),
     ("add_.Tensor", add),
@@ -39,7 +43,9 @@ pub(super) const RULES: &[(&str, Rule)] = &[
     ("div.Scalar", |l, c| binary(l, c, BinaryOp::Div)),
     ("div.Tensor_mode", div_mode),
     ("div.Scalar_mode", div_mode),
-    ("floor_divide.default", |l, c| binary(l, c, BinaryOp::FloorDiv)),
+    ("floor_divide.default", |l, c| {
+        binary(l, c, BinaryOp::FloorDiv)
+    }),
     ("remainder.Tensor", |l, c| binary(l, c, BinaryOp::Rem)),
     ("remainder.Scalar", |l, c| binary(l, c, BinaryOp::Rem)),
     ("pow.Tensor_Scalar", pow),
@@ -85,13 +91,19 @@ fn bitwise_not(lw: &mut Lowerer, ctx: &Ctx) -> Result<Vec<Option<ValueId>>, Lowe
     if lw.ty(x).dtype != DType::Bool {
         return Err(lw.invalid("bitwise_not is supported on bool tensors only".into()));
     }
-    Ok(vec![Some(lw.emit(Op::Unary(UnaryOp::LogicalNot), vec![x])?)])
+    Ok(vec![Some(
+        lw.emit(Op::Unary(UnaryOp::LogicalNot), vec![x])?,
+    )])
 }
 
 /// `self ⊕ other`, where either may be a scalar (`pow.Scalar` has a scalar `self`).
 fn binary(lw: &mut Lowerer, ctx: &Ctx, b: BinaryOp) -> Result<Vec<Option<ValueId>>, LowerError> {
     let a = ctx.tensor_or_scalar(lw, "self")?;
-    let other = if ctx.get("exponent").is_some() { "exponent" } else { "other" };
+    let other = if ctx.get("exponent").is_some() {
+        "exponent"
+    } else {
+        "other"
+    };
     let c = ctx.tensor_or_scalar(lw, other)?;
     Ok(vec![Some(lw.emit(Op::Binary(b), vec![a, c])?)])
 }
@@ -113,8 +125,7 @@ fn pow(lw: &mut Lowerer, ctx: &Ctx) -> Result<Vec<Option<ValueId>>, LowerError> 
 fn scaled_other(lw: &mut Lowerer, ctx: &Ctx) -> Result<ValueId, LowerError> {
     let other = ctx.tensor_or_scalar(lw, "other")?;
     match ctx.opt_scalar("alpha")? {
-        None | Some(Scalar::Int(1)) => Ok(other),
-        Some(Scalar::Float(f)) if f == 1.0 => Ok(other),
+        None | Some(Scalar::Int(1)) | Some(Scalar::Float(1.0)) => Ok(other),
         Some(alpha) => {
             let a = lw.scalar(alpha);
             lw.emit(Op::Binary(BinaryOp::Mul), vec![other, a])
@@ -144,7 +155,9 @@ fn rsub(lw: &mut Lowerer, ctx: &Ctx) -> Result<Vec<Option<ValueId>>, LowerError>
             a = lw.emit(Op::Binary(BinaryOp::Mul), vec![a, s])?;
         }
     }
-    Ok(vec![Some(lw.emit(Op::Binary(BinaryOp::Sub), vec![other, a])?)])
+    Ok(vec![Some(
+        lw.emit(Op::Binary(BinaryOp::Sub), vec![other, a])?,
+    )])
 }
 
 fn div_mode(lw: &mut Lowerer, ctx: &Ctx) -> Result<Vec<Option<ValueId>>, LowerError> {

@@ -41,8 +41,11 @@ fn index_select(lw: &mut Lowerer, ctx: &Ctx) -> Result<Vec<Option<ValueId>>, Low
 fn index(lw: &mut Lowerer, ctx: &Ctx) -> Result<Vec<Option<ValueId>>, LowerError> {
     let x = ctx.tensor(lw, "self")?;
     let indices = ctx.opt_tensors(lw, "indices")?;
-    let given: Vec<(usize, ValueId)> =
-        indices.iter().enumerate().filter_map(|(i, v)| v.map(|v| (i, v))).collect();
+    let given: Vec<(usize, ValueId)> = indices
+        .iter()
+        .enumerate()
+        .filter_map(|(i, v)| v.map(|v| (i, v)))
+        .collect();
     let [(a, idx)] = given[..] else {
         return Err(lw.invalid(format!(
             "indexing with {} index tensors; only a single integer index tensor is supported",

@@ -28,7 +28,9 @@ pub(super) const RULES: &[(&str, Rule)] = &[
     ("detach.default", |l, c| identity(l, c, "self", true)),
     ("detach_.default", |l, c| identity(l, c, "self", true)),
     ("clone.default", |l, c| identity(l, c, "self", false)),
-    ("lift_fresh_copy.default", |l, c| identity(l, c, "self", false)),
+    ("lift_fresh_copy.default", |l, c| {
+        identity(l, c, "self", false)
+    }),
     ("dropout.default", dropout),
     ("dropout_.default", dropout),
     ("feature_dropout.default", dropout),
@@ -122,7 +124,10 @@ fn squeeze(lw: &mut Lowerer, ctx: &Ctx) -> Result<Vec<Option<ValueId>>, LowerErr
     let x = ctx.tensor(lw, "self")?;
     let s = lw.ty(x).shape.clone();
     let dims: Vec<usize> = match ctx.opt_ints("dim")? {
-        Some(ds) => ds.iter().map(|&d| axis(lw, d, s.len())).collect::<Result<_, _>>()?,
+        Some(ds) => ds
+            .iter()
+            .map(|&d| axis(lw, d, s.len()))
+            .collect::<Result<_, _>>()?,
         None => (0..s.len()).collect(),
     };
     let shape = s
@@ -178,7 +183,9 @@ fn expand(lw: &mut Lowerer, ctx: &Ctx) -> Result<Vec<Option<ValueId>>, LowerErro
     let s = lw.ty(x).shape.clone();
     let size = ctx.ints("size")?;
     if size.len() < s.len() {
-        return Err(lw.invalid(format!("expand to {size:?} has fewer dims than the input {s:?}")));
+        return Err(lw.invalid(format!(
+            "expand to {size:?} has fewer dims than the input {s:?}"
+        )));
     }
     let lead = size.len() - s.len();
     let shape = size
@@ -227,7 +234,11 @@ fn dropout(lw: &mut Lowerer, ctx: &Ctx) -> Result<Vec<Option<ValueId>>, LowerErr
             "dropout is in training mode; call `model.eval()` before `torch.export.export`".into(),
         ));
     }
-    let arg = if ctx.get("input").is_some() { "input" } else { "self" };
+    let arg = if ctx.get("input").is_some() {
+        "input"
+    } else {
+        "self"
+    };
     let x = ctx.tensor(lw, arg)?;
     let mut outs = vec![Some(x)];
     outs.resize(ctx.output_count().max(1), None);
@@ -288,7 +299,12 @@ fn pieces(
     let mut start = 0;
     let mut outs = Vec::with_capacity(sizes.len());
     for (i, &len) in sizes.iter().enumerate() {
-        let op = Op::Slice { axis: a, start, end: start + len, step: 1 };
+        let op = Op::Slice {
+            axis: a,
+            start,
+            end: start + len,
+            step: 1,
+        };
         outs.push(Some(lw.emit(op, vec![x])?));
         if let (Some(base), Some(view)) = (ctx.tensor_name("self"), ctx.output_name(i)) {
             lw.mark_alias(base, view);
@@ -333,7 +349,9 @@ fn chunk(lw: &mut Lowerer, ctx: &Ctx) -> Result<Vec<Option<ValueId>>, LowerError
         return Err(lw.invalid(format!("chunks must be positive, found {chunks}")));
     }
     let size = n.div_ceil(chunks as usize).max(1);
-    let sizes: Vec<usize> = (0..n.div_ceil(size)).map(|i| size.min(n - i * size)).collect();
+    let sizes: Vec<usize> = (0..n.div_ceil(size))
+        .map(|i| size.min(n - i * size))
+        .collect();
     pieces(lw, ctx, x, a, &sizes)
 }
 
@@ -345,8 +363,21 @@ fn unbind(lw: &mut Lowerer, ctx: &Ctx) -> Result<Vec<Option<ValueId>>, LowerErro
     shape.remove(a);
     let mut outs = Vec::with_capacity(s[a]);
     for i in 0..s[a] {
-        let piece = lw.emit(Op::Slice { axis: a, start: i, end: i + 1, step: 1 }, vec![x])?;
-        outs.push(Some(lw.emit(Op::Reshape { shape: shape.clone() }, vec![piece])?));
+        let piece = lw.emit(
+            Op::Slice {
+                axis: a,
+                start: i,
+                end: i + 1,
+                step: 1,
+            },
+            vec![x],
+        )?;
+        outs.push(Some(lw.emit(
+            Op::Reshape {
+                shape: shape.clone(),
+            },
+            vec![piece],
+        )?));
     }
     Ok(outs)
 }
@@ -367,7 +398,16 @@ fn narrow(lw: &mut Lowerer, ctx: &Ctx) -> Result<Vec<Option<ValueId>>, LowerErro
     if len < 0 || start + len as usize > n {
         return Err(lw.invalid(format!("narrow of {len} from {start} exceeds size {n}")));
     }
-    view_of(lw, ctx, Op::Slice { axis: a, start, end: start + len as usize, step: 1 })
+    view_of(
+        lw,
+        ctx,
+        Op::Slice {
+            axis: a,
+            start,
+            end: start + len as usize,
+            step: 1,
+        },
+    )
 }
 
 fn slice(lw: &mut Lowerer, ctx: &Ctx) -> Result<Vec<Option<ValueId>>, LowerError> {
@@ -380,7 +420,16 @@ fn slice(lw: &mut Lowerer, ctx: &Ctx) -> Result<Vec<Option<ValueId>>, LowerError
     if step <= 0 {
         return Err(lw.invalid(format!("slice step must be positive, found {step}")));
     }
-    view_of(lw, ctx, Op::Slice { axis: a, start, end, step: step as usize })
+    view_of(
+        lw,
+        ctx,
+        Op::Slice {
+            axis: a,
+            start,
+            end,
+            step: step as usize,
+        },
+    )
 }
 
 fn select(lw: &mut Lowerer, ctx: &Ctx) -> Result<Vec<Option<ValueId>>, LowerError> {
@@ -393,7 +442,15 @@ fn select(lw: &mut Lowerer, ctx: &Ctx) -> Result<Vec<Option<ValueId>>, LowerErro
         return Err(lw.invalid(format!("index {i} is out of range for size {n}")));
     }
     let i = if i < 0 { i + n } else { i } as usize;
-    let piece = lw.emit(Op::Slice { axis: a, start: i, end: i + 1, step: 1 }, vec![x])?;
+    let piece = lw.emit(
+        Op::Slice {
+            axis: a,
+            start: i,
+            end: i + 1,
+            step: 1,
+        },
+        vec![x],
+    )?;
     let mut shape = s;
     shape.remove(a);
     let y = lw.emit(Op::Reshape { shape }, vec![piece])?;
@@ -426,7 +483,9 @@ fn pad(lw: &mut Lowerer, ctx: &Ctx) -> Result<Vec<Option<ValueId>>, LowerError> 
 fn triangle(lw: &mut Lowerer, ctx: &Ctx, upper: bool) -> Result<Vec<Option<ValueId>>, LowerError> {
     let x = ctx.tensor(lw, "self")?;
     let diagonal = ctx.int_or("diagonal", 0)?;
-    Ok(vec![Some(lw.emit(Op::Triangle { upper, diagonal }, vec![x])?)])
+    Ok(vec![Some(
+        lw.emit(Op::Triangle { upper, diagonal }, vec![x])?,
+    )])
 }
 
 fn to_dtype(lw: &mut Lowerer, ctx: &Ctx) -> Result<Vec<Option<ValueId>>, LowerError> {
@@ -444,13 +503,19 @@ fn type_as(lw: &mut Lowerer, ctx: &Ctx) -> Result<Vec<Option<ValueId>>, LowerErr
     Ok(vec![Some(lw.cast(x, d)?)])
 }
 
-
 /// Reflect, replicate and circular padding: per padded dim, a gather with a constant index that
 /// maps every output position to the input element PyTorch copies there.
-fn index_pad(lw: &mut Lowerer, x: ValueId, p: &[i64], mode: &str) -> Result<Vec<Option<ValueId>>, LowerError> {
+fn index_pad(
+    lw: &mut Lowerer,
+    x: ValueId,
+    p: &[i64],
+    mode: &str,
+) -> Result<Vec<Option<ValueId>>, LowerError> {
     let rank = lw.ty(x).rank();
     if p.len() % 2 != 0 || p.len() / 2 > rank || p.iter().any(|&v| v < 0) {
-        return Err(lw.invalid(format!("pad list {p:?} does not fit a rank-{rank} tensor in mode \"{mode}\"")));
+        return Err(lw.invalid(format!(
+            "pad list {p:?} does not fit a rank-{rank} tensor in mode \"{mode}\""
+        )));
     }
     let mut y = x;
     for (i, pair) in p.chunks(2).enumerate() {
@@ -473,12 +538,18 @@ fn index_pad(lw: &mut Lowerer, x: ValueId, p: &[i64], mode: &str) -> Result<Vec<
             }
         };
         if mode == "reflect" && (before >= n || after >= n) {
-            return Err(lw.invalid(format!("reflect padding of {before}/{after} needs a dim larger than {n}")));
+            return Err(lw.invalid(format!(
+                "reflect padding of {before}/{after} needs a dim larger than {n}"
+            )));
         }
         let idx = (-before..n + after)
             .map(src)
             .collect::<Option<Vec<i64>>>()
-            .ok_or_else(|| lw.invalid(format!("padding mode \"{mode}\" is not supported for a dim of size {n}")))?;
+            .ok_or_else(|| {
+                lw.invalid(format!(
+                    "padding mode \"{mode}\" is not supported for a dim of size {n}"
+                ))
+            })?;
         let i = lw.indices(&idx);
         y = lw.emit(Op::Take { axis: a }, vec![y, i])?;
     }

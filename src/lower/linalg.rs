@@ -29,12 +29,18 @@ fn addmm(lw: &mut Lowerer, ctx: &Ctx) -> Result<Vec<Option<ValueId>>, LowerError
     let b = ctx.tensor(lw, "mat2")?;
     let alpha = ctx.opt_scalar("alpha")?.map_or(1.0, |s| s.as_f64());
     let beta = ctx.opt_scalar("beta")?.map_or(1.0, |s| s.as_f64());
-    Ok(vec![Some(lw.emit(Op::Addmm { alpha, beta }, vec![bias, a, b])?)])
+    Ok(vec![Some(
+        lw.emit(Op::Addmm { alpha, beta }, vec![bias, a, b])?,
+    )])
 }
 
 fn matmul(lw: &mut Lowerer, ctx: &Ctx) -> Result<Vec<Option<ValueId>>, LowerError> {
     let a = ctx.tensor(lw, "self")?;
-    let other = if ctx.get("mat2").is_some() { "mat2" } else { "other" };
+    let other = if ctx.get("mat2").is_some() {
+        "mat2"
+    } else {
+        "other"
+    };
     let b = ctx.tensor(lw, other)?;
     Ok(vec![Some(lw.emit(Op::MatMul, vec![a, b])?)])
 }
@@ -51,7 +57,9 @@ fn sdpa(lw: &mut Lowerer, ctx: &Ctx) -> Result<Vec<Option<ValueId>>, LowerError>
         ));
     }
     if ctx.bool_or("enable_gqa", false)? {
-        return Err(lw.invalid("grouped-query attention (`enable_gqa=True`) is not supported".into()));
+        return Err(
+            lw.invalid("grouped-query attention (`enable_gqa=True`) is not supported".into())
+        );
     }
     let causal = ctx.bool_or("is_causal", false)?;
     let scale = ctx.opt_float("scale")?;

@@ -53,15 +53,19 @@ impl std::fmt::Display for Site {
 #[derive(Debug, Error)]
 pub enum LowerError {
     #[error("unsupported op `{}` at node `{}`{}; etpkg has no lowering for it (`etpkg ops` lists the ops it covers)", site.target, site.node, site.source.as_ref().map(|s| format!(", from {s}")).unwrap_or_default())]
-    UnsupportedOp { site: Site },
+    UnsupportedOp { site: Box<Site> },
     #[error("{site}: {message}")]
-    Invalid { site: Site, message: String },
+    Invalid { site: Box<Site>, message: String },
     #[error("{site}: the archive says the result is {archive}, but lowering infers {ours}; the archive's metadata disagrees with its graph")]
-    MetaMismatch { site: Site, archive: TensorType, ours: TensorType },
+    MetaMismatch {
+        site: Box<Site>,
+        archive: Box<TensorType>,
+        ours: Box<TensorType>,
+    },
     #[error("{site}: uses `{name}`, which no earlier node, input or constant defines")]
-    UndefinedValue { site: Site, name: String },
+    UndefinedValue { site: Box<Site>, name: String },
     #[error("{site}: shape inference failed: {message}")]
-    Infer { site: Site, message: String },
+    Infer { site: Box<Site>, message: String },
     #[error("graph output `{name}` is not defined by the graph")]
     UndefinedOutput { name: String },
 }
@@ -130,7 +134,11 @@ impl<'a> Lowerer<'a> {
             env,
             aliased: HashSet::new(),
             tensor_values,
-            site: Site { node: String::new(), target: String::new(), source: None },
+            site: Site {
+                node: String::new(),
+                target: String::new(),
+                source: None,
+            },
         }
     }
 
@@ -158,18 +166,27 @@ impl<'a> Lowerer<'a> {
                 .or_else(|| out_names.iter().flatten().next().cloned())
                 .unwrap_or_else(|| "<unnamed>".into()),
             target: node.target.clone(),
-            source: node.metadata.get("stack_trace").and_then(|s| source_line(s)),
+            source: node
+                .metadata
+                .get("stack_trace")
+                .and_then(|s| source_line(s)),
         };
         let key = node.target.strip_prefix(ATEN_PREFIX);
         let rule = key
             .and_then(|k| rules().get(k))
-            .ok_or_else(|| LowerError::UnsupportedOp { site: self.site.clone() })?;
+            .ok_or_else(|| LowerError::UnsupportedOp {
+                site: Box::new(self.site.clone()),
+            })?;
         let ctx = Ctx::new(node, self.site.clone());
         let values = rule(self, &ctx)?;
 
         // An in-place op (`relu_`) also rebinds its `self` argument, so that later readers of the
         // mutated name see the new value.
-        let op_name = key.unwrap_or_default().split('.').next().unwrap_or_default();
+        let op_name = key
+            .unwrap_or_default()
+            .split('.')
+            .next()
+            .unwrap_or_default();
         if op_name.ends_with('_') && !op_name.starts_with('_') {
             if let (Some(self_name), Some(Some(v))) = (ctx.tensor_name("self"), values.first()) {
                 let unchanged = self.env.get(self_name) == Some(v);
@@ -216,9 +233,9 @@ impl<'a> Lowerer<'a> {
         let ours = self.graph.ty(v);
         if &archive != ours {
             return Err(LowerError::MetaMismatch {
-                site: self.site.clone(),
-                archive,
-                ours: ours.clone(),
+                site: Box::new(self.site.clone()),
+                archive: Box::new(archive),
+                ours: Box::new(ours.clone()),
             });
         }
         Ok(())
@@ -226,10 +243,13 @@ impl<'a> Lowerer<'a> {
 
     /// Resolves an argument's tensor name to its current value.
     pub fn value(&self, name: &str) -> Result<ValueId, LowerError> {
-        self.env.get(name).copied().ok_or_else(|| LowerError::UndefinedValue {
-            site: self.site.clone(),
-            name: name.to_string(),
-        })
+        self.env
+            .get(name)
+            .copied()
+            .ok_or_else(|| LowerError::UndefinedValue {
+                site: Box::new(self.site.clone()),
+                name: name.to_string(),
+            })
     }
 
     pub fn ty(&self, v: ValueId) -> &TensorType {
@@ -246,18 +266,27 @@ impl<'a> Lowerer<'a> {
     pub fn emit(&mut self, op: Op, inputs: Vec<ValueId>) -> Result<ValueId, LowerError> {
         let tys: Vec<&TensorType> = inputs.iter().map(|&v| self.graph.ty(v)).collect();
         let ty = infer(&op, &tys).map_err(|e| LowerError::Infer {
-            site: self.site.clone(),
+            site: Box::new(self.site.clone()),
             message: e.to_string(),
         })?;
         let name = format!("{}.{}", self.site.node, self.graph.nodes.len());
-        let origin = Origin { target: self.site.target.clone(), source: self.site.source.clone() };
+        let origin = Origin {
+            target: self.site.target.clone(),
+            source: self.site.source.clone(),
+        };
         Ok(self.graph.add_node(op, inputs, name, ty, origin))
     }
 
     /// A constant materialized by lowering (a scalar operand, `arange`, `full`).
     pub fn constant(&mut self, ty: TensorType, bytes: Vec<u8>) -> ValueId {
         let name = format!("{}.const{}", self.site.node, self.graph.constants.len());
-        self.graph.add_constant(name, ty, ConstKind::Tensor, None, ConstData::Owned(bytes.into()))
+        self.graph.add_constant(
+            name,
+            ty,
+            ConstKind::Tensor,
+            None,
+            ConstData::Owned(bytes.into()),
+        )
     }
 
     /// A 0-d constant holding a Python scalar: f32 for floats, i64 for ints, bool for bools, so
@@ -268,7 +297,12 @@ impl<'a> Lowerer<'a> {
     }
 
     /// A constant of `dtype` and `shape` filled with `s`.
-    pub fn filled(&mut self, s: Scalar, dtype: DType, shape: Vec<usize>) -> Result<ValueId, LowerError> {
+    pub fn filled(
+        &mut self,
+        s: Scalar,
+        dtype: DType,
+        shape: Vec<usize>,
+    ) -> Result<ValueId, LowerError> {
         let one = s.encode_as(dtype).ok_or_else(|| {
             self.invalid(format!("cannot materialize a constant of dtype {dtype}"))
         })?;
@@ -292,7 +326,10 @@ impl<'a> Lowerer<'a> {
     }
 
     pub fn invalid(&self, message: String) -> LowerError {
-        LowerError::Invalid { site: self.site.clone(), message }
+        LowerError::Invalid {
+            site: Box::new(self.site.clone()),
+            message,
+        }
     }
 
     /// The archive's recorded type for the node's `i`-th output, for rules (creation ops) that
@@ -326,9 +363,18 @@ pub fn source_line(trace: &str) -> Option<String> {
     let mut lines = trace.lines().peekable();
     while let Some(line) = lines.next() {
         let line = line.trim();
-        let Some(rest) = line.strip_prefix("File \"") else { continue };
-        let Some((file, tail)) = rest.split_once('"') else { continue };
-        let lineno = tail.trim_start_matches(", line ").split(',').next().unwrap_or("").trim();
+        let Some(rest) = line.strip_prefix("File \"") else {
+            continue;
+        };
+        let Some((file, tail)) = rest.split_once('"') else {
+            continue;
+        };
+        let lineno = tail
+            .trim_start_matches(", line ")
+            .split(',')
+            .next()
+            .unwrap_or("")
+            .trim();
         let code = lines
             .peek()
             .filter(|l| !l.trim_start().starts_with("File \""))

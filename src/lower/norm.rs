@@ -54,16 +54,18 @@ fn batch_norm(lw: &mut Lowerer, ctx: &Ctx) -> Result<Vec<Option<ValueId>>, Lower
         return Err(lw.invalid(format!("batch norm input must have rank ≥ 2, found {xs:?}")));
     }
     let c = xs[1];
-    let (mean, var) = match (ctx.opt_tensor(lw, "running_mean")?, ctx.opt_tensor(lw, "running_var")?) {
-        (Some(m), Some(v)) => (m, v),
-        _ => {
-            return Err(lw.invalid(
+    let (mean, var) =
+        match (
+            ctx.opt_tensor(lw, "running_mean")?,
+            ctx.opt_tensor(lw, "running_var")?,
+        ) {
+            (Some(m), Some(v)) => (m, v),
+            _ => return Err(lw.invalid(
                 "batch norm without running statistics normalizes with batch statistics, which \
                  inference cannot do; set `track_running_stats=True`"
                     .into(),
-            ))
-        }
-    };
+            )),
+        };
     let (w, b) = affine(lw, ctx, x, vec![c])?;
     let eps = ctx.float_or("eps", 1e-5)?;
     let y = lw.emit(Op::BatchNorm { eps }, vec![x, w, b, mean, var])?;
@@ -75,12 +77,20 @@ fn layer_norm(lw: &mut Lowerer, ctx: &Ctx) -> Result<Vec<Option<ValueId>>, Lower
     let shape = ctx.ints("normalized_shape")?;
     let rank = lw.ty(x).rank();
     if shape.is_empty() || shape.len() > rank || shape.iter().any(|&d| d < 0) {
-        return Err(lw.invalid(format!("bad normalized_shape {shape:?} for a rank-{rank} input")));
+        return Err(lw.invalid(format!(
+            "bad normalized_shape {shape:?} for a rank-{rank} input"
+        )));
     }
     let normalized: Vec<usize> = shape.iter().map(|&d| d as usize).collect();
     let (w, b) = affine(lw, ctx, x, normalized)?;
     let eps = ctx.float_or("eps", 1e-5)?;
-    let y = lw.emit(Op::LayerNorm { axis: rank - shape.len(), eps }, vec![x, w, b])?;
+    let y = lw.emit(
+        Op::LayerNorm {
+            axis: rank - shape.len(),
+            eps,
+        },
+        vec![x, w, b],
+    )?;
     Ok(first_of(ctx, y))
 }
 
@@ -100,6 +110,12 @@ fn group_norm(lw: &mut Lowerer, ctx: &Ctx) -> Result<Vec<Option<ValueId>>, Lower
     }
     let (w, b) = affine(lw, ctx, x, vec![c])?;
     let eps = ctx.float_or("eps", 1e-5)?;
-    let y = lw.emit(Op::GroupNorm { groups: groups as usize, eps }, vec![x, w, b])?;
+    let y = lw.emit(
+        Op::GroupNorm {
+            groups: groups as usize,
+            eps,
+        },
+        vec![x, w, b],
+    )?;
     Ok(first_of(ctx, y))
 }

@@ -9,15 +9,29 @@ use crate::ir::{Op, PoolAttrs, PoolKind, ValueId};
 pub(super) const RULES: &[(&str, Rule)] = &[
     ("max_pool1d.default", |l, c| pool(l, c, PoolKind::Max, 1)),
     ("max_pool2d.default", |l, c| pool(l, c, PoolKind::Max, 2)),
-    ("max_pool1d_with_indices.default", |l, c| pool(l, c, PoolKind::Max, 1)),
-    ("max_pool2d_with_indices.default", |l, c| pool(l, c, PoolKind::Max, 2)),
+    ("max_pool1d_with_indices.default", |l, c| {
+        pool(l, c, PoolKind::Max, 1)
+    }),
+    ("max_pool2d_with_indices.default", |l, c| {
+        pool(l, c, PoolKind::Max, 2)
+    }),
     ("avg_pool1d.default", |l, c| pool(l, c, PoolKind::Avg, 1)),
     ("avg_pool2d.default", |l, c| pool(l, c, PoolKind::Avg, 2)),
-    ("adaptive_avg_pool1d.default", |l, c| adaptive(l, c, PoolKind::Avg, 1)),
-    ("adaptive_avg_pool2d.default", |l, c| adaptive(l, c, PoolKind::Avg, 2)),
-    ("_adaptive_avg_pool2d.default", |l, c| adaptive(l, c, PoolKind::Avg, 2)),
-    ("adaptive_max_pool1d.default", |l, c| adaptive(l, c, PoolKind::Max, 1)),
-    ("adaptive_max_pool2d.default", |l, c| adaptive(l, c, PoolKind::Max, 2)),
+    ("adaptive_avg_pool1d.default", |l, c| {
+        adaptive(l, c, PoolKind::Avg, 1)
+    }),
+    ("adaptive_avg_pool2d.default", |l, c| {
+        adaptive(l, c, PoolKind::Avg, 2)
+    }),
+    ("_adaptive_avg_pool2d.default", |l, c| {
+        adaptive(l, c, PoolKind::Avg, 2)
+    }),
+    ("adaptive_max_pool1d.default", |l, c| {
+        adaptive(l, c, PoolKind::Max, 1)
+    }),
+    ("adaptive_max_pool2d.default", |l, c| {
+        adaptive(l, c, PoolKind::Max, 2)
+    }),
 ];
 
 /// The pooled tensor, plus `None` for an indices output nobody may read.

@@ -16,8 +16,12 @@ pub(super) const RULES: &[(&str, Rule)] = &[
     ("amin.default", |l, c| reduce(l, c, ReduceOp::Min)),
     ("max.default", |l, c| reduce(l, c, ReduceOp::Max)),
     ("min.default", |l, c| reduce(l, c, ReduceOp::Min)),
-    ("max.dim", |l, c| extreme_with_index(l, c, ReduceOp::Max, ArgOp::Max)),
-    ("min.dim", |l, c| extreme_with_index(l, c, ReduceOp::Min, ArgOp::Min)),
+    ("max.dim", |l, c| {
+        extreme_with_index(l, c, ReduceOp::Max, ArgOp::Max)
+    }),
+    ("min.dim", |l, c| {
+        extreme_with_index(l, c, ReduceOp::Min, ArgOp::Min)
+    }),
     ("argmax.default", |l, c| arg_reduce(l, c, ArgOp::Max)),
     ("argmin.default", |l, c| arg_reduce(l, c, ArgOp::Min)),
     ("var.correction", |l, c| variance(l, c, false)),
@@ -40,14 +44,19 @@ pub(super) fn axis(lw: &Lowerer, a: i64, rank: usize) -> Result<usize, LowerErro
     let r = rank.max(1) as i64;
     let n = if a < 0 { a + r } else { a };
     if n < 0 || n >= r {
-        return Err(lw.invalid(format!("dimension {a} is out of range for a rank-{rank} tensor")));
+        return Err(lw.invalid(format!(
+            "dimension {a} is out of range for a rank-{rank} tensor"
+        )));
     }
     Ok(n as usize)
 }
 
 /// Normalized, sorted, unique axes; empty stays empty (meaning all axes).
 pub(super) fn axes(lw: &Lowerer, dims: &[i64], rank: usize) -> Result<Vec<usize>, LowerError> {
-    let mut v = dims.iter().map(|&d| axis(lw, d, rank)).collect::<Result<Vec<_>, _>>()?;
+    let mut v = dims
+        .iter()
+        .map(|&d| axis(lw, d, rank))
+        .collect::<Result<Vec<_>, _>>()?;
     v.sort_unstable();
     v.dedup();
     // A 0-d tensor reduced over "its" axis is reduced over nothing.
@@ -70,7 +79,9 @@ fn reduce(lw: &mut Lowerer, ctx: &Ctx, op: ReduceOp) -> Result<Vec<Option<ValueI
     let rank = lw.ty(x).rank();
     let axes = axes(lw, &dims_arg(ctx)?, rank)?;
     let keepdim = ctx.bool_or("keepdim", false)?;
-    Ok(vec![Some(lw.emit(Op::Reduce { op, axes, keepdim }, vec![x])?)])
+    Ok(vec![Some(
+        lw.emit(Op::Reduce { op, axes, keepdim }, vec![x])?,
+    )])
 }
 
 /// `max.dim` / `min.dim`: the values and the indices of the extremes.
@@ -83,8 +94,22 @@ fn extreme_with_index(
     let x = ctx.tensor(lw, "self")?;
     let a = axis(lw, ctx.int("dim")?, lw.ty(x).rank())?;
     let keepdim = ctx.bool_or("keepdim", false)?;
-    let values = lw.emit(Op::Reduce { op, axes: vec![a], keepdim }, vec![x])?;
-    let indices = lw.emit(Op::ArgReduce { op: arg, axis: Some(a), keepdim }, vec![x])?;
+    let values = lw.emit(
+        Op::Reduce {
+            op,
+            axes: vec![a],
+            keepdim,
+        },
+        vec![x],
+    )?;
+    let indices = lw.emit(
+        Op::ArgReduce {
+            op: arg,
+            axis: Some(a),
+            keepdim,
+        },
+        vec![x],
+    )?;
     Ok(vec![Some(values), Some(indices)])
 }
 
@@ -96,7 +121,14 @@ fn arg_reduce(lw: &mut Lowerer, ctx: &Ctx, op: ArgOp) -> Result<Vec<Option<Value
         None => None,
     };
     let keepdim = ctx.bool_or("keepdim", false)?;
-    Ok(vec![Some(lw.emit(Op::ArgReduce { op, axis: a, keepdim }, vec![x])?)])
+    Ok(vec![Some(lw.emit(
+        Op::ArgReduce {
+            op,
+            axis: a,
+            keepdim,
+        },
+        vec![x],
+    )?)])
 }
 
 /// `var` and `std` in their three overloads: `correction=` (a scalar, default 1), or
@@ -116,7 +148,14 @@ fn variance(lw: &mut Lowerer, ctx: &Ctx, std: bool) -> Result<Vec<Option<ValueId
         }
     };
     let keepdim = ctx.bool_or("keepdim", false)?;
-    let mut y = lw.emit(Op::Var { axes, correction, keepdim }, vec![x])?;
+    let mut y = lw.emit(
+        Op::Var {
+            axes,
+            correction,
+            keepdim,
+        },
+        vec![x],
+    )?;
     if std {
         y = lw.emit(Op::Unary(UnaryOp::Sqrt), vec![y])?;
     }

@@ -17,7 +17,14 @@ pub(super) const RULES: &[(&str, Rule)] = &[
 ];
 
 fn upsample(lw: &mut Lowerer, ctx: &Ctx, linear: bool) -> Result<Vec<Option<ValueId>>, LowerError> {
-    let x = ctx.tensor(lw, if ctx.get("input").is_some() { "input" } else { "self" })?;
+    let x = ctx.tensor(
+        lw,
+        if ctx.get("input").is_some() {
+            "input"
+        } else {
+            "self"
+        },
+    )?;
     let in_shape = lw.ty(x).shape.clone();
     let out = lw.output_meta(ctx, 0)?;
     if out.rank() != in_shape.len() || in_shape.len() < 3 {
@@ -38,9 +45,28 @@ fn upsample(lw: &mut Lowerer, ctx: &Ctx, linear: bool) -> Result<Vec<Option<Valu
         }
     }
     let mode = if linear {
-        UpsampleMode::Bilinear { align_corners: ctx.bool_or("align_corners", false)? }
+        UpsampleMode::Bilinear {
+            align_corners: ctx.bool_or("align_corners", false)?,
+        }
     } else {
         UpsampleMode::Nearest
     };
+    if linear && size.len() == 1 {
+        // 1-d linear resampling is bilinear over a unit height: along a dim of size 1 both
+        // coordinate maps land on index 0, so the result is the 1-d interpolation.
+        let mut tall = in_shape.clone();
+        tall.insert(2, 1);
+        let x4 = lw.emit(Op::Reshape { shape: tall }, vec![x])?;
+        let y4 = lw.emit(
+            Op::Upsample {
+                mode,
+                size: vec![1, size[0]],
+            },
+            vec![x4],
+        )?;
+        return Ok(vec![Some(
+            lw.emit(Op::Reshape { shape: out.shape }, vec![y4])?,
+        )]);
+    }
     Ok(vec![Some(lw.emit(Op::Upsample { mode, size }, vec![x])?)])
 }

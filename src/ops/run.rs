@@ -15,11 +15,25 @@ pub enum RunError {
     #[error(transparent)]
     Npy(#[from] NpyError),
     #[error("{}: the model takes {expected} input(s) ({names}), but {given} were given; pass one `--input FILE.npy` per model input, in order", model.display())]
-    InputCount { model: PathBuf, expected: usize, given: usize, names: String },
+    InputCount {
+        model: PathBuf,
+        expected: usize,
+        given: usize,
+        names: String,
+    },
     #[error("{}: is {actual}, but model input {index} (`{name}`) is {expected}; save it with that dtype and shape (e.g. `np.save(path, x.astype(np.float32))`)", file.display())]
-    InputType { file: PathBuf, index: usize, name: String, expected: String, actual: String },
+    InputType {
+        file: PathBuf,
+        index: usize,
+        name: String,
+        expected: String,
+        actual: String,
+    },
     #[error("{}: the reference interpreter failed: {err}", model.display())]
-    Interp { model: PathBuf, err: InterpError },
+    Interp {
+        model: PathBuf,
+        err: Box<InterpError>,
+    },
     #[error("cannot write {}: {err}", path.display())]
     Write { path: PathBuf, err: std::io::Error },
 }
@@ -42,7 +56,11 @@ pub fn run_reference(
     let import_time = t0.elapsed();
 
     if inputs.len() != graph.inputs.len() {
-        let names = graph.inputs.iter().map(|&v| format!("`{}` {}", graph.value(v).name, graph.ty(v))).collect::<Vec<_>>();
+        let names = graph
+            .inputs
+            .iter()
+            .map(|&v| format!("`{}` {}", graph.value(v).name, graph.ty(v)))
+            .collect::<Vec<_>>();
         return Err(RunError::InputCount {
             model: model.to_path_buf(),
             expected: graph.inputs.len(),
@@ -67,20 +85,32 @@ pub fn run_reference(
     }
 
     let t1 = Instant::now();
-    let outputs = interp::run(graph, &tensors)
-        .map_err(|err| RunError::Interp { model: model.to_path_buf(), err })?;
+    let outputs = interp::run(graph, &tensors).map_err(|err| RunError::Interp {
+        model: model.to_path_buf(),
+        err: Box::new(err),
+    })?;
     let run_time = t1.elapsed();
 
-    std::fs::create_dir_all(output_dir)
-        .map_err(|err| RunError::Write { path: output_dir.to_path_buf(), err })?;
+    std::fs::create_dir_all(output_dir).map_err(|err| RunError::Write {
+        path: output_dir.to_path_buf(),
+        err,
+    })?;
     let mut written = Vec::with_capacity(outputs.len());
     for (i, t) in outputs.iter().enumerate() {
         let path = output_dir.join(format!("output_{i}.npy"));
         let tmp = output_dir.join(format!(".output_{i}.npy.tmp"));
         std::fs::write(&tmp, npy::to_bytes(t))
             .and_then(|_| std::fs::rename(&tmp, &path))
-            .map_err(|err| RunError::Write { path: path.clone(), err })?;
+            .map_err(|err| RunError::Write {
+                path: path.clone(),
+                err,
+            })?;
         written.push(path);
     }
-    Ok(RunReport { outputs: written, import_time, run_time, nodes: graph.nodes.len() })
+    Ok(RunReport {
+        outputs: written,
+        import_time,
+        run_time,
+        nodes: graph.nodes.len(),
+    })
 }

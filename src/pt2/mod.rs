@@ -16,8 +16,8 @@
 //!   data/sample_inputs/<model>.pt       # pickled example inputs (ignored)
 //! ```
 
-mod zip;
 pub mod schema;
+mod zip;
 
 pub use zip::{crc32, ZipError, ZipIndex};
 
@@ -56,10 +56,20 @@ pub enum ImportErrorKind {
     ManyModels(String),
     #[error("missing archive member `{0}`")]
     MissingMember(String),
+    #[error("missing archive member `{member}`, which should describe the stored tensor `{fqn}`")]
+    MissingConfig { member: String, fqn: String },
     #[error("`{member}` is not a valid {what}: {err}")]
-    Json { member: String, what: &'static str, err: serde_json::Error },
+    Json {
+        member: String,
+        what: &'static str,
+        err: serde_json::Error,
+    },
     #[error("export schema version {major}.{minor} is not supported (etpkg reads {supported}.x); re-export with a PyTorch whose `torch._export.serde.schema.SCHEMA_VERSION` major is {supported}")]
-    SchemaVersion { major: i64, minor: i64, supported: i64 },
+    SchemaVersion {
+        major: i64,
+        minor: i64,
+        supported: i64,
+    },
     #[error("tensor `{name}`: {message}")]
     Tensor { name: String, message: String },
     #[error("input `{name}` of the graph signature: {message}")]
@@ -124,7 +134,10 @@ pub struct Archive {
 
 impl Archive {
     pub fn open(path: &Path) -> Result<Archive, ImportError> {
-        let err = |kind| ImportError { path: path.to_path_buf(), kind };
+        let err = |kind| ImportError {
+            path: path.to_path_buf(),
+            kind,
+        };
         let file = File::open(path).map_err(|e| err(ImportErrorKind::Io(e)))?;
         // SAFETY: the map is read-only. Like every memory-mapped reader, a concurrent writer
         // truncating the file could fault us; etpkg never writes into model sources, and the
@@ -139,7 +152,10 @@ impl Archive {
     }
 
     fn from_backing(path: &Path, map: Backing) -> Result<Archive, ImportError> {
-        let err = |kind| ImportError { path: path.to_path_buf(), kind };
+        let err = |kind| ImportError {
+            path: path.to_path_buf(),
+            kind,
+        };
         let zip = ZipIndex::parse(&map).map_err(|e| err(ImportErrorKind::Zip(e)))?;
         let root = zip
             .names()
@@ -149,7 +165,12 @@ impl Archive {
             .min_by_key(|r| r.len())
             .map(str::to_string)
             .ok_or_else(|| err(ImportErrorKind::NotPt2))?;
-        let a = Archive { path: path.to_path_buf(), map: Arc::new(map), zip, root };
+        let a = Archive {
+            path: path.to_path_buf(),
+            map: Arc::new(map),
+            zip,
+            root,
+        };
         let fmt = a.member("archive_format")?;
         let fmt = String::from_utf8_lossy(fmt).trim().to_string();
         if fmt != "pt2" {
@@ -171,20 +192,35 @@ impl Archive {
     }
 
     fn err(&self, kind: ImportErrorKind) -> ImportError {
-        ImportError { path: self.path.clone(), kind }
+        ImportError {
+            path: self.path.clone(),
+            kind,
+        }
     }
 
     /// A metadata record's bytes, CRC-checked.
     fn member(&self, rel: &str) -> Result<&[u8], ImportError> {
         let name = format!("{}{rel}", self.root);
-        let e = self.zip.get(&name).ok_or_else(|| self.err(ImportErrorKind::MissingMember(name.clone())))?;
-        e.checked_bytes(&self.map, &name).map_err(|z| self.err(ImportErrorKind::Zip(z)))
+        let e = self
+            .zip
+            .get(&name)
+            .ok_or_else(|| self.err(ImportErrorKind::MissingMember(name.clone())))?;
+        e.checked_bytes(&self.map, &name)
+            .map_err(|z| self.err(ImportErrorKind::Zip(z)))
     }
 
-    fn json<T: serde::de::DeserializeOwned>(&self, rel: &str, what: &'static str) -> Result<T, ImportError> {
+    fn json<T: serde::de::DeserializeOwned>(
+        &self,
+        rel: &str,
+        what: &'static str,
+    ) -> Result<T, ImportError> {
         let bytes = self.member(rel)?;
         serde_json::from_slice(bytes).map_err(|err| {
-            self.err(ImportErrorKind::Json { member: format!("{}{rel}", self.root), what, err })
+            self.err(ImportErrorKind::Json {
+                member: format!("{}{rel}", self.root),
+                what,
+                err,
+            })
         })
     }
 
@@ -214,8 +250,10 @@ impl Archive {
     }
 
     pub fn program(&self, model: &str) -> Result<schema::ExportedProgram, ImportError> {
-        let ep: schema::ExportedProgram =
-            self.json(&format!("models/{model}.json"), "serialized ExportedProgram")?;
+        let ep: schema::ExportedProgram = self.json(
+            &format!("models/{model}.json"),
+            "serialized ExportedProgram",
+        )?;
         if ep.schema_version.major != schema::SUPPORTED_MAJOR {
             return Err(self.err(ImportErrorKind::SchemaVersion {
                 major: ep.schema_version.major,
@@ -226,12 +264,20 @@ impl Archive {
         Ok(ep)
     }
 
-    fn payloads(&self, rel: &str) -> Result<HashMap<String, schema::PayloadMeta>, ImportError> {
+    /// A payload config, or None if the archive has no such record (a model without weights
+    /// or constants may omit it).
+    fn payloads(
+        &self,
+        rel: &str,
+    ) -> Result<Option<HashMap<String, schema::PayloadMeta>>, ImportError> {
         let name = format!("{}{rel}", self.root);
         if self.zip.get(&name).is_none() {
-            return Ok(HashMap::new());
+            return Ok(None);
         }
-        Ok(self.json::<schema::PayloadConfig>(rel, "payload config")?.config)
+        Ok(Some(
+            self.json::<schema::PayloadConfig>(rel, "payload config")?
+                .config,
+        ))
     }
 
     /// The bytes of one payload (weight or constant), as a contiguous tensor of its own type.
@@ -241,11 +287,21 @@ impl Archive {
         fqn: &str,
         meta: &schema::PayloadMeta,
     ) -> Result<(TensorType, ConstData), ImportError> {
-        let terr = |message: String| self.err(ImportErrorKind::Tensor { name: fqn.to_string(), message });
+        let terr = |message: String| {
+            self.err(ImportErrorKind::Tensor {
+                name: fqn.to_string(),
+                message,
+            })
+        };
         if meta.use_pickle {
-            return Err(terr("is stored pickled (a tensor subclass); etpkg reads plain tensors only".into()));
+            return Err(terr(
+                "is stored pickled (a tensor subclass); etpkg reads plain tensors only".into(),
+            ));
         }
-        let tm = meta.tensor_meta.as_ref().ok_or_else(|| terr("has no tensor metadata".into()))?;
+        let tm = meta
+            .tensor_meta
+            .as_ref()
+            .ok_or_else(|| terr("has no tensor metadata".into()))?;
         let ty = tensor_type(tm).map_err(terr)?;
         let name = format!("{}{dir}{}", self.root, meta.path_name);
         let entry = self
@@ -260,7 +316,10 @@ impl Archive {
         };
         let strides = static_ints(&tm.strides, "stride").map_err(terr)?;
         if strides.len() != ty.rank() || strides.iter().any(|&s| s < 0) {
-            return Err(terr(format!("has strides {strides:?} that do not fit shape {:?}", ty.shape)));
+            return Err(terr(format!(
+                "has strides {strides:?} that do not fit shape {:?}",
+                ty.shape
+            )));
         }
         let numel = ty.numel();
         if numel == 0 {
@@ -271,8 +330,12 @@ impl Archive {
             .shape
             .iter()
             .zip(&strides)
-            .try_fold(offset, |acc, (&d, &s)| acc.checked_add((d - 1).checked_mul(s as usize)?));
-        let needed = last.and_then(|l| l.checked_add(1)).and_then(|n| n.checked_mul(el));
+            .try_fold(offset, |acc, (&d, &s)| {
+                acc.checked_add((d - 1).checked_mul(s as usize)?)
+            });
+        let needed = last
+            .and_then(|l| l.checked_add(1))
+            .and_then(|n| n.checked_mul(el));
         match needed {
             Some(n) if n <= storage.len() => {}
             _ => {
@@ -291,13 +354,25 @@ impl Archive {
             .all(|(&d, (&s, &c))| d == 1 || s as usize == c);
         if is_contiguous {
             let start = entry.offset + offset * el;
-            return Ok((ty, ConstData::Mapped { map: self.map.clone(), offset: start, len: numel * el }));
+            return Ok((
+                ty,
+                ConstData::Mapped {
+                    map: self.map.clone(),
+                    offset: start,
+                    len: numel * el,
+                },
+            ));
         }
         // A strided view of a shared storage: gather it into contiguous order.
         let mut out = Vec::with_capacity(numel * el);
         let mut index = vec![0usize; ty.rank()];
         for _ in 0..numel {
-            let pos = offset + index.iter().zip(&strides).map(|(&i, &s)| i * s as usize).sum::<usize>();
+            let pos = offset
+                + index
+                    .iter()
+                    .zip(&strides)
+                    .map(|(&i, &s)| i * s as usize)
+                    .sum::<usize>();
             out.extend_from_slice(&storage[pos * el..(pos + 1) * el]);
             for d in (0..index.len()).rev() {
                 index[d] += 1;
@@ -327,15 +402,20 @@ pub fn import(path: &Path) -> Result<Imported, ImportError> {
 
 pub fn import_model(archive: &Archive, model: &str) -> Result<Imported, ImportError> {
     let ep = archive.program(model)?;
-    let weights = archive.payloads(&format!("data/weights/{model}_weights_config.json"))?;
-    let constants = archive.payloads(&format!("data/constants/{model}_constants_config.json"))?;
+    let weights_path = format!("data/weights/{model}_weights_config.json");
+    let constants_path = format!("data/constants/{model}_constants_config.json");
+    let weights = archive.payloads(&weights_path)?;
+    let constants = archive.payloads(&constants_path)?;
     let g = &ep.graph_module.graph;
     let sig = &ep.graph_module.signature;
 
     let mut graph = Graph::default();
     let mut env: HashMap<String, ValueId> = HashMap::new();
     let serr = |name: &str, message: String| {
-        archive.err(ImportErrorKind::Signature { name: name.to_string(), message })
+        archive.err(ImportErrorKind::Signature {
+            name: name.to_string(),
+            message,
+        })
     };
     let placeholder_type = |name: &str| -> Result<TensorType, ImportError> {
         let meta = g
@@ -365,7 +445,8 @@ pub fn import_model(archive: &Archive, model: &str) -> Result<Imported, ImportEr
             }
             S::Buffer { arg, buffer_name } => {
                 // Non-persistent buffers are saved with the constants, not the state dict.
-                let (table, dir) = if weights.contains_key(buffer_name) {
+                let in_weights = weights.as_ref().is_some_and(|w| w.contains_key(buffer_name));
+                let (table, dir) = if in_weights {
                     (&weights, "data/weights/")
                 } else {
                     (&constants, "data/constants/")
@@ -382,9 +463,23 @@ pub fn import_model(archive: &Archive, model: &str) -> Result<Imported, ImportEr
                 ))
             }
         };
-        let meta = table
-            .get(fqn)
-            .ok_or_else(|| serr(&arg.name, format!("refers to `{fqn}`, which the archive does not store")))?;
+        let Some(table) = table.as_ref() else {
+            let config = if dir == "data/weights/" {
+                &weights_path
+            } else {
+                &constants_path
+            };
+            return Err(archive.err(ImportErrorKind::MissingConfig {
+                member: format!("{}{config}", archive.root),
+                fqn: fqn.clone(),
+            }));
+        };
+        let meta = table.get(fqn).ok_or_else(|| {
+            serr(
+                &arg.name,
+                format!("refers to `{fqn}`, which the archive does not store"),
+            )
+        })?;
         let (ty, data) = archive.payload(dir, fqn, meta)?;
         let declared = placeholder_type(&arg.name)?;
         if declared != ty {
@@ -424,5 +519,9 @@ pub fn import_model(archive: &Archive, model: &str) -> Result<Imported, ImportEr
     let graph = Lowerer::new(graph, env, &g.tensor_values)
         .run(&g.nodes, &outputs)
         .map_err(|e| archive.err(ImportErrorKind::Lower(e)))?;
-    Ok(Imported { graph, model: model.to_string(), torch_version: ep.torch_version })
+    Ok(Imported {
+        graph,
+        model: model.to_string(),
+        torch_version: ep.torch_version,
+    })
 }

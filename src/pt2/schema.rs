@@ -165,8 +165,9 @@ impl<'de> Visitor<'de> for ArgumentVisitor {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Argument, A::Error> {
-        let key: String =
-            map.next_key()?.ok_or_else(|| de::Error::custom("empty argument object"))?;
+        let key: String = map
+            .next_key()?
+            .ok_or_else(|| de::Error::custom("empty argument object"))?;
         let arg = match key.as_str() {
             "as_none" => {
                 map.next_value::<IgnoredAny>()?;
@@ -174,10 +175,16 @@ impl<'de> Visitor<'de> for ArgumentVisitor {
             }
             "as_tensor" => Argument::Tensor(map.next_value::<TensorArgument>()?.name),
             "as_tensors" => Argument::Tensors(
-                map.next_value::<Vec<TensorArgument>>()?.into_iter().map(|t| t.name).collect(),
+                map.next_value::<Vec<TensorArgument>>()?
+                    .into_iter()
+                    .map(|t| t.name)
+                    .collect(),
             ),
             "as_optional_tensors" => Argument::OptionalTensors(
-                map.next_value::<Vec<OptionalTensor>>()?.into_iter().map(optional_name).collect(),
+                map.next_value::<Vec<OptionalTensor>>()?
+                    .into_iter()
+                    .map(optional_name)
+                    .collect(),
             ),
             "as_optional_tensor" => {
                 Argument::OptionalTensor(optional_name(map.next_value::<OptionalTensor>()?))
@@ -186,9 +193,12 @@ impl<'de> Visitor<'de> for ArgumentVisitor {
             "as_ints" => Argument::Ints(map.next_value()?),
             "as_sym_ints" => Argument::SymInts(map.next_value()?),
             "as_float" => Argument::Float(map.next_value::<JsonFloat>()?.0),
-            "as_floats" => {
-                Argument::Floats(map.next_value::<Vec<JsonFloat>>()?.into_iter().map(|f| f.0).collect())
-            }
+            "as_floats" => Argument::Floats(
+                map.next_value::<Vec<JsonFloat>>()?
+                    .into_iter()
+                    .map(|f| f.0)
+                    .collect(),
+            ),
             "as_bool" => Argument::Bool(map.next_value()?),
             "as_bools" => Argument::Bools(map.next_value()?),
             "as_string" => Argument::String(map.next_value()?),
@@ -258,10 +268,21 @@ pub struct GraphSignature {
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum InputSpec {
-    UserInput { arg: Argument },
-    Parameter { arg: TensorArgument, parameter_name: String },
-    Buffer { arg: TensorArgument, buffer_name: String },
-    TensorConstant { arg: TensorArgument, tensor_constant_name: String },
+    UserInput {
+        arg: Argument,
+    },
+    Parameter {
+        arg: TensorArgument,
+        parameter_name: String,
+    },
+    Buffer {
+        arg: TensorArgument,
+        buffer_name: String,
+    },
+    TensorConstant {
+        arg: TensorArgument,
+        tensor_constant_name: String,
+    },
     CustomObj(IgnoredAny),
     Token(IgnoredAny),
     ConstantInput(IgnoredAny),

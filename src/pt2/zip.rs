@@ -26,7 +26,11 @@ pub enum ZipError {
     #[error("multi-disk zip archives are not supported")]
     MultiDisk,
     #[error("zip entry `{name}`: CRC-32 mismatch (stored {stored:08x}, computed {computed:08x}); the archive is corrupted")]
-    Crc { name: String, stored: u32, computed: u32 },
+    Crc {
+        name: String,
+        stored: u32,
+        computed: u32,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -120,7 +124,9 @@ impl ZipIndex {
             cd_offset = r.u64()?;
         }
         let cd_start = to_usize(cd_offset)?;
-        let cd_end = cd_start.checked_add(to_usize(cd_size)?).ok_or(ZipError::Truncated)?;
+        let cd_end = cd_start
+            .checked_add(to_usize(cd_size)?)
+            .ok_or(ZipError::Truncated)?;
         if cd_end > buf.len() {
             return Err(ZipError::Truncated);
         }
@@ -172,7 +178,10 @@ impl ZipIndex {
                 Some(end) if end <= buf.len() => {}
                 _ => return Err(ZipError::Truncated),
             }
-            if entries.insert(name.clone(), Entry { offset, len, crc32 }).is_some() {
+            if entries
+                .insert(name.clone(), Entry { offset, len, crc32 })
+                .is_some()
+            {
                 return Err(ZipError::Duplicate(name));
             }
             names.push(name);
@@ -200,14 +209,20 @@ impl Entry {
         let bytes = self.bytes(buf);
         let computed = crc32(bytes);
         if computed != self.crc32 {
-            return Err(ZipError::Crc { name: name.to_string(), stored: self.crc32, computed });
+            return Err(ZipError::Crc {
+                name: name.to_string(),
+                stored: self.crc32,
+                computed,
+            });
         }
         Ok(bytes)
     }
 }
 
 fn read_u32(buf: &[u8], pos: usize) -> Option<u32> {
-    Some(u32::from_le_bytes(buf.get(pos..pos.checked_add(4)?)?.try_into().ok()?))
+    Some(u32::from_le_bytes(
+        buf.get(pos..pos.checked_add(4)?)?.try_into().ok()?,
+    ))
 }
 
 fn find_eocd(buf: &[u8]) -> Result<usize, ZipError> {
@@ -268,7 +283,11 @@ pub fn crc32(bytes: &[u8]) -> u32 {
         for (i, slot) in t.iter_mut().enumerate() {
             let mut c = i as u32;
             for _ in 0..8 {
-                c = if c & 1 != 0 { 0xEDB8_8320 ^ (c >> 1) } else { c >> 1 };
+                c = if c & 1 != 0 {
+                    0xEDB8_8320 ^ (c >> 1)
+                } else {
+                    c >> 1
+                };
             }
             *slot = c;
         }
@@ -354,7 +373,11 @@ mod tests {
         let idx = ZipIndex::parse(&zip).unwrap();
         let off = idx.get("a/x").unwrap().offset;
         zip[off] ^= 1;
-        let err = idx.get("a/x").unwrap().checked_bytes(&zip, "a/x").unwrap_err();
+        let err = idx
+            .get("a/x")
+            .unwrap()
+            .checked_bytes(&zip, "a/x")
+            .unwrap_err();
         assert!(matches!(err, ZipError::Crc { .. }));
     }
 
@@ -366,7 +389,10 @@ mod tests {
         zip[cd + 10] = 8;
         assert_eq!(
             ZipIndex::parse(&zip).unwrap_err(),
-            ZipError::Compressed { name: "a/x".into(), method: 8 }
+            ZipError::Compressed {
+                name: "a/x".into(),
+                method: 8
+            }
         );
     }
 }
