@@ -115,7 +115,7 @@ mod tests {
 
     #[test]
     fn broadcast_map_repeats_size_one_dims() {
-        // A [2, 1] column against [3, 2, 3]: each row repeats its column entry.
+        // A [2, 1] column broadcast to [2, 2, 3]: each row repeats its single entry.
         assert_eq!(
             broadcast_map("t", &[2, 1], &[2, 2, 3]).unwrap(),
             vec![0, 0, 0, 1, 1, 1, 0, 0, 0, 1, 1, 1]

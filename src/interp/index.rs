@@ -94,7 +94,7 @@ mod tests {
 
     #[test]
     fn take_embeds_index_shape_and_wraps_negatives() {
-        // torch.arange(6).reshape(2,3).index_select... via take along axis 1 with [[2,-3],[0,1]]:
+        // Take along axis 1 of torch.arange(6).reshape(2,3) with [[2,-3],[0,1]] (-3 wraps to 0):
         // x[:, [[2,0],[0,1]]].tolist() == [[[2,0],[0,1]],[[5,3],[3,4]]]
         let x = Tensor::i64(vec![2, 3], (0..6).collect());
         let i = Tensor::i64(vec![2, 2], vec![2, -3, 0, 1]);
