@@ -200,6 +200,11 @@ def build_vit():
     m = torchvision.models.VisionTransformer(
         image_size=32, patch_size=8, num_layers=2, num_heads=2,
         hidden_dim=32, mlp_dim=64, num_classes=10)
+    # torchvision zero-initializes the classification head, which would make every output
+    # exactly 0 and the parity check vacuous; give it random weights like the rest.
+    with torch.no_grad():
+        m.heads.head.weight.normal_(0.0, 0.2)
+        m.heads.head.bias.normal_(0.0, 0.2)
     return m.eval()
 
 
