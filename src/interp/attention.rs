@@ -117,27 +117,7 @@ pub fn sdpa(
 #[allow(clippy::excessive_precision)]
 mod tests {
     use super::*;
-
-    /// `(((torch.arange(n) * 7 + seed * 3) % 9).float() * 0.25 - 1.0).reshape(shape)`.
-    fn pattern(shape: &[usize], seed: usize) -> Tensor {
-        let n: usize = shape.iter().product();
-        let v = (0..n)
-            .map(|i| ((i * 7 + seed * 3) % 9) as f32 * 0.25 - 1.0)
-            .collect();
-        Tensor::f32(shape.to_vec(), v)
-    }
-
-    fn assert_close(got: &Tensor, shape: &[usize], want: &[f32]) {
-        assert_eq!(got.shape, shape);
-        let g = got.as_f32().unwrap();
-        assert_eq!(g.len(), want.len());
-        for (x, y) in g.iter().zip(want) {
-            assert!(
-                (x - y).abs() <= 1e-5 * y.abs().max(1.0),
-                "{g:?} vs {want:?}"
-            );
-        }
-    }
+    use crate::interp::testing::{assert_close, pattern};
 
     /// q, k, v whose batch dims [2,1], [1,2] and [2,2] broadcast to [2,2], with L=3, S=5.
     fn qkv() -> (Tensor, Tensor, Tensor) {

@@ -151,17 +151,7 @@ pub fn conv(op: &'static str, a: &ConvAttrs, inputs: &[&Tensor]) -> Result<Tenso
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// Deterministic small values, exact in f32 so the expected outputs are exact too. The
-    /// Python side builds the same tensor as
-    /// `(((torch.arange(n) * 7 + seed * 3) % 9).float() * 0.25 - 1.0).reshape(shape)`.
-    fn pattern(shape: &[usize], seed: usize) -> Tensor {
-        let n: usize = shape.iter().product();
-        let v = (0..n)
-            .map(|i| ((i * 7 + seed * 3) % 9) as f32 * 0.25 - 1.0)
-            .collect();
-        Tensor::f32(shape.to_vec(), v)
-    }
+    use crate::interp::testing::{assert_close, pattern};
 
     fn attrs(
         stride: &[usize],
@@ -179,18 +169,6 @@ mod tests {
             transposed,
             output_padding: output_padding.to_vec(),
         }
-    }
-
-    fn assert_close(got: &Tensor, shape: &[usize], want: &[f32]) {
-        assert_eq!(got.shape, shape);
-        let g = got.as_f32().unwrap();
-        for (x, y) in g.iter().zip(want) {
-            assert!(
-                (x - y).abs() <= 1e-5 * y.abs().max(1.0),
-                "{g:?} vs {want:?}"
-            );
-        }
-        assert_eq!(g.len(), want.len());
     }
 
     #[test]

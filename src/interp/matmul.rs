@@ -142,6 +142,7 @@ pub fn addmm(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::interp::testing::assert_close;
 
     fn range(shape: &[usize], scale: f32, offset: f32) -> Tensor {
         let n: usize = shape.iter().product();
@@ -149,18 +150,6 @@ mod tests {
             shape.to_vec(),
             (0..n).map(|i| i as f32 * scale + offset).collect(),
         )
-    }
-
-    fn assert_close(got: &Tensor, shape: &[usize], want: &[f32]) {
-        assert_eq!(got.shape, shape);
-        let g = got.as_f32().unwrap();
-        assert_eq!(g.len(), want.len());
-        for (x, y) in g.iter().zip(want) {
-            assert!(
-                (x - y).abs() <= 1e-5 * y.abs().max(1.0),
-                "{g:?} vs {want:?}"
-            );
-        }
     }
 
     #[test]

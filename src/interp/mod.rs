@@ -16,6 +16,8 @@ mod resize;
 mod select;
 mod softmax;
 mod tensor;
+#[cfg(test)]
+mod testing;
 mod unary;
 
 pub use erf::erf;

@@ -137,15 +137,7 @@ pub fn group_norm(
 #[allow(clippy::excessive_precision)]
 mod tests {
     use super::*;
-
-    /// `(((torch.arange(n) * 7 + seed * 3) % 9).float() * 0.25 - 1.0).reshape(shape)`.
-    fn pattern(shape: &[usize], seed: usize) -> Tensor {
-        let n: usize = shape.iter().product();
-        let v = (0..n)
-            .map(|i| ((i * 7 + seed * 3) % 9) as f32 * 0.25 - 1.0)
-            .collect();
-        Tensor::f32(shape.to_vec(), v)
-    }
+    use crate::interp::testing::pattern;
 
     fn t(v: &[f32]) -> Tensor {
         Tensor::f32(vec![v.len()], v.to_vec())

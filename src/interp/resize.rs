@@ -134,27 +134,7 @@ fn linear_tap(dst: usize, input: usize, output: usize, align_corners: bool) -> L
 #[allow(clippy::excessive_precision)]
 mod tests {
     use super::*;
-
-    /// `(((torch.arange(n) * 7 + seed * 3) % 9).float() * 0.25 - 1.0).reshape(shape)`.
-    fn pattern(shape: &[usize], seed: usize) -> Tensor {
-        let n: usize = shape.iter().product();
-        let v = (0..n)
-            .map(|i| ((i * 7 + seed * 3) % 9) as f32 * 0.25 - 1.0)
-            .collect();
-        Tensor::f32(shape.to_vec(), v)
-    }
-
-    fn assert_close(got: &Tensor, shape: &[usize], want: &[f32]) {
-        assert_eq!(got.shape, shape);
-        let g = got.as_f32().unwrap();
-        assert_eq!(g.len(), want.len());
-        for (x, y) in g.iter().zip(want) {
-            assert!(
-                (x - y).abs() <= 1e-5 * y.abs().max(1.0),
-                "{g:?} vs {want:?}"
-            );
-        }
-    }
+    use crate::interp::testing::{assert_close, pattern};
 
     #[test]
     fn nearest_up_and_down() {
