@@ -227,15 +227,7 @@ fn instance_norm(lw: &mut Lowerer, ctx: &Ctx) -> Result<Vec<Option<ValueId>>, Lo
         )));
     }
     let c = shape[1];
-    let dtype = lw.ty(x).dtype;
-    let w = match ctx.opt_tensor(lw, "weight")? {
-        Some(w) => w,
-        None => lw.filled(Scalar::Float(1.0), dtype, vec![c])?,
-    };
-    let b = match ctx.opt_tensor(lw, "bias")? {
-        Some(b) => b,
-        None => lw.filled(Scalar::Float(0.0), dtype, vec![c])?,
-    };
+    let (w, b) = super::norm::affine(lw, ctx, x, vec![c])?;
     let eps = ctx.float_or("eps", 1e-5)?;
     if ctx.bool_or("use_input_stats", true)? {
         return one(lw.emit(Op::GroupNorm { groups: c, eps }, vec![x, w, b])?);
@@ -256,16 +248,7 @@ fn batch_stats_norm(lw: &mut Lowerer, ctx: &Ctx) -> Result<Vec<Option<ValueId>>,
     if ctx.get("running_mean").is_some() && !ctx.bool_or("training", false)? {
         let mean = ctx.tensor(lw, "running_mean")?;
         let var = ctx.tensor(lw, "running_var")?;
-        let dtype = lw.ty(x).dtype;
-        let c = shape[1];
-        let w = match ctx.opt_tensor(lw, "weight")? {
-            Some(w) => w,
-            None => lw.filled(Scalar::Float(1.0), dtype, vec![c])?,
-        };
-        let b = match ctx.opt_tensor(lw, "bias")? {
-            Some(b) => b,
-            None => lw.filled(Scalar::Float(0.0), dtype, vec![c])?,
-        };
+        let (w, b) = super::norm::affine(lw, ctx, x, vec![shape[1]])?;
         let eps = ctx.float_or("eps", 1e-5)?;
         let y = lw.emit(Op::BatchNorm { eps }, vec![x, w, b, mean, var])?;
         return Ok(vec![Some(y), None, None]);

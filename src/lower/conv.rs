@@ -6,13 +6,13 @@ use super::{LowerError, Lowerer, Rule};
 use crate::ir::{ConvAttrs, Op, ValueId};
 
 pub(super) const RULES: &[(&str, Rule)] = &[
-    ("conv1d.default", conv_nd),
-    ("conv2d.default", conv_nd),
+    ("conv1d.default", |l, c| conv(l, c, Some(false))),
+    ("conv2d.default", |l, c| conv(l, c, Some(false))),
     ("conv1d.padding", conv_nd_padding_mode),
     ("conv2d.padding", conv_nd_padding_mode),
-    ("convolution.default", convolution),
-    ("conv_transpose1d.default", conv_transpose),
-    ("conv_transpose2d.input", conv_transpose),
+    ("convolution.default", |l, c| conv(l, c, None)),
+    ("conv_transpose1d.default", |l, c| conv(l, c, Some(true))),
+    ("conv_transpose2d.input", |l, c| conv(l, c, Some(true))),
 ];
 
 /// Expands a schema list such as `int[2] stride=1` to one entry per spatial dim: a single
@@ -50,20 +50,6 @@ fn inputs(lw: &Lowerer, ctx: &Ctx) -> Result<(ValueId, ValueId, Vec<ValueId>), L
         ins.push(b);
     }
     Ok((x, w, ins))
-}
-
-fn conv_nd(lw: &mut Lowerer, ctx: &Ctx) -> Result<Vec<Option<ValueId>>, LowerError> {
-    let (_, w, ins) = inputs(lw, ctx)?;
-    let n = spatial_dims(lw, w)?;
-    let attrs = ConvAttrs {
-        stride: per_dim(lw, "stride", ctx.ints_or("stride", &[1])?, n)?,
-        padding: per_dim(lw, "padding", ctx.ints_or("padding", &[0])?, n)?,
-        dilation: per_dim(lw, "dilation", ctx.ints_or("dilation", &[1])?, n)?,
-        groups: groups(lw, ctx)?,
-        transposed: false,
-        output_padding: vec![0; n],
-    };
-    Ok(vec![Some(lw.emit(Op::Conv(attrs), ins)?)])
 }
 
 fn groups(lw: &Lowerer, ctx: &Ctx) -> Result<usize, LowerError> {
@@ -124,40 +110,28 @@ fn conv_nd_padding_mode(lw: &mut Lowerer, ctx: &Ctx) -> Result<Vec<Option<ValueI
     Ok(vec![Some(lw.emit(Op::Conv(attrs), ins)?)])
 }
 
-fn convolution(lw: &mut Lowerer, ctx: &Ctx) -> Result<Vec<Option<ValueId>>, LowerError> {
+/// Every convolution overload. `transposed` is fixed by the overload (`conv2d`,
+/// `conv_transpose2d`) or, for `convolution`, read from its argument; omitted lists take the
+/// schema defaults, which are the same across overloads.
+fn conv(
+    lw: &mut Lowerer,
+    ctx: &Ctx,
+    transposed: Option<bool>,
+) -> Result<Vec<Option<ValueId>>, LowerError> {
     let (_, w, ins) = inputs(lw, ctx)?;
     let n = spatial_dims(lw, w)?;
-    let attrs = ConvAttrs {
-        stride: per_dim(lw, "stride", ctx.ints("stride")?, n)?,
-        padding: per_dim(lw, "padding", ctx.ints("padding")?, n)?,
-        dilation: per_dim(lw, "dilation", ctx.ints("dilation")?, n)?,
-        groups: groups(lw, ctx)?,
-        transposed: ctx.bool_or("transposed", false)?,
-        output_padding: per_dim(
-            lw,
-            "output_padding",
-            ctx.ints_or("output_padding", &[0])?,
-            n,
-        )?,
+    let transposed = match transposed {
+        Some(t) => t,
+        None => ctx.bool_or("transposed", false)?,
     };
-    Ok(vec![Some(lw.emit(Op::Conv(attrs), ins)?)])
-}
-
-fn conv_transpose(lw: &mut Lowerer, ctx: &Ctx) -> Result<Vec<Option<ValueId>>, LowerError> {
-    let (_, w, ins) = inputs(lw, ctx)?;
-    let n = spatial_dims(lw, w)?;
+    let output_padding = ctx.ints_or("output_padding", &[0])?;
     let attrs = ConvAttrs {
         stride: per_dim(lw, "stride", ctx.ints_or("stride", &[1])?, n)?,
         padding: per_dim(lw, "padding", ctx.ints_or("padding", &[0])?, n)?,
         dilation: per_dim(lw, "dilation", ctx.ints_or("dilation", &[1])?, n)?,
         groups: groups(lw, ctx)?,
-        transposed: true,
-        output_padding: per_dim(
-            lw,
-            "output_padding",
-            ctx.ints_or("output_padding", &[0])?,
-            n,
-        )?,
+        transposed,
+        output_padding: per_dim(lw, "output_padding", output_padding, n)?,
     };
     Ok(vec![Some(lw.emit(Op::Conv(attrs), ins)?)])
 }

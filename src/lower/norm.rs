@@ -16,7 +16,7 @@ pub(super) const RULES: &[(&str, Rule)] = &[
 ];
 
 /// The affine weight and bias, or ones and zeros of `[c]` in the input's dtype.
-fn affine(
+pub(super) fn affine(
     lw: &mut Lowerer,
     ctx: &Ctx,
     x: ValueId,
