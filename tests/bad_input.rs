@@ -4,7 +4,11 @@
 //! Each case starts from a valid fixture archive and damages one thing, re-zipping with correct
 //! CRCs where the damage is to the content, so the reader's later checks are reached.
 
-use etpkg::pt2::{crc32, ZipIndex};
+mod common;
+
+use common::stored_zip;
+
+use etpkg::pt2::ZipIndex;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -18,46 +22,6 @@ fn entries() -> Vec<(String, Vec<u8>)> {
         .iter()
         .map(|n| (n.clone(), idx.get(n).unwrap().bytes(&bytes).to_vec()))
         .collect()
-}
-
-/// Writes a stored zip (what `torch.export.save` writes, without the alignment padding).
-fn zip(entries: &[(String, Vec<u8>)]) -> Vec<u8> {
-    let mut out = Vec::new();
-    let mut central = Vec::new();
-    for (name, data) in entries {
-        let off = out.len() as u32;
-        let crc = crc32(data);
-        let mut head = Vec::new();
-        head.extend_from_slice(&0x0403_4b50u32.to_le_bytes());
-        head.extend_from_slice(&[20, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
-        head.extend_from_slice(&crc.to_le_bytes());
-        head.extend_from_slice(&(data.len() as u32).to_le_bytes());
-        head.extend_from_slice(&(data.len() as u32).to_le_bytes());
-        head.extend_from_slice(&(name.len() as u16).to_le_bytes());
-        head.extend_from_slice(&0u16.to_le_bytes());
-        out.extend_from_slice(&head);
-        out.extend_from_slice(name.as_bytes());
-        out.extend_from_slice(data);
-        central.extend_from_slice(&0x0201_4b50u32.to_le_bytes());
-        central.extend_from_slice(&[20, 0, 20, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
-        central.extend_from_slice(&crc.to_le_bytes());
-        central.extend_from_slice(&(data.len() as u32).to_le_bytes());
-        central.extend_from_slice(&(data.len() as u32).to_le_bytes());
-        central.extend_from_slice(&(name.len() as u16).to_le_bytes());
-        central.extend_from_slice(&[0; 12]);
-        central.extend_from_slice(&off.to_le_bytes());
-        central.extend_from_slice(name.as_bytes());
-    }
-    let cd = out.len() as u32;
-    out.extend_from_slice(&central);
-    out.extend_from_slice(&0x0605_4b50u32.to_le_bytes());
-    out.extend_from_slice(&[0, 0, 0, 0]);
-    out.extend_from_slice(&(entries.len() as u16).to_le_bytes());
-    out.extend_from_slice(&(entries.len() as u16).to_le_bytes());
-    out.extend_from_slice(&(central.len() as u32).to_le_bytes());
-    out.extend_from_slice(&cd.to_le_bytes());
-    out.extend_from_slice(&0u16.to_le_bytes());
-    out
 }
 
 fn edit(
@@ -121,7 +85,7 @@ fn run_bad(name: &str, bytes: &[u8]) -> String {
 
 #[test]
 fn truncated_zip() {
-    let full = zip(&entries());
+    let full = stored_zip(&entries());
     insta::assert_snapshot!(run_bad("truncated", &full[..full.len() / 2]));
 }
 
@@ -136,7 +100,7 @@ fn missing_model_json() {
         .into_iter()
         .filter(|(n, _)| !n.ends_with("models/model.json"))
         .collect();
-    insta::assert_snapshot!(run_bad("no_model", &zip(&es)));
+    insta::assert_snapshot!(run_bad("no_model", &stored_zip(&es)));
 }
 
 #[test]
@@ -145,7 +109,7 @@ fn missing_weights_config() {
         .into_iter()
         .filter(|(n, _)| !n.ends_with("model_weights_config.json"))
         .collect();
-    insta::assert_snapshot!(run_bad("no_weights_config", &zip(&es)));
+    insta::assert_snapshot!(run_bad("no_weights_config", &stored_zip(&es)));
 }
 
 #[test]
@@ -154,18 +118,18 @@ fn missing_archive_format() {
         .into_iter()
         .filter(|(n, _)| !n.ends_with("/archive_format"))
         .collect();
-    insta::assert_snapshot!(run_bad("no_format", &zip(&es)));
+    insta::assert_snapshot!(run_bad("no_format", &stored_zip(&es)));
 }
 
 #[test]
 fn malformed_json() {
     let es = edit(entries(), "models/model.json", |b| b.truncate(b.len() / 3));
-    insta::assert_snapshot!(run_bad("bad_json", &zip(&es)));
+    insta::assert_snapshot!(run_bad("bad_json", &stored_zip(&es)));
 }
 
 #[test]
 fn corrupted_metadata_fails_its_crc() {
-    let mut bytes = zip(&entries());
+    let mut bytes = stored_zip(&entries());
     let idx = ZipIndex::parse(&bytes).unwrap();
     let name = idx
         .names()
@@ -183,7 +147,7 @@ fn weight_shorter_than_its_metadata() {
     let es = edit(entries(), "data/weights/weight_0", |b| {
         b.truncate(b.len() / 2)
     });
-    insta::assert_snapshot!(run_bad("short_weight", &zip(&es)));
+    insta::assert_snapshot!(run_bad("short_weight", &stored_zip(&es)));
 }
 
 #[test]
@@ -194,7 +158,7 @@ fn unsupported_schema_version() {
         "\"major\": 8",
         "\"major\": 99",
     );
-    insta::assert_snapshot!(run_bad("schema", &zip(&es)));
+    insta::assert_snapshot!(run_bad("schema", &stored_zip(&es)));
 }
 
 #[test]
@@ -206,7 +170,7 @@ fn unknown_dtype() {
         "\"x\": {\"dtype\": 7",
         "\"x\": {\"dtype\": 99",
     );
-    insta::assert_snapshot!(run_bad("dtype", &zip(&es)));
+    insta::assert_snapshot!(run_bad("dtype", &stored_zip(&es)));
 }
 
 #[test]
@@ -217,7 +181,7 @@ fn unknown_op() {
         "torch.ops.aten.relu.default",
         "torch.ops.aten.frobnicate.default",
     );
-    insta::assert_snapshot!(run_bad("op", &zip(&es)));
+    insta::assert_snapshot!(run_bad("op", &stored_zip(&es)));
 }
 
 #[test]
@@ -229,5 +193,5 @@ fn metadata_disagrees_with_the_graph() {
         "\"conv1d\": {\"dtype\": 7, \"sizes\": [{\"as_int\": 1}, {\"as_int\": ",
         "\"conv1d\": {\"dtype\": 7, \"sizes\": [{\"as_int\": 1}, {\"as_int\": 999}, {\"as_int\": ",
     );
-    insta::assert_snapshot!(run_bad("shapes", &zip(&es)));
+    insta::assert_snapshot!(run_bad("shapes", &stored_zip(&es)));
 }

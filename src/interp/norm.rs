@@ -137,21 +137,10 @@ pub fn group_norm(
 #[allow(clippy::excessive_precision)]
 mod tests {
     use super::*;
-    use crate::interp::testing::pattern;
+    use crate::interp::testing::{assert_values_close, pattern};
 
     fn t(v: &[f32]) -> Tensor {
         Tensor::f32(vec![v.len()], v.to_vec())
-    }
-
-    fn assert_close(got: &Tensor, want: &[f32]) {
-        let g = got.as_f32().unwrap();
-        assert_eq!(g.len(), want.len());
-        for (x, y) in g.iter().zip(want) {
-            assert!(
-                (x - y).abs() <= 1e-5 * y.abs().max(1.0),
-                "{g:?} vs {want:?}"
-            );
-        }
     }
 
     #[test]
@@ -162,8 +151,8 @@ mod tests {
         let (w, b) = (t(&[0.5, -1.0, 2.0]), t(&[0.1, 0.2, -0.3]));
         let (m, v) = (t(&[0.25, -0.5, 0.0]), t(&[1.0, 0.5, 2.0]));
         let y = batch_norm("batch_norm", 1e-3, &[&x, &w, &b, &m, &v]).unwrap();
-        assert_close(
-            &y,
+        assert_values_close(
+            y.as_f32().unwrap(),
             &[
                 -0.5246877670288086,
                 0.3498750925064087,
@@ -200,8 +189,8 @@ mod tests {
         let x = pattern(&[2, 3, 4], 1);
         let (w, b) = (pattern(&[3, 4], 2), pattern(&[3, 4], 3));
         let y = layer_norm("layer_norm", 1, 1e-5, &[&x, &w, &b]).unwrap();
-        assert_close(
-            &y,
+        assert_values_close(
+            y.as_f32().unwrap(),
             &[
                 -1.186769723892212,
                 0.75,
@@ -239,8 +228,8 @@ mod tests {
         let x = pattern(&[2, 4, 3], 4);
         let (w, b) = (t(&[1.0, 2.0, -1.0, 0.5]), t(&[0.0, 0.1, 0.2, 0.3]));
         let y = group_norm("group_norm", 2, 1e-5, &[&x, &w, &b]).unwrap();
-        assert_close(
-            &y,
+        assert_values_close(
+            y.as_f32().unwrap(),
             &[
                 -0.4200780987739563,
                 -1.2602343559265137,
@@ -277,6 +266,6 @@ mod tests {
         let x = Tensor::f32(vec![1, 2], vec![10001.0, 9999.0]);
         let (w, b) = (t(&[1.0, 1.0]), t(&[0.0, 0.0]));
         let y = layer_norm("layer_norm", 1, 0.0, &[&x, &w, &b]).unwrap();
-        assert_close(&y, &[1.0, -1.0]);
+        assert_values_close(y.as_f32().unwrap(), &[1.0, -1.0]);
     }
 }

@@ -290,6 +290,7 @@ pub fn cumsum(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::interp::testing::assert_values_close;
 
     /// `torch.arange(24.).reshape(2,3,4) * 0.5 - 3`.
     fn x24() -> Tensor {
@@ -299,37 +300,27 @@ mod tests {
         )
     }
 
-    fn assert_close(got: &[f32], want: &[f32]) {
-        assert_eq!(got.len(), want.len());
-        for (x, y) in got.iter().zip(want) {
-            assert!(
-                (x - y).abs() <= 1e-5 * y.abs().max(1.0),
-                "{got:?} vs {want:?}"
-            );
-        }
-    }
-
     #[test]
     fn sum_mean_prod_max_with_keepdim() {
         let x = x24();
         // torch.mean(x, (1,)) has shape [2, 4].
         let y = reduce("mean", ReduceOp::Mean, &[1], false, &[&x], DType::F32).unwrap();
         assert_eq!(y.shape, vec![2, 4]);
-        assert_close(
+        assert_values_close(
             y.as_f32().unwrap(),
             &[-1.0, -0.5, 0.0, 0.5, 5.0, 5.5, 6.0, 6.5],
         );
         // torch.sum(x, (0, 2), keepdim=True).flatten() == [6, 22, 38]
         let y = reduce("sum", ReduceOp::Sum, &[0, 2], true, &[&x], DType::F32).unwrap();
         assert_eq!(y.shape, vec![1, 3, 1]);
-        assert_close(y.as_f32().unwrap(), &[6.0, 22.0, 38.0]);
+        assert_values_close(y.as_f32().unwrap(), &[6.0, 22.0, 38.0]);
         // Empty axes reduce everything: torch.amax(x) == 8.5.
         let y = reduce("amax", ReduceOp::Max, &[], false, &[&x], DType::F32).unwrap();
         assert_eq!(y, Tensor::f32(vec![], vec![8.5]));
         let first = Tensor::f32(vec![3, 4], x.as_f32().unwrap()[..12].to_vec());
         // torch.prod(x[0], 1) == [22.5, 0.0, 7.5]
         let y = reduce("prod", ReduceOp::Prod, &[1], false, &[&first], DType::F32).unwrap();
-        assert_close(y.as_f32().unwrap(), &[22.5, 0.0, 7.5]);
+        assert_values_close(y.as_f32().unwrap(), &[22.5, 0.0, 7.5]);
     }
 
     #[test]
@@ -359,10 +350,10 @@ mod tests {
         // torch.var(x, (0,2), correction=1, keepdim=True).flatten() == [10.642858] * 3
         let y = var("var", &[0, 2], 1.0, true, &[&x]).unwrap();
         assert_eq!(y.shape, vec![1, 3, 1]);
-        assert_close(y.as_f32().unwrap(), &[10.642858, 10.642858, 10.642858]);
+        assert_values_close(y.as_f32().unwrap(), &[10.642858, 10.642858, 10.642858]);
         // torch.var(x, correction=0) == 11.979167
         let y = var("var", &[], 0.0, false, &[&x]).unwrap();
-        assert_close(y.as_f32().unwrap(), &[11.979167]);
+        assert_values_close(y.as_f32().unwrap(), &[11.979167]);
         // torch.var(torch.tensor([1.,2.]), correction=3) == inf; a single element with
         // correction 1 gives nan.
         let two = Tensor::f32(vec![2], vec![1.0, 2.0]);

@@ -17,12 +17,16 @@ pub fn pattern(shape: &[usize], seed: usize) -> Tensor {
 /// Asserts an f32 result's shape, and each element within 1e-5 relative of `want`.
 pub fn assert_close(got: &Tensor, shape: &[usize], want: &[f32]) {
     assert_eq!(got.shape, shape);
-    let g = got.as_f32().unwrap();
-    assert_eq!(g.len(), want.len());
-    for (x, y) in g.iter().zip(want) {
+    assert_values_close(got.as_f32().unwrap(), want);
+}
+
+/// Asserts each element of `got` within `1e-5 × max(1, |want|)` of `want`.
+pub fn assert_values_close(got: &[f32], want: &[f32]) {
+    assert_eq!(got.len(), want.len());
+    for (x, y) in got.iter().zip(want) {
         assert!(
             (x - y).abs() <= 1e-5 * y.abs().max(1.0),
-            "{g:?} vs {want:?}"
+            "{got:?} vs {want:?}"
         );
     }
 }

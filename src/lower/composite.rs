@@ -109,6 +109,15 @@ fn softplus(lw: &mut Lowerer, ctx: &Ctx) -> Result<Vec<Option<ValueId>>, LowerEr
     let x = float_input(lw, ctx)?;
     let beta = ctx.opt_scalar("beta")?.map_or(1.0, |s| s.as_f64());
     let threshold = ctx.opt_scalar("threshold")?.map_or(20.0, |s| s.as_f64());
+    one(softplus_of(lw, x, beta, threshold)?)
+}
+
+fn softplus_of(
+    lw: &mut Lowerer,
+    x: ValueId,
+    beta: f64,
+    threshold: f64,
+) -> Result<ValueId, LowerError> {
     let b = lw.like(x, beta)?;
     let bx = lw.bin(BinaryOp::Mul, x, b)?;
     let e = lw.un(UnaryOp::Exp, bx)?;
@@ -118,7 +127,7 @@ fn softplus(lw: &mut Lowerer, ctx: &Ctx) -> Result<Vec<Option<ValueId>>, LowerEr
     let soft = lw.bin(BinaryOp::Div, l, b)?;
     let t = lw.like(x, threshold)?;
     let over = lw.bin(BinaryOp::Gt, bx, t)?;
-    one(lw.emit(Op::Where, vec![over, x, soft])?)
+    lw.emit(Op::Where, vec![over, x, soft])
 }
 
 /// `fmod(a, b) = a − trunc(a / b) · b` (the remainder takes the dividend's sign).
@@ -408,21 +417,11 @@ fn roll(lw: &mut Lowerer, ctx: &Ctx) -> Result<Vec<Option<ValueId>>, LowerError>
     one(y)
 }
 
-/// `softplus(x)` with PyTorch's defaults (β = 1, threshold = 20), shared by `mish`.
-fn softplus_default(lw: &mut Lowerer, x: ValueId) -> Result<ValueId, LowerError> {
-    let e = lw.un(UnaryOp::Exp, x)?;
-    let c1 = lw.like(x, 1.0)?;
-    let s = lw.bin(BinaryOp::Add, e, c1)?;
-    let soft = lw.un(UnaryOp::Log, s)?;
-    let t = lw.like(x, 20.0)?;
-    let over = lw.bin(BinaryOp::Gt, x, t)?;
-    lw.emit(Op::Where, vec![over, x, soft])
-}
-
 /// `mish(x) = x · tanh(softplus(x))`.
 fn mish(lw: &mut Lowerer, ctx: &Ctx) -> Result<Vec<Option<ValueId>>, LowerError> {
     let x = float_input(lw, ctx)?;
-    let sp = softplus_default(lw, x)?;
+    // PyTorch's mish uses softplus with its defaults, β = 1 and threshold 20.
+    let sp = softplus_of(lw, x, 1.0, 20.0)?;
     let t = lw.un(UnaryOp::Tanh, sp)?;
     one(lw.bin(BinaryOp::Mul, x, t)?)
 }

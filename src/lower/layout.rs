@@ -355,31 +355,29 @@ fn chunk(lw: &mut Lowerer, ctx: &Ctx) -> Result<Vec<Option<ValueId>>, LowerError
     pieces(lw, ctx, x, a, &sizes)
 }
 
+/// Element `i` of `x` along axis `a`, with that axis removed (the shape `select` gives).
+fn index_along(lw: &mut Lowerer, x: ValueId, a: usize, i: usize) -> Result<ValueId, LowerError> {
+    let piece = lw.emit(
+        Op::Slice {
+            axis: a,
+            start: i,
+            end: i + 1,
+            step: 1,
+        },
+        vec![x],
+    )?;
+    let mut shape = lw.ty(x).shape.clone();
+    shape.remove(a);
+    lw.emit(Op::Reshape { shape }, vec![piece])
+}
+
 fn unbind(lw: &mut Lowerer, ctx: &Ctx) -> Result<Vec<Option<ValueId>>, LowerError> {
     let x = ctx.tensor(lw, "self")?;
-    let s = lw.ty(x).shape.clone();
-    let a = axis(lw, ctx.int_or("dim", 0)?, s.len())?;
-    let mut shape = s.clone();
-    shape.remove(a);
-    let mut outs = Vec::with_capacity(s[a]);
-    for i in 0..s[a] {
-        let piece = lw.emit(
-            Op::Slice {
-                axis: a,
-                start: i,
-                end: i + 1,
-                step: 1,
-            },
-            vec![x],
-        )?;
-        outs.push(Some(lw.emit(
-            Op::Reshape {
-                shape: shape.clone(),
-            },
-            vec![piece],
-        )?));
-    }
-    Ok(outs)
+    let rank = lw.ty(x).rank();
+    let a = axis(lw, ctx.int_or("dim", 0)?, rank)?;
+    (0..lw.ty(x).shape[a])
+        .map(|i| index_along(lw, x, a, i).map(Some))
+        .collect()
 }
 
 /// Clamps a Python-style slice bound (negative counts from the end) into `[0, n]`.
@@ -442,18 +440,7 @@ fn select(lw: &mut Lowerer, ctx: &Ctx) -> Result<Vec<Option<ValueId>>, LowerErro
         return Err(lw.invalid(format!("index {i} is out of range for size {n}")));
     }
     let i = if i < 0 { i + n } else { i } as usize;
-    let piece = lw.emit(
-        Op::Slice {
-            axis: a,
-            start: i,
-            end: i + 1,
-            step: 1,
-        },
-        vec![x],
-    )?;
-    let mut shape = s;
-    shape.remove(a);
-    let y = lw.emit(Op::Reshape { shape }, vec![piece])?;
+    let y = index_along(lw, x, a, i)?;
     if let (Some(base), Some(view)) = (ctx.tensor_name("self"), ctx.output_name(0)) {
         lw.mark_alias(base, view);
     }

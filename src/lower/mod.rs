@@ -23,9 +23,7 @@ mod resize;
 
 pub use args::Scalar;
 
-use crate::ir::{
-    infer, ConstData, ConstKind, DType, Graph, Op, Origin, TensorType, ValueDef, ValueId,
-};
+use crate::ir::{infer, ConstData, ConstKind, DType, Graph, Op, Origin, TensorType, ValueId};
 use crate::pt2::schema;
 use args::Ctx;
 use std::collections::{HashMap, HashSet};
@@ -76,30 +74,30 @@ pub enum LowerError {
 type Rule = fn(&mut Lowerer, &Ctx) -> Result<Vec<Option<ValueId>>, LowerError>;
 
 /// All rules, keyed by the ATen target without its `torch.ops.aten.` prefix.
+/// The rule tables of every family file.
+const FAMILIES: &[&[(&str, Rule)]] = &[
+    activation::RULES,
+    composite::RULES,
+    conv::RULES,
+    creation::RULES,
+    elementwise::RULES,
+    index::RULES,
+    layout::RULES,
+    linalg::RULES,
+    norm::RULES,
+    pool::RULES,
+    reduce::RULES,
+    resize::RULES,
+];
+
 fn rules() -> &'static HashMap<&'static str, Rule> {
     static RULES: OnceLock<HashMap<&'static str, Rule>> = OnceLock::new();
     RULES.get_or_init(|| {
-        let mut m: HashMap<&'static str, Rule> = HashMap::new();
-        for family in [
-            activation::RULES,
-            composite::RULES,
-            conv::RULES,
-            creation::RULES,
-            elementwise::RULES,
-            index::RULES,
-            layout::RULES,
-            linalg::RULES,
-            norm::RULES,
-            pool::RULES,
-            reduce::RULES,
-            resize::RULES,
-        ] {
-            for (name, rule) in family {
-                let previous = m.insert(name, *rule);
-                debug_assert!(previous.is_none(), "two rules for {name}");
-            }
-        }
-        m
+        FAMILIES
+            .iter()
+            .flat_map(|f| f.iter())
+            .map(|&(name, rule)| (name, rule))
+            .collect()
     })
 }
 
@@ -320,11 +318,6 @@ impl<'a> Lowerer<'a> {
         }
     }
 
-    /// Whether `v` is a graph input (not computed).
-    pub fn is_input(&self, v: ValueId) -> bool {
-        matches!(self.graph.value(v).def, ValueDef::Input(_))
-    }
-
     pub fn invalid(&self, message: String) -> LowerError {
         LowerError::Invalid {
             site: Box::new(self.site.clone()),
@@ -400,6 +393,13 @@ mod tests {
     fn source_line_prefers_the_innermost_frame_outside_torch() {
         let trace = "File \"/tmp/m.py\", line 8, in forward\n    y = self.c(x)\n  File \"/venv/lib/site-packages/torch/nn/modules/conv.py\", line 565, in forward\n    return self._conv_forward(x)";
         assert_eq!(source_line(trace).unwrap(), "m.py:8: `y = self.c(x)`");
+    }
+
+    #[test]
+    fn no_target_has_two_rules() {
+        // A second rule for a target would silently replace the first in the map.
+        let listed: usize = FAMILIES.iter().map(|f| f.len()).sum();
+        assert_eq!(listed, rules().len());
     }
 
     #[test]

@@ -390,7 +390,6 @@ impl Archive {
 pub struct Imported {
     pub graph: Graph,
     pub model: String,
-    pub torch_version: Option<String>,
 }
 
 /// Reads `path` and lowers its single model to the core op set.
@@ -522,6 +521,5 @@ pub fn import_model(archive: &Archive, model: &str) -> Result<Imported, ImportEr
     Ok(Imported {
         graph,
         model: model.to_string(),
-        torch_version: ep.torch_version,
     })
 }
