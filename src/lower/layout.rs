@@ -375,9 +375,15 @@ fn unbind(lw: &mut Lowerer, ctx: &Ctx) -> Result<Vec<Option<ValueId>>, LowerErro
     let x = ctx.tensor(lw, "self")?;
     let rank = lw.ty(x).rank();
     let a = axis(lw, ctx.int_or("dim", 0)?, rank)?;
-    (0..lw.ty(x).shape[a])
-        .map(|i| index_along(lw, x, a, i).map(Some))
-        .collect()
+    let mut outs = Vec::new();
+    for i in 0..lw.ty(x).shape[a] {
+        outs.push(Some(index_along(lw, x, a, i)?));
+        // Each piece is a view of `self`, as `split`'s and `select`'s are.
+        if let (Some(base), Some(view)) = (ctx.tensor_name("self"), ctx.output_name(i)) {
+            lw.mark_alias(base, view);
+        }
+    }
+    Ok(outs)
 }
 
 /// Clamps a Python-style slice bound (negative counts from the end) into `[0, n]`.

@@ -395,6 +395,47 @@ mod tests {
         assert_eq!(source_line(trace).unwrap(), "m.py:8: `y = self.c(x)`");
     }
 
+    /// Lowers hand-written serialized nodes over one f32 input `x` of `shape`.
+    fn lower_json(shape: &[usize], values: &str, nodes: &str) -> Result<Graph, LowerError> {
+        let meta = |s: &[usize]| {
+            let sizes: Vec<String> = s.iter().map(|d| format!("{{\"as_int\": {d}}}")).collect();
+            format!(
+                "{{\"dtype\": 7, \"sizes\": [{}], \"strides\": [], \"storage_offset\": {{\"as_int\": 0}}}}",
+                sizes.join(",")
+            )
+        };
+        let values = values
+            .replace("META3", &meta(&[3]))
+            .replace("METAX", &meta(shape));
+        let tensor_values: HashMap<String, schema::TensorMeta> =
+            serde_json::from_str(&values).unwrap();
+        let nodes: Vec<schema::Node> = serde_json::from_str(nodes).unwrap();
+        let mut graph = Graph::default();
+        let x = graph.add_input("x".into(), TensorType::new(DType::F32, shape.to_vec()));
+        let env = HashMap::from([("x".to_string(), x)]);
+        Lowerer::new(graph, env, &tensor_values).run(&nodes, &[])
+    }
+
+    #[test]
+    fn in_place_on_an_unbind_piece_is_refused() {
+        // `a, b = x.unbind(0); a.relu_()` would change `x` too, which rebinding `a` cannot
+        // express.
+        let err = lower_json(
+            &[2, 3],
+            r#"{"x": METAX, "a": META3, "b": META3, "r": META3}"#,
+            r#"[
+              {"target": "torch.ops.aten.unbind.int",
+               "inputs": [{"name": "self", "arg": {"as_tensor": {"name": "x"}}}],
+               "outputs": [{"as_tensors": [{"name": "a"}, {"name": "b"}]}]},
+              {"target": "torch.ops.aten.relu_.default",
+               "inputs": [{"name": "self", "arg": {"as_tensor": {"name": "a"}}}],
+               "outputs": [{"as_tensor": {"name": "r"}}]}
+            ]"#,
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("shares storage"), "{err}");
+    }
+
     #[test]
     fn no_target_has_two_rules() {
         // A second rule for a target would silently replace the first in the map.
