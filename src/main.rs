@@ -2,7 +2,10 @@
 //! `etpkg::ops`.
 
 use anyhow::{bail, Result};
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use etpkg::build::BuildOptions;
+use etpkg::ops::project;
+use etpkg::ops::status::{self, Verbosity};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -13,12 +16,75 @@ use std::process::ExitCode;
     about = "Build PyTorch models into ExecuTorch programs and trimmed runtime crates"
 )]
 struct Cli {
+    /// Print nothing but errors.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    quiet: bool,
+    /// Also print fresh nodes and publishing.
+    #[arg(short, long, global = true)]
+    verbose: bool,
     #[command(subcommand)]
     command: Command,
 }
 
+/// Options shared by the commands that work on a project.
+#[derive(Args)]
+struct ProjectArgs {
+    /// Path to `ExecuTorch.toml` (default: the nearest one from the current directory up).
+    #[arg(long, value_name = "PATH")]
+    manifest_path: Option<PathBuf>,
+    /// Build only this target (repeatable); a built-in device name works too.
+    #[arg(long = "target", value_name = "TARGET")]
+    targets: Vec<String>,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum MessageFormat {
+    Human,
+    Json,
+}
+
 #[derive(Subcommand)]
 enum Command {
+    /// Build every target of the project (or those named by `--target`).
+    Build {
+        #[command(flatten)]
+        project: ProjectArgs,
+        /// Build with this profile instead of each target's own.
+        #[arg(long, value_name = "PROFILE")]
+        profile: Option<String>,
+        /// Run at most N nodes at once (default: the number of cores).
+        #[arg(short, long, value_name = "N")]
+        jobs: Option<usize>,
+        /// `json` prints one JSON object per node event on stdout, for CI.
+        #[arg(long, value_enum, default_value = "human")]
+        message_format: MessageFormat,
+    },
+    /// Remove the published outputs in `target/etpkg` (and with `--cache`, the build cache).
+    Clean {
+        #[command(flatten)]
+        project: ProjectArgs,
+        /// Also remove the object store (`target/etpkg-cache` or `$ETPKG_CACHE_DIR`).
+        #[arg(long)]
+        cache: bool,
+    },
+    /// Create a new project (a manifest, `.gitignore` and `models/`) in DIR.
+    Init {
+        /// The project directory (default: the current one).
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+        /// The package name (default: the directory's name).
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// Print the build DAG in Graphviz DOT; dirty nodes are bold.
+    Graph {
+        #[command(flatten)]
+        project: ProjectArgs,
+        #[arg(long, value_name = "PROFILE")]
+        profile: Option<String>,
+    },
+    /// List the built-in devices a target can name.
+    Targets,
     /// Run a model on `.npy` inputs and write its outputs as `.npy` files.
     Run {
         /// Run the reference interpreter on the imported graph (the correctness oracle).
@@ -42,14 +108,123 @@ fn main() -> ExitCode {
     match real_main() {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            match e.downcast_ref::<project::ProjectError>() {
+                // Manifest diagnostics are rendered in full, `error:` prefix and all.
+                Some(project::ProjectError::Manifest(m)) => eprintln!("{m}"),
+                // Project errors carry their causes in their own message already.
+                Some(p) => eprintln!("error: {p}"),
+                None => eprintln!("error: {e:#}"),
+            }
             ExitCode::FAILURE
         }
     }
 }
 
+fn cache_dir() -> Option<PathBuf> {
+    std::env::var_os("ETPKG_CACHE_DIR")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+}
+
+fn manifest(p: &ProjectArgs) -> Result<etpkg::manifest::Manifest> {
+    let cwd = std::env::current_dir()?;
+    let path = project::find_manifest(p.manifest_path.as_deref(), &cwd)?;
+    Ok(project::load(&path)?)
+}
+
 fn real_main() -> Result<()> {
-    match Cli::parse().command {
+    let cli = Cli::parse();
+    let verbosity = if cli.quiet {
+        Verbosity::Quiet
+    } else if cli.verbose {
+        Verbosity::Verbose
+    } else {
+        Verbosity::Normal
+    };
+    let human = status::Human::new(verbosity);
+    let say = |verb: &str, msg: &str| {
+        if verbosity != Verbosity::Quiet {
+            human.status(verb, msg)
+        }
+    };
+    match cli.command {
+        Command::Build {
+            project: p,
+            profile,
+            jobs,
+            message_format,
+        } => {
+            let m = manifest(&p)?;
+            let opts = BuildOptions {
+                targets: p.targets,
+                profile,
+                jobs: jobs.unwrap_or(0),
+                cache_dir: cache_dir(),
+            };
+            match message_format {
+                MessageFormat::Human => {
+                    let mut sink = status::Human::new(verbosity);
+                    project::build(&m, &opts, &mut sink)?;
+                }
+                MessageFormat::Json => {
+                    project::build(&m, &opts, &mut status::Json)?;
+                }
+            }
+        }
+        Command::Clean { project: p, cache } => {
+            let m = manifest(&p)?;
+            let dir = cache_dir();
+            let c = project::clean(&m, &p.targets, cache, dir.as_deref(), &mut |msg| {
+                say("Blocking", msg)
+            })?;
+            say(
+                "Removed",
+                &format!(
+                    "{} files, {:.1} MiB total",
+                    c.files,
+                    c.bytes as f64 / (1 << 20) as f64
+                ),
+            );
+        }
+        Command::Init { dir, name } => {
+            let name = project::init(&dir, name.as_deref())?;
+            say("Created", &format!("etpkg project `{name}` in {}", dir.display()));
+            say(
+                "Note",
+                &format!(
+                    "save your model with torch.export.save(...) as {}",
+                    dir.join("models").join(format!("{name}.pt2")).display()
+                ),
+            );
+        }
+        Command::Graph { project: p, profile } => {
+            let m = manifest(&p)?;
+            let opts = BuildOptions {
+                targets: p.targets,
+                profile,
+                jobs: 1,
+                cache_dir: cache_dir(),
+            };
+            print!("{}", project::graph(&m, &opts)?);
+        }
+        Command::Targets => {
+            for d in project::targets()? {
+                let regions: Vec<String> = d
+                    .regions
+                    .iter()
+                    .map(|r| format!("{} {}", r.name, human_bytes(r.bytes)))
+                    .collect();
+                println!(
+                    "{:<14} {:<28} {:<6} align {:<3} {:<28} {}",
+                    d.name,
+                    d.triple,
+                    if d.std { "std" } else { "no_std" },
+                    d.alignment,
+                    regions.join(", "),
+                    d.description
+                );
+            }
+        }
         Command::Run {
             reference,
             model,
@@ -86,4 +261,14 @@ fn real_main() -> Result<()> {
         }
     }
     Ok(())
+}
+
+fn human_bytes(b: u64) -> String {
+    const UNITS: [(&str, u64); 3] = [("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)];
+    for (u, n) in UNITS {
+        if b >= n && b % n == 0 {
+            return format!("{}{u}", b / n);
+        }
+    }
+    format!("{b}B")
 }

@@ -1,13 +1,13 @@
 //! Element types. Invariant: a `DType` names a fixed-size, little-endian element encoding.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::fmt;
 
 /// An element type as etpkg's IR knows it.
 ///
 /// The set is wider than what the reference interpreter computes with (f32, i64, bool) so that
 /// the importer can name an unsupported dtype precisely instead of failing to parse it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum DType {
     U8,
     I8,
@@ -94,7 +94,7 @@ impl fmt::Display for DType {
 }
 
 /// A tensor's static type: element type and shape. etpkg compiles static shapes only.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct TensorType {
     pub dtype: DType,
     pub shape: Vec<usize>,

@@ -3,12 +3,12 @@
 
 use super::{Op, TensorType};
 use memmap2::Mmap;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::sync::Arc;
 
 /// Index of a value in [`Graph::values`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct ValueId(pub u32);
 
 impl ValueId {
@@ -18,7 +18,7 @@ impl ValueId {
 }
 
 /// Index of a node in [`Graph::nodes`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct NodeId(pub u32);
 
 impl NodeId {
@@ -28,7 +28,7 @@ impl NodeId {
 }
 
 /// Where a value comes from.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum ValueDef {
     /// The i-th user input of the program.
     Input(usize),
@@ -38,7 +38,7 @@ pub enum ValueDef {
     Node(NodeId),
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Value {
     /// The name the archive gave this value (or a derived one for values lowering introduced).
     pub name: String,
@@ -47,11 +47,11 @@ pub struct Value {
 }
 
 /// Index of a constant in [`Graph::constants`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct ConstId(pub u32);
 
 /// What a constant is, as the export signature classified it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ConstKind {
     Parameter,
     Buffer,
@@ -117,7 +117,7 @@ impl fmt::Debug for ConstData {
 }
 
 /// Where a node came from, for diagnostics.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Origin {
     /// The ATen target the node was lowered from (`aten.conv2d.default`).
     pub target: String,
@@ -125,7 +125,7 @@ pub struct Origin {
     pub source: Option<String>,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Node {
     pub op: Op,
     pub inputs: Vec<ValueId>,

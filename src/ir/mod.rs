@@ -5,6 +5,7 @@ mod dtype;
 mod graph;
 mod infer;
 mod op;
+pub mod serial;
 
 pub use dtype::{DType, TensorType};
 pub use graph::{

@@ -8,9 +8,9 @@
 //! tensors, so every element-wise op is a broadcasting op over tensors.
 
 use super::DType;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Op {
     /// 1-d or 2-d convolution. Inputs: x `[N, C, *spatial]`, weight, optional bias `[O]`.
     /// Weight is `[O, C/groups, *k]`, or `[C, O/groups, *k]` when `transposed`.
@@ -113,7 +113,7 @@ pub enum Op {
     },
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ConvAttrs {
     pub stride: Vec<usize>,
     pub padding: Vec<usize>,
@@ -123,7 +123,7 @@ pub struct ConvAttrs {
     pub output_padding: Vec<usize>,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub enum UnaryOp {
     Relu,
     Sigmoid,
@@ -166,7 +166,7 @@ pub enum UnaryOp {
     },
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum BinaryOp {
     Add,
     Sub,
@@ -200,7 +200,7 @@ impl BinaryOp {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ReduceOp {
     Sum,
     Mean,
@@ -209,19 +209,19 @@ pub enum ReduceOp {
     Prod,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ArgOp {
     Max,
     Min,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum PoolKind {
     Max,
     Avg,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct PoolAttrs {
     pub kind: PoolKind,
     pub kernel: Vec<usize>,
@@ -235,7 +235,7 @@ pub struct PoolAttrs {
     pub divisor_override: Option<usize>,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub enum UpsampleMode {
     Nearest,
     Bilinear { align_corners: bool },

@@ -1,6 +1,8 @@
 //! The operations behind CLI commands. Invariant: the CLI only parses arguments and prints;
 //! everything a command does lives here, callable from tests and other tools.
 
+pub mod project;
 mod run;
+pub mod status;
 
 pub use run::{run_reference, RunError, RunReport};

@@ -143,15 +143,17 @@ impl Archive {
         // truncating the file could fault us; etpkg never writes into model sources, and the
         // build cache hashes the file before using it.
         let map = unsafe { Mmap::map(&file) }.map_err(|e| err(ImportErrorKind::Io(e)))?;
-        Archive::from_backing(path, Backing::Mapped(map))
+        Archive::from_shared(path, Arc::new(Backing::Mapped(map)))
     }
 
     /// An archive held in memory; `path` only names it in errors.
     pub fn from_bytes(path: &Path, bytes: Vec<u8>) -> Result<Archive, ImportError> {
-        Archive::from_backing(path, Backing::Owned(bytes))
+        Archive::from_shared(path, Arc::new(Backing::Owned(bytes)))
     }
 
-    fn from_backing(path: &Path, map: Backing) -> Result<Archive, ImportError> {
+    /// An archive over bytes someone else already holds (the build cache's mapped object);
+    /// `path` only names it in errors.
+    pub fn from_shared(path: &Path, map: Arc<Backing>) -> Result<Archive, ImportError> {
         let err = |kind| ImportError {
             path: path.to_path_buf(),
             kind,
@@ -167,7 +169,7 @@ impl Archive {
             .ok_or_else(|| err(ImportErrorKind::NotPt2))?;
         let a = Archive {
             path: path.to_path_buf(),
-            map: Arc::new(map),
+            map,
             zip,
             root,
         };
