@@ -1,9 +1,11 @@
 //! etpkg: builds PyTorch models into ExecuTorch programs and trimmed per-device runtime crates.
 //! See ARCHITECTURE.md for the code map.
 
+pub mod device;
 pub mod interp;
 pub mod ir;
 pub mod lower;
+pub mod manifest;
 pub mod npy;
 pub mod ops;
 pub mod pt2;
