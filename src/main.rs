@@ -188,7 +188,10 @@ fn real_main() -> Result<()> {
         }
         Command::Init { dir, name } => {
             let name = project::init(&dir, name.as_deref())?;
-            say("Created", &format!("etpkg project `{name}` in {}", dir.display()));
+            say(
+                "Created",
+                &format!("etpkg project `{name}` in {}", dir.display()),
+            );
             say(
                 "Note",
                 &format!(
@@ -197,7 +200,10 @@ fn real_main() -> Result<()> {
                 ),
             );
         }
-        Command::Graph { project: p, profile } => {
+        Command::Graph {
+            project: p,
+            profile,
+        } => {
             let m = manifest(&p)?;
             let opts = BuildOptions {
                 targets: p.targets,
@@ -266,7 +272,7 @@ fn real_main() -> Result<()> {
 fn human_bytes(b: u64) -> String {
     const UNITS: [(&str, u64); 3] = [("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)];
     for (u, n) in UNITS {
-        if b >= n && b % n == 0 {
+        if b >= n && b.is_multiple_of(n) {
             return format!("{}{u}", b / n);
         }
     }

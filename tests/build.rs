@@ -108,7 +108,13 @@ impl Events {
             .0
             .iter()
             .filter(|e| e["reason"] == reason)
-            .map(|e| format!("{} {}", e["stage"].as_str().unwrap(), e["name"].as_str().unwrap()))
+            .map(|e| {
+                format!(
+                    "{} {}",
+                    e["stage"].as_str().unwrap(),
+                    e["name"].as_str().unwrap()
+                )
+            })
             .collect();
         v.sort();
         v
@@ -170,13 +176,15 @@ fn second_build_is_all_fresh() {
 fn a_node_shared_by_targets_runs_once() {
     let p = Project::with_model("shared", "conv1d_net", THREE_TARGETS);
     let ev = p.build(&[]);
-    let imports: Vec<&Value> = ev
-        .0
-        .iter()
-        .filter(|e| e["stage"] == "import" && e["reason"] == "finished")
-        .collect();
+    let imports: Vec<&Value> =
+        ev.0.iter()
+            .filter(|e| e["stage"] == "import" && e["reason"] == "finished")
+            .collect();
     assert_eq!(imports.len(), 1);
-    assert_eq!(imports[0]["targets"], serde_json::json!(["host", "mcu", "x86"]));
+    assert_eq!(
+        imports[0]["targets"],
+        serde_json::json!(["host", "mcu", "x86"])
+    );
 }
 
 #[test]
@@ -231,7 +239,11 @@ fn a_corrupt_cache_object_is_detected_and_rebuilt() {
     // Damage every object the import produced.
     for o in import["outputs"].as_array().unwrap() {
         let d = o["digest"].as_str().unwrap();
-        let path = p.dir.join("target/etpkg-cache/objects").join(&d[..2]).join(d);
+        let path = p
+            .dir
+            .join("target/etpkg-cache/objects")
+            .join(&d[..2])
+            .join(d);
         let mut bytes = fs::read(&path).unwrap();
         let mid = bytes.len() / 2;
         bytes[mid] ^= 0xff;
@@ -282,7 +294,11 @@ fn export_project(name: &str) -> Project {
     let p = Project::new(name);
     fs::create_dir_all(p.dir.join("src")).unwrap();
     fs::copy(fixture("mobilenet_v2"), p.dir.join("src/weights.pt2")).unwrap();
-    fs::write(p.dir.join("src/export.sh"), "sleep 0.2\ncp src/weights.pt2 models/m.pt2\necho ran >> export.log\n").unwrap();
+    fs::write(
+        p.dir.join("src/export.sh"),
+        "sleep 0.2\ncp src/weights.pt2 models/m.pt2\necho ran >> export.log\n",
+    )
+    .unwrap();
     p.write_manifest(&format!(
         "{}\n[model.export]\ncommand = [\"sh\", \"src/export.sh\"]\ninputs = [\"src/export.sh\", \"src/weights.pt2\"]\n",
         THREE_TARGETS
@@ -293,7 +309,12 @@ fn export_project(name: &str) -> Project {
 #[test]
 fn the_export_step_runs_only_when_its_command_or_inputs_change() {
     let p = export_project("export");
-    let runs = || fs::read_to_string(p.dir.join("export.log")).unwrap().lines().count();
+    let runs = || {
+        fs::read_to_string(p.dir.join("export.log"))
+            .unwrap()
+            .lines()
+            .count()
+    };
     let ev = p.build(&[]);
     assert_eq!(ev.with("finished").len(), 8);
     assert_eq!(runs(), 1);
@@ -306,7 +327,11 @@ fn the_export_step_runs_only_when_its_command_or_inputs_change() {
     assert_eq!(runs(), 1);
     // Changing a declared input re-runs the export; the same model bytes come out, and the
     // import's key (the export node's key) changes with it.
-    fs::write(p.dir.join("src/export.sh"), "sleep 0.1\ncp src/weights.pt2 models/m.pt2\necho ran >> export.log\n").unwrap();
+    fs::write(
+        p.dir.join("src/export.sh"),
+        "sleep 0.1\ncp src/weights.pt2 models/m.pt2\necho ran >> export.log\n",
+    )
+    .unwrap();
     let ev = p.build(&[]);
     assert!(ev.with("finished").contains(&"export net".to_string()));
     assert_eq!(runs(), 2);
@@ -333,7 +358,11 @@ fn a_killed_build_then_rebuilt_matches_an_uninterrupted_one() {
         // Whatever was published is a complete earlier build, never a partial one.
         for (path, bytes) in p.published() {
             if path.ends_with("report.json") {
-                assert_eq!(Some(&bytes), expected.get(&path), "{path} after kill at {delay_ms} ms");
+                assert_eq!(
+                    Some(&bytes),
+                    expected.get(&path),
+                    "{path} after kill at {delay_ms} ms"
+                );
             }
         }
     }
@@ -362,8 +391,16 @@ fn two_builds_at_once_both_succeed_with_identical_outputs() {
     let mut ran = Vec::new();
     for c in children {
         let out = c.wait_with_output().unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        ran.push(Events::parse(&out.stdout).summary()["ran"].as_u64().unwrap());
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        ran.push(
+            Events::parse(&out.stdout).summary()["ran"]
+                .as_u64()
+                .unwrap(),
+        );
     }
     // The build lock serializes them: one does the work, the other finds it fresh.
     ran.sort();
@@ -430,17 +467,36 @@ fn init_creates_a_project_that_asks_for_its_model() {
     let p = Project::new("init");
     let dir = p.dir.join("my-app");
     let out = p.run(&["init", dir.to_str().unwrap()]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert_eq!(fs::read_to_string(dir.join(".gitignore")).unwrap(), "/target\n");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        fs::read_to_string(dir.join(".gitignore")).unwrap(),
+        "/target\n"
+    );
     let again = p.run(&["init", dir.to_str().unwrap()]);
     assert_eq!(again.status.code(), Some(1));
-    let out = p.run(&["build", "--manifest-path", dir.join("ExecuTorch.toml").to_str().unwrap()]);
+    let out = p.run(&[
+        "build",
+        "--manifest-path",
+        dir.join("ExecuTorch.toml").to_str().unwrap(),
+    ]);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("models/my-app.pt2"), "{err}");
     fs::copy(fixture("classifier"), dir.join("models/my-app.pt2")).unwrap();
-    let out = p.run(&["build", "--manifest-path", dir.join("ExecuTorch.toml").to_str().unwrap()]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = p.run(&[
+        "build",
+        "--manifest-path",
+        dir.join("ExecuTorch.toml").to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(dir.join("target/etpkg/host/report.json").exists());
 }
 
@@ -456,14 +512,27 @@ fn unknown_target_and_profile_are_errors_with_suggestions() {
     // A built-in device name that is not a declared target builds as an ad-hoc target.
     let ev = p.build(&["--target", "aarch64-linux"]);
     assert_eq!(ev.with("finished").len(), 3);
-    assert!(p.dir.join("target/etpkg/aarch64-linux/report.json").exists());
+    assert!(p
+        .dir
+        .join("target/etpkg/aarch64-linux/report.json")
+        .exists());
 }
 
 #[test]
 fn targets_lists_the_built_in_devices() {
     let out = Command::new(BIN).arg("targets").output().unwrap();
     let text = String::from_utf8(out.stdout).unwrap();
-    for d in ["host", "x86_64", "x86_64-v3", "x86_64-v4", "aarch64-linux", "cortex-m7"] {
-        assert!(text.lines().any(|l| l.starts_with(&format!("{d} "))), "{d} missing:\n{text}");
+    for d in [
+        "host",
+        "x86_64",
+        "x86_64-v3",
+        "x86_64-v4",
+        "aarch64-linux",
+        "cortex-m7",
+    ] {
+        assert!(
+            text.lines().any(|l| l.starts_with(&format!("{d} "))),
+            "{d} missing:\n{text}"
+        );
     }
 }

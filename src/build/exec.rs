@@ -114,10 +114,7 @@ pub fn execute(
         }
     }
 
-    let to_run = status
-        .iter()
-        .filter(|s| matches!(s, Status::Stale))
-        .count();
+    let to_run = status.iter().filter(|s| matches!(s, Status::Stale)).count();
     sink.plan(plan.nodes.len(), to_run);
     let mut fresh = 0;
     for (i, s) in status.iter().enumerate() {
@@ -133,7 +130,10 @@ pub fn execute(
 
     let state = Mutex::new(State {
         pending: stale,
-        done: status.iter().map(|s| matches!(s, Status::Fresh(_))).collect(),
+        done: status
+            .iter()
+            .map(|s| matches!(s, Status::Fresh(_)))
+            .collect(),
         loaded,
         running: 0,
         failure: None,

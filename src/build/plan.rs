@@ -27,7 +27,7 @@ pub struct Selected {
 pub enum Work {
     Export(ExportWork),
     Import(ImportWork),
-    Report(ReportWork),
+    Report(Box<ReportWork>),
     Publish(PublishWork),
 }
 
@@ -147,7 +147,10 @@ impl Plan {
         for sel in &selected {
             let mut k = KeyBuilder::new(StageKind::Report.name(), StageKind::Report.version());
             k.key("import", &plan.nodes[import].key);
-            k.json("package", &(&manifest.package.name, &manifest.package.version));
+            k.json(
+                "package",
+                &(&manifest.package.name, &manifest.package.version),
+            );
             k.field("target", sel.target.as_bytes());
             k.json("device", &DeviceConfig::of(&sel.device));
             k.json("profile", &sel.profile);
@@ -159,13 +162,13 @@ impl Plan {
                     name: sel.target.clone(),
                     targets: Vec::new(),
                     deps: vec![import],
-                    work: Work::Report(ReportWork {
+                    work: Work::Report(Box::new(ReportWork {
                         package: manifest.package.clone(),
                         target: sel.target.clone(),
                         device: sel.device.clone(),
                         profile: sel.profile.clone(),
                         model_source: source_rel.clone(),
-                    }),
+                    })),
                 },
                 &mut by_key,
             );
@@ -236,11 +239,7 @@ impl Plan {
                 n.targets.join(", "),
                 n.key.short(),
                 state,
-                if state == "fresh" {
-                    ""
-                } else {
-                    ", style=bold"
-                }
+                if state == "fresh" { "" } else { ", style=bold" }
             ));
         }
         for (i, n) in self.nodes.iter().enumerate() {

@@ -106,7 +106,7 @@ pub fn group_norm(
     input_count(op, inputs, 3..=3)?;
     let x = inputs[0];
     let xv = f32_of(op, "x", x)?;
-    if x.shape.len() < 2 || groups == 0 || x.shape[1] % groups != 0 {
+    if x.shape.len() < 2 || groups == 0 || !x.shape[1].is_multiple_of(groups) {
         return Err(invalid(
             op,
             format!("x {:?} does not split into {groups} groups", x.shape),

@@ -544,7 +544,7 @@ fn glu(lw: &mut Lowerer, ctx: &Ctx) -> Result<Vec<Option<ValueId>>, LowerError> 
     let x = ctx.tensor(lw, "self")?;
     let a = axis(lw, ctx.int_or("dim", -1)?, lw.ty(x).rank())?;
     let n = lw.ty(x).shape[a];
-    if n % 2 != 0 {
+    if !n.is_multiple_of(2) {
         return Err(lw.invalid(format!("glu halves dim {a}, which has odd size {n}")));
     }
     let h = n / 2;
@@ -575,7 +575,7 @@ fn pixel_shuffle(lw: &mut Lowerer, ctx: &Ctx) -> Result<Vec<Option<ValueId>>, Lo
     let x = ctx.tensor(lw, "self")?;
     let r = ctx.int("upscale_factor")?;
     let s = lw.ty(x).shape.clone();
-    if r <= 0 || s.len() != 4 || s[1] % (r * r) as usize != 0 {
+    if r <= 0 || s.len() != 4 || !s[1].is_multiple_of((r * r) as usize) {
         return Err(lw.invalid(format!("pixel_shuffle by {r} does not fit shape {s:?}")));
     }
     let r = r as usize;

@@ -462,7 +462,7 @@ fn pad(lw: &mut Lowerer, ctx: &Ctx) -> Result<Vec<Option<ValueId>>, LowerError> 
         return index_pad(lw, x, &p, mode);
     }
     let rank = lw.ty(x).rank();
-    if p.len() % 2 != 0 || p.len() / 2 > rank {
+    if !p.len().is_multiple_of(2) || p.len() / 2 > rank {
         return Err(lw.invalid(format!("pad list {p:?} does not fit a rank-{rank} tensor")));
     }
     let mut pads = vec![(0i64, 0i64); rank];
@@ -505,7 +505,7 @@ fn index_pad(
     mode: &str,
 ) -> Result<Vec<Option<ValueId>>, LowerError> {
     let rank = lw.ty(x).rank();
-    if p.len() % 2 != 0 || p.len() / 2 > rank || p.iter().any(|&v| v < 0) {
+    if !p.len().is_multiple_of(2) || p.len() / 2 > rank || p.iter().any(|&v| v < 0) {
         return Err(lw.invalid(format!(
             "pad list {p:?} does not fit a rank-{rank} tensor in mode \"{mode}\""
         )));

@@ -27,9 +27,11 @@ impl Human {
         let bar = (tty && verbosity != Verbosity::Quiet).then(|| {
             let bar = ProgressBar::new(0);
             bar.set_style(
-                ProgressStyle::with_template("{prefix:>12.cyan.bold} [{bar:27}] {pos}/{len}: {msg}")
-                    .expect("the template is valid")
-                    .progress_chars("=> "),
+                ProgressStyle::with_template(
+                    "{prefix:>12.cyan.bold} [{bar:27}] {pos}/{len}: {msg}",
+                )
+                .expect("the template is valid")
+                .progress_chars("=> "),
             );
             bar.set_prefix("Building");
             bar
@@ -110,7 +112,9 @@ impl EventSink for Human {
                     self.status(verb, &subject(e));
                 }
             }
-            Reason::Fresh if verbose => self.status("Fresh", &format!("{} {}", e.stage, subject(e))),
+            Reason::Fresh if verbose => {
+                self.status("Fresh", &format!("{} {}", e.stage, subject(e)))
+            }
             Reason::Finished | Reason::Failed => {
                 if let Some(bar) = &self.bar {
                     bar.inc(1);

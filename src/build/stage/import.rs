@@ -186,7 +186,10 @@ fn check_inputs(w: &ImportWork, g: &Graph) -> Result<(), ImportStageError> {
             ));
         }
         if val.ty.dtype != s.dtype || val.ty.shape != s.shape {
-            return Err(mismatch(s, format!("the archive's `{}` is {}", val.name, val.ty)));
+            return Err(mismatch(
+                s,
+                format!("the archive's `{}` is {}", val.name, val.ty),
+            ));
         }
     }
     Ok(())
