@@ -17,6 +17,8 @@ pub enum Verbosity {
 /// nodes run when stderr is a terminal.
 pub struct Human {
     verbosity: Verbosity,
+    /// Whether stderr is a terminal: the progress bar appears only then.
+    tty: bool,
     color: bool,
     bar: Option<ProgressBar>,
 }
@@ -24,22 +26,11 @@ pub struct Human {
 impl Human {
     pub fn new(verbosity: Verbosity) -> Human {
         let tty = std::io::stderr().is_terminal();
-        let bar = (tty && verbosity != Verbosity::Quiet).then(|| {
-            let bar = ProgressBar::new(0);
-            bar.set_style(
-                ProgressStyle::with_template(
-                    "{prefix:>12.cyan.bold} [{bar:27}] {pos}/{len}: {msg}",
-                )
-                .expect("the template is valid")
-                .progress_chars("=> "),
-            );
-            bar.set_prefix("Building");
-            bar
-        });
         Human {
             verbosity,
+            tty,
             color: tty && std::env::var_os("NO_COLOR").is_none(),
-            bar,
+            bar: None,
         }
     }
 
@@ -93,8 +84,17 @@ fn stage_of(name: &str) -> Option<StageKind> {
 
 impl EventSink for Human {
     fn plan(&mut self, _total: usize, to_run: usize) {
-        if let Some(bar) = &self.bar {
-            bar.set_length(to_run as u64);
+        if self.tty && self.verbosity != Verbosity::Quiet && to_run > 0 {
+            let bar = ProgressBar::new(to_run as u64);
+            bar.set_style(
+                ProgressStyle::with_template(
+                    "{prefix:>12.cyan.bold} [{bar:27}] {pos}/{len}: {msg}",
+                )
+                .expect("the template is valid")
+                .progress_chars("=> "),
+            );
+            bar.set_prefix("Building");
+            self.bar = Some(bar);
         }
     }
 
