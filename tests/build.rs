@@ -70,7 +70,11 @@ impl Project {
     fn published(&self) -> BTreeMap<String, Vec<u8>> {
         let mut out = BTreeMap::new();
         let root = self.dir.join("target/etpkg");
-        for t in fs::read_dir(&root).unwrap().flatten() {
+        // A build killed early may not have created the directory yet.
+        let Ok(entries) = fs::read_dir(&root) else {
+            return out;
+        };
+        for t in entries.flatten() {
             let name = t.file_name().to_string_lossy().into_owned();
             if name.starts_with('.') {
                 continue;
@@ -371,6 +375,9 @@ fn a_killed_build_then_rebuilt_matches_an_uninterrupted_one() {
     p.build(&[]);
     assert_eq!(p.published(), expected);
     assert!(p.build(&[]).with("started").is_empty());
+    // Half-written publish directories of the killed builds are gone.
+    let staging = p.dir.join("target/etpkg/.staging");
+    assert!(!staging.exists() || fs::read_dir(&staging).unwrap().next().is_none());
 }
 
 #[test]
@@ -535,4 +542,33 @@ fn targets_lists_the_built_in_devices() {
             "{d} missing:\n{text}"
         );
     }
+}
+
+#[test]
+fn a_failing_or_torn_export_is_an_error_that_names_the_command() {
+    let p = Project::new("export-fail");
+    fs::write(
+        p.dir.join("export.sh"),
+        "echo 'Traceback: boom' >&2\nexit 3\n",
+    )
+    .unwrap();
+    p.write_manifest(&format!(
+        "{THREE_TARGETS}\n[model.export]\ncommand = [\"sh\", \"export.sh\"]\ninputs = [\"export.sh\"]\n"
+    ));
+    let out = p.run(&["build"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("the export command `sh export.sh`"), "{err}");
+    assert!(err.contains("Traceback: boom"), "{err}");
+    // A command that writes something that is not a whole archive is refused, not cached.
+    fs::write(
+        p.dir.join("export.sh"),
+        "printf 'PK\\003\\004torn' > models/m.pt2\n",
+    )
+    .unwrap();
+    let out = p.run(&["build"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("not a complete .pt2 archive"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
 }

@@ -229,6 +229,9 @@ pub fn build(
         path: lock_path.clone(),
         source,
     })?;
+    // With the lock held, anything left in the staging area belongs to a build that was
+    // killed mid-publish; it was never visible as output and can go.
+    let _ = crate::fsio::remove_path(&layout.staging());
     let store = Store::open(&layout.store, || {
         sink.note("Blocking", "waiting for file lock on the build cache")
     })?;

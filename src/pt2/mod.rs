@@ -124,6 +124,14 @@ pub fn tensor_type(meta: &schema::TensorMeta) -> Result<TensorType, String> {
     Ok(TensorType::new(dtype, shape))
 }
 
+/// Checks that `bytes` form a complete zip container (the build's export stage checks what a
+/// command wrote before caching it, so that a torn write is never cached as a model).
+pub fn check_container(bytes: &[u8]) -> Result<(), String> {
+    ZipIndex::parse(bytes)
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
+
 /// An opened archive: the mapped bytes and their zip index.
 pub struct Archive {
     path: PathBuf,

@@ -35,6 +35,17 @@ pub enum ExportError {
         output.display()
     )]
     NoOutput { command: String, output: PathBuf },
+    #[error(
+        "the export command `{command}` wrote {}, which is not a complete .pt2 archive: \
+         {reason}\n  help: write it with torch.export.save(...), and make sure nothing else \
+         writes that file during the build",
+        output.display()
+    )]
+    NotAnArchive {
+        command: String,
+        output: PathBuf,
+        reason: String,
+    },
 }
 
 fn tail(stderr: &str) -> String {
@@ -56,7 +67,22 @@ pub struct ExportWork {
 
 pub fn run(w: &ExportWork) -> Result<Produced, ExportError> {
     let shown = w.command.join(" ");
-    let out = Command::new(&w.command[0])
+    let mut cmd = Command::new(&w.command[0]);
+    // If etpkg itself is killed, the export dies with it instead of writing the model file
+    // behind the next build's back.
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::unix::process::CommandExt;
+        // SAFETY: the closure runs between fork and exec and only makes one async-signal-safe
+        // system call.
+        unsafe {
+            cmd.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                Ok(())
+            });
+        }
+    }
+    let out = cmd
         .args(&w.command[1..])
         .current_dir(&w.root)
         .envs(w.env.iter().map(|(k, v)| (k, v)))
@@ -76,9 +102,16 @@ pub fn run(w: &ExportWork) -> Result<Produced, ExportError> {
         });
     }
     let bytes = read(&w.output).ok_or_else(|| ExportError::NoOutput {
-        command: shown,
+        command: shown.clone(),
         output: w.output.clone(),
     })?;
+    if let Err(reason) = crate::pt2::check_container(&bytes) {
+        return Err(ExportError::NotAnArchive {
+            command: shown,
+            output: w.output.clone(),
+            reason,
+        });
+    }
     Ok(vec![("pt2".to_string(), bytes)])
 }
 
