@@ -11,4 +11,5 @@ pub mod lower;
 pub mod manifest;
 pub mod npy;
 pub mod ops;
+pub mod passes;
 pub mod pt2;

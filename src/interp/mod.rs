@@ -131,6 +131,11 @@ pub fn eval(op: &Op, inputs: &[&Tensor], out: &TensorType) -> Result<Tensor, Int
         Op::Gather { axis } => index::gather(name, *axis, inputs),
         Op::Cast { to } => one_input(name, inputs).and_then(|x| x.cast(*to)),
         Op::Upsample { mode, size } => resize::upsample(name, *mode, size, inputs),
+        Op::Fused { op: inner, act } => {
+            // The producer runs as it would alone, then the activation through the unary kernel,
+            // so a fused op means exactly the two ops it replaced.
+            eval(inner, inputs, out).and_then(|y| unary::unary(name, act.unary(), &[&y], out.dtype))
+        }
     }?;
     if result.ty() != *out {
         return Err(InterpError::ResultType {

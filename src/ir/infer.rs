@@ -346,6 +346,11 @@ pub fn infer(op: &Op, inputs: &[&TensorType]) -> Result<TensorType> {
             Ok(TensorType::new(sum_dtype(x.dtype), x.shape.clone()))
         }
         Op::Upsample { mode, size } => upsample(cx, *mode, size, inputs),
+        Op::Fused { op, act } => {
+            // The activation sees the producer's result, so its rules apply to that type.
+            let produced = infer(op, inputs)?;
+            infer(&Op::Unary(act.unary()), &[&produced])
+        }
     }
 }
 

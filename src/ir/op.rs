@@ -111,7 +111,110 @@ pub enum Op {
         mode: UpsampleMode,
         size: Vec<usize>,
     },
+    /// `op` followed by the element-wise activation `act` on its output, as one op. Made by the
+    /// `fuse-activations` pass so a kernel can apply the activation while the result is still
+    /// in registers. Inputs are those of `op`; the output type is `op`'s.
+    Fused { op: Box<Op>, act: Activation },
 }
+
+/// An activation a producer can apply to its own output. Each variant means exactly the
+/// [`UnaryOp`] that [`Activation::unary`] returns, so fusing never changes semantics.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Activation {
+    Relu,
+    /// Clamp to `[min, max]`; covers relu6 and hardtanh.
+    Clamp {
+        min: Option<f64>,
+        max: Option<f64>,
+    },
+    Hardswish,
+    Hardsigmoid,
+    Silu,
+    Gelu {
+        tanh: bool,
+    },
+}
+
+impl Activation {
+    /// The unary op this activation applies.
+    pub fn unary(self) -> UnaryOp {
+        match self {
+            Activation::Relu => UnaryOp::Relu,
+            Activation::Clamp { min, max } => UnaryOp::Clamp { min, max },
+            Activation::Hardswish => UnaryOp::Hardswish,
+            Activation::Hardsigmoid => UnaryOp::Hardsigmoid,
+            Activation::Silu => UnaryOp::Silu,
+            Activation::Gelu { tanh } => UnaryOp::Gelu { tanh },
+        }
+    }
+
+    /// The activation a unary op is, if it is one a producer can absorb.
+    pub fn from_unary(u: UnaryOp) -> Option<Activation> {
+        Some(match u {
+            UnaryOp::Relu => Activation::Relu,
+            UnaryOp::Clamp { min, max } => Activation::Clamp { min, max },
+            UnaryOp::Hardswish => Activation::Hardswish,
+            UnaryOp::Hardsigmoid => Activation::Hardsigmoid,
+            UnaryOp::Silu => Activation::Silu,
+            UnaryOp::Gelu { tanh } => Activation::Gelu { tanh },
+            _ => return None,
+        })
+    }
+
+    fn index(self) -> usize {
+        match self {
+            Activation::Relu => 0,
+            Activation::Clamp { .. } => 1,
+            Activation::Hardswish => 2,
+            Activation::Hardsigmoid => 3,
+            Activation::Silu => 4,
+            Activation::Gelu { .. } => 5,
+        }
+    }
+}
+
+/// Writes out `<producer>+<activation>` for every producer, in `Activation::index` order, so
+/// `Op::name` can stay `&'static str` for fused ops too.
+macro_rules! fused_names {
+    ($($p:literal),* $(,)?) => {
+        &[$([
+            concat!($p, "+relu"),
+            concat!($p, "+clamp"),
+            concat!($p, "+hardswish"),
+            concat!($p, "+hardsigmoid"),
+            concat!($p, "+silu"),
+            concat!($p, "+gelu"),
+        ]),*]
+    };
+}
+
+/// Producers whose fused names are spelled out; any other producer is named `fused+<act>`.
+const FUSED_PRODUCERS: &[&str] = &[
+    "conv",
+    "conv_transpose",
+    "linear",
+    "matmul",
+    "addmm",
+    "batch_norm",
+    "layer_norm",
+    "add",
+    "sub",
+    "mul",
+    "fused",
+];
+const FUSED_NAMES: &[[&str; 6]] = fused_names!(
+    "conv",
+    "conv_transpose",
+    "linear",
+    "matmul",
+    "addmm",
+    "batch_norm",
+    "layer_norm",
+    "add",
+    "sub",
+    "mul",
+    "fused",
+);
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ConvAttrs {
@@ -295,6 +398,14 @@ impl Op {
             Op::Triangle { upper: true, .. } => "triu",
             Op::Cumsum { .. } => "cumsum",
             Op::Upsample { .. } => "upsample",
+            Op::Fused { op, act } => {
+                let inner = op.name();
+                let row = FUSED_PRODUCERS
+                    .iter()
+                    .position(|p| *p == inner)
+                    .unwrap_or(FUSED_PRODUCERS.len() - 1);
+                FUSED_NAMES[row][act.index()]
+            }
         }
     }
 }

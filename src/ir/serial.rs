@@ -24,7 +24,7 @@ use std::sync::Arc;
 
 const MAGIC: &[u8; 4] = b"ETIR";
 /// Bumped whenever the layout or any serialized IR type changes shape.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 const ALIGN: usize = 64;
 
 #[derive(Debug, thiserror::Error, PartialEq)]
