@@ -9,6 +9,7 @@ pub mod interp;
 pub mod ir;
 pub mod lower;
 pub mod manifest;
+pub mod memory;
 pub mod npy;
 pub mod ops;
 pub mod passes;
