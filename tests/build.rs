@@ -140,6 +140,7 @@ source = "models/m.pt2"
 [profile.small]
 inherits = "release"
 kernels = "size"
+memory-planner = "greedy-by-size"
 
 [target.host]
 device = "host"
@@ -156,11 +157,16 @@ profile = "small"
 fn second_build_is_all_fresh() {
     let p = Project::with_model("fresh", "classifier", THREE_TARGETS);
     let first = p.build(&[]);
-    // One import shared by three targets, then a report and a publish per target.
+    // One import and one set of graph passes shared by three targets (their profiles list
+    // the same graph passes), then a memory plan, a report and a publish per target.
     assert_eq!(
         first.with("finished"),
         [
             "import net",
+            "passes release",
+            "plan host",
+            "plan mcu",
+            "plan x86",
             "publish host",
             "publish mcu",
             "publish x86",
@@ -169,11 +175,11 @@ fn second_build_is_all_fresh() {
             "report x86"
         ]
     );
-    assert_eq!(first.summary()["ran"], 7);
+    assert_eq!(first.summary()["ran"], 11);
     let second = p.build(&[]);
     assert!(second.with("started").is_empty());
-    assert_eq!(second.with("fresh").len(), 7);
-    assert_eq!(second.summary()["fresh"], 7);
+    assert_eq!(second.with("fresh").len(), 11);
+    assert_eq!(second.summary()["fresh"], 11);
 }
 
 #[test]
@@ -187,6 +193,15 @@ fn a_node_shared_by_targets_runs_once() {
     assert_eq!(imports.len(), 1);
     assert_eq!(
         imports[0]["targets"],
+        serde_json::json!(["host", "mcu", "x86"])
+    );
+    let passes: Vec<&Value> =
+        ev.0.iter()
+            .filter(|e| e["stage"] == "passes" && e["reason"] == "finished")
+            .collect();
+    assert_eq!(passes.len(), 1);
+    assert_eq!(
+        passes[0]["targets"],
         serde_json::json!(["host", "mcu", "x86"])
     );
 }
@@ -206,7 +221,7 @@ fn new_model_bytes_rebuild_everything_downstream_of_import() {
     assert!(p.build(&[]).with("started").is_empty());
     fs::copy(fixture("conv1d_net"), &model).unwrap();
     let ev = p.build(&[]);
-    assert_eq!(ev.with("finished").len(), 7, "{:?}", ev.with("finished"));
+    assert_eq!(ev.with("finished").len(), 11, "{:?}", ev.with("finished"));
     let report: Value =
         serde_json::from_slice(&fs::read(p.dir.join("target/etpkg/mcu/report.json")).unwrap())
             .unwrap();
@@ -220,14 +235,24 @@ fn changing_one_targets_profile_rebuilds_only_that_target() {
     p.write_manifest(&THREE_TARGETS.replace("kernels = \"size\"", "kernels = \"speed\""));
     let ev = p.build(&[]);
     assert_eq!(ev.with("finished"), ["publish mcu", "report mcu"]);
-    assert_eq!(ev.with("fresh").len(), 5);
+    assert_eq!(ev.with("fresh").len(), 9);
     let report: Value =
         serde_json::from_slice(&fs::read(p.dir.join("target/etpkg/mcu/report.json")).unwrap())
             .unwrap();
     assert_eq!(report["profile"]["kernels"], "speed");
     // `--profile` on the command line applies to every selected target.
+    // A planner setting re-plans that target only.
+    p.write_manifest(&THREE_TARGETS.replace("greedy-by-size", "greedy-by-conflicts"));
+    let ev = p.build(&[]);
+    assert_eq!(
+        ev.with("finished"),
+        ["plan mcu", "publish mcu", "report mcu"]
+    );
     let ev = p.build(&["--profile", "small", "--target", "host"]);
-    assert_eq!(ev.with("finished"), ["publish host", "report host"]);
+    assert_eq!(
+        ev.with("finished"),
+        ["plan host", "publish host", "report host"]
+    );
 }
 
 #[test]
@@ -320,7 +345,7 @@ fn the_export_step_runs_only_when_its_command_or_inputs_change() {
             .count()
     };
     let ev = p.build(&[]);
-    assert_eq!(ev.with("finished").len(), 8);
+    assert_eq!(ev.with("finished").len(), 12);
     assert_eq!(runs(), 1);
     assert!(p.build(&[]).with("started").is_empty());
     fs::write(p.dir.join("unrelated.txt"), "x").unwrap();
@@ -411,7 +436,7 @@ fn two_builds_at_once_both_succeed_with_identical_outputs() {
     }
     // The build lock serializes them: one does the work, the other finds it fresh.
     ran.sort();
-    assert_eq!(ran, [0, 7]);
+    assert_eq!(ran, [0, 11]);
     assert_eq!(p.published(), expected);
 }
 
@@ -430,8 +455,8 @@ fn a_shared_cache_dir_serves_a_second_project() {
         assert!(out.status.success());
         Events::parse(&out.stdout)
     };
-    assert_eq!(build(&a).with("finished").len(), 7);
-    // The second project finds import and reports in the shared store and only publishes.
+    assert_eq!(build(&a).with("finished").len(), 11);
+    // The second project finds every cached node in the shared store and only publishes.
     assert_eq!(
         build(&b).with("finished"),
         ["publish host", "publish mcu", "publish x86"]
@@ -454,7 +479,7 @@ fn clean_removes_outputs_and_cache() {
     assert_eq!(p.build(&[]).with("finished").len(), 3);
     assert!(p.run(&["clean", "--cache"]).status.success());
     assert!(!p.dir.join("target/etpkg-cache").exists());
-    assert_eq!(p.build(&[]).with("finished").len(), 7);
+    assert_eq!(p.build(&[]).with("finished").len(), 11);
 }
 
 #[test]
@@ -463,10 +488,10 @@ fn graph_prints_the_dag_as_dot() {
     let dot = |p: &Project| String::from_utf8(p.run(&["graph"]).stdout).unwrap();
     let before = dot(&p);
     assert!(before.starts_with("digraph etpkg {"));
-    assert_eq!(before.matches("->").count(), 6);
-    assert_eq!(before.matches("(dirty)").count(), 7);
+    assert_eq!(before.matches("->").count(), 16);
+    assert_eq!(before.matches("(dirty)").count(), 11);
     p.build(&[]);
-    assert_eq!(dot(&p).matches("(fresh)").count(), 7);
+    assert_eq!(dot(&p).matches("(fresh)").count(), 11);
 }
 
 #[test]
@@ -518,7 +543,7 @@ fn unknown_target_and_profile_are_errors_with_suggestions() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("did you mean `small`?"));
     // A built-in device name that is not a declared target builds as an ad-hoc target.
     let ev = p.build(&["--target", "aarch64-linux"]);
-    assert_eq!(ev.with("finished").len(), 3);
+    assert_eq!(ev.with("finished").len(), 5);
     assert!(p
         .dir
         .join("target/etpkg/aarch64-linux/report.json")

@@ -243,6 +243,8 @@ fn run_node(
     let produced = match &node.work {
         Work::Export(w) => stage::export::run(w)?,
         Work::Import(w) => stage::import::run(w, &deps)?,
+        Work::Passes(w) => stage::passes::run(w, &deps)?,
+        Work::Plan(w) => stage::plan_memory::run(w, &deps)?,
         Work::Report(w) => stage::report::run(w, &deps)?,
         Work::Publish(w) => stage::publish::run(w, &node.key, &deps)?,
     };

@@ -6,6 +6,8 @@ use super::fingerprint::Fingerprints;
 use super::key::KeyBuilder;
 use super::stage::export::ExportWork;
 use super::stage::import::{ImportWork, ModelBytes};
+use super::stage::passes::PassesWork;
+use super::stage::plan_memory::PlanWork;
 use super::stage::publish::PublishWork;
 use super::stage::report::{DeviceConfig, ReportWork};
 use super::stage::StageKind;
@@ -13,6 +15,7 @@ use super::{BuildError, Layout};
 use crate::cache::Digest;
 use crate::device::Device;
 use crate::manifest::{Manifest, Profile};
+use crate::memory::PlanOptions;
 use std::collections::HashMap;
 use std::path::Path;
 
@@ -27,6 +30,8 @@ pub struct Selected {
 pub enum Work {
     Export(ExportWork),
     Import(ImportWork),
+    Passes(PassesWork),
+    Plan(Box<PlanWork>),
     Report(Box<ReportWork>),
     Publish(PublishWork),
 }
@@ -145,8 +150,64 @@ impl Plan {
         );
 
         for sel in &selected {
+            // Graph passes depend on the profile's pass list only, so targets whose profiles
+            // list the same graph passes share one node.
+            let graph_passes: Vec<String> = sel
+                .profile
+                .passes
+                .iter()
+                .filter(|p| crate::passes::GRAPH_PASSES.contains(&p.as_str()))
+                .cloned()
+                .collect();
+            let mut k = KeyBuilder::new(StageKind::Passes.name(), StageKind::Passes.version());
+            k.key("import", &plan.nodes[import].key);
+            k.json("passes", &graph_passes);
+            let passes = plan.add(
+                Node {
+                    stage: StageKind::Passes,
+                    key: k.finish(),
+                    name: sel.profile.name.clone(),
+                    targets: Vec::new(),
+                    deps: vec![import],
+                    work: Work::Passes(PassesWork {
+                        passes: graph_passes,
+                    }),
+                },
+                &mut by_key,
+            );
+
+            let options = PlanOptions::from_profile(&sel.profile);
+            let mut k = KeyBuilder::new(StageKind::Plan.name(), StageKind::Plan.version());
+            k.key("passes", &plan.nodes[passes].key);
+            k.json("device", &DeviceConfig::of(&sel.device));
+            k.json("planner", &sel.profile.memory_planner);
+            k.json(
+                "aliasing",
+                &[
+                    options.alias_views,
+                    options.in_place,
+                    options.concat_in_place,
+                ],
+            );
+            let memory = plan.add(
+                Node {
+                    stage: StageKind::Plan,
+                    key: k.finish(),
+                    name: sel.target.clone(),
+                    targets: Vec::new(),
+                    deps: vec![passes],
+                    work: Work::Plan(Box::new(PlanWork {
+                        device: sel.device.clone(),
+                        options,
+                    })),
+                },
+                &mut by_key,
+            );
+
             let mut k = KeyBuilder::new(StageKind::Report.name(), StageKind::Report.version());
             k.key("import", &plan.nodes[import].key);
+            k.key("passes", &plan.nodes[passes].key);
+            k.key("plan", &plan.nodes[memory].key);
             k.json(
                 "package",
                 &(&manifest.package.name, &manifest.package.version),
@@ -161,7 +222,7 @@ impl Plan {
                     key: k.finish(),
                     name: sel.target.clone(),
                     targets: Vec::new(),
-                    deps: vec![import],
+                    deps: vec![import, passes, memory],
                     work: Work::Report(Box::new(ReportWork {
                         package: manifest.package.clone(),
                         target: sel.target.clone(),

@@ -273,7 +273,15 @@ pub fn analyze(g: &Graph, flags: AliasFlags) -> Aliasing {
         if flags.concat_in_place {
             if let Op::Concat { axis } = node.op {
                 if concat_is_outermost(&out_ty.shape, axis)
-                    && concat_inputs_movable(g, node.inputs.as_slice(), step, &uses, &slots, &groups, &state)
+                    && concat_inputs_movable(
+                        g,
+                        node.inputs.as_slice(),
+                        step,
+                        &uses,
+                        &slots,
+                        &groups,
+                        &state,
+                    )
                 {
                     new_group(out, &mut slots, &mut groups, &mut state);
                     let target = slots[out.index()].expect("just created").group;

@@ -66,11 +66,17 @@ pub fn check(g: &Graph, plan: &MemoryPlan) -> Result<(), String> {
                 if p.bytes != value.ty.byte_size() as u64 {
                     return Err(format!("`{}` has the wrong size", p.name));
                 }
-                if p.offset + p.bytes > region.planned_bytes || region.planned_bytes > region.capacity
+                if p.offset + p.bytes > region.planned_bytes
+                    || region.planned_bytes > region.capacity
                 {
                     return Err(format!(
                         "`{}` at {}+{} is outside region `{}` ({} planned, {} capacity)",
-                        p.name, p.offset, p.bytes, region.name, region.planned_bytes, region.capacity
+                        p.name,
+                        p.offset,
+                        p.bytes,
+                        region.name,
+                        region.planned_bytes,
+                        region.capacity
                     ));
                 }
             }
@@ -78,7 +84,11 @@ pub fn check(g: &Graph, plan: &MemoryPlan) -> Result<(), String> {
     }
     for b in &plan.buffers {
         if b.offset % plan.alignment != 0 {
-            return Err(format!("the buffer of `{}` at {} is not aligned", g.value(b.root).name, b.offset));
+            return Err(format!(
+                "the buffer of `{}` at {} is not aligned",
+                g.value(b.root).name,
+                b.offset
+            ));
         }
     }
     for v in 0..g.values.len() {

@@ -289,10 +289,18 @@ impl<'g> Problem<'g> {
 
     /// Places the groups `chosen` with the planner asked for; `Best` keeps the smaller arena,
     /// greedy by size on a tie.
-    fn place(&self, chosen: &[usize], planner: MemoryPlanner, alignment: u64) -> (Offsets, Algorithm) {
+    fn place(
+        &self,
+        chosen: &[usize],
+        planner: MemoryPlanner,
+        alignment: u64,
+    ) -> (Offsets, Algorithm) {
         let items: Vec<Item> = chosen.iter().map(|&i| self.items[i]).collect();
         match planner {
-            MemoryPlanner::GreedyBySize => (greedy_by_size::plan(&items, alignment), Algorithm::GreedyBySize),
+            MemoryPlanner::GreedyBySize => (
+                greedy_by_size::plan(&items, alignment),
+                Algorithm::GreedyBySize,
+            ),
             MemoryPlanner::GreedyByConflicts => (
                 greedy_by_conflicts::plan(&items, alignment),
                 Algorithm::GreedyByConflicts,
@@ -310,7 +318,13 @@ impl<'g> Problem<'g> {
     }
 
     /// The groups among `candidates` that a region of `capacity` bytes takes (see [`plan`]).
-    fn fill(&self, candidates: &[usize], capacity: u64, planner: MemoryPlanner, alignment: u64) -> Vec<usize> {
+    fn fill(
+        &self,
+        candidates: &[usize],
+        capacity: u64,
+        planner: MemoryPlanner,
+        alignment: u64,
+    ) -> Vec<usize> {
         let mut order = candidates.to_vec();
         let density = |i: usize| {
             let steps = (self.items[i].life.last - self.items[i].life.first + 1) as f64;
@@ -351,11 +365,11 @@ impl<'g> Problem<'g> {
     fn peak(&self, chosen: &[usize]) -> (usize, u64, Vec<LiveTensor>) {
         let items: Vec<Item> = chosen.iter().map(|&i| self.items[i]).collect();
         let b = greedy_by_conflicts::breadth(&items);
-        let (step, bytes) = b
-            .iter()
-            .copied()
-            .enumerate()
-            .fold((0, 0), |best, (s, x)| if x > best.1 { (s, x) } else { best });
+        let (step, bytes) =
+            b.iter().copied().enumerate().fold(
+                (0, 0),
+                |best, (s, x)| if x > best.1 { (s, x) } else { best },
+            );
         let mut live: Vec<LiveTensor> = chosen
             .iter()
             .filter(|&&i| {
@@ -396,7 +410,11 @@ impl<'g> Problem<'g> {
                     for (k, &i) in chosen.iter().enumerate() {
                         group_place[i] = (r, offsets.offsets[k]);
                     }
-                    (chosen.as_slice(), offsets.total, (!chosen.is_empty()).then_some(*algorithm))
+                    (
+                        chosen.as_slice(),
+                        offsets.total,
+                        (!chosen.is_empty()).then_some(*algorithm),
+                    )
                 }
                 None => (&[][..], 0, None),
             };

@@ -75,6 +75,8 @@ fn stage_of(name: &str) -> Option<StageKind> {
     [
         StageKind::Export,
         StageKind::Import,
+        StageKind::Passes,
+        StageKind::Plan,
         StageKind::Report,
         StageKind::Publish,
     ]

@@ -4,6 +4,8 @@
 
 pub mod export;
 pub mod import;
+pub mod passes;
+pub mod plan_memory;
 pub mod publish;
 pub mod report;
 
@@ -18,6 +20,8 @@ use std::sync::Arc;
 pub enum StageKind {
     Export,
     Import,
+    Passes,
+    Plan,
     Report,
     Publish,
 }
@@ -27,6 +31,8 @@ impl StageKind {
         match self {
             StageKind::Export => "export",
             StageKind::Import => "import",
+            StageKind::Passes => "passes",
+            StageKind::Plan => "plan",
             StageKind::Report => "report",
             StageKind::Publish => "publish",
         }
@@ -37,6 +43,8 @@ impl StageKind {
         match self {
             StageKind::Export => "Exporting",
             StageKind::Import => "Importing",
+            StageKind::Passes => "Optimizing",
+            StageKind::Plan => "Planning",
             StageKind::Report => "Reporting",
             StageKind::Publish => "Publishing",
         }
@@ -47,7 +55,9 @@ impl StageKind {
         match self {
             StageKind::Export => 1,
             StageKind::Import => 1,
-            StageKind::Report => 1,
+            StageKind::Passes => 1,
+            StageKind::Plan => 1,
+            StageKind::Report => 2,
             StageKind::Publish => 1,
         }
     }
@@ -67,6 +77,8 @@ pub enum StageError {
     Import(#[from] import::ImportStageError),
     #[error(transparent)]
     Cache(#[from] CacheError),
+    #[error(transparent)]
+    Plan(crate::memory::PlanError),
     #[error("cannot write {}: {source}", path.display())]
     Write {
         path: PathBuf,

@@ -50,6 +50,11 @@ struct Report<'a> {
     device: DeviceConfig<'a>,
     profile: &'a Profile,
     model: ModelPart,
+    /// What the profile's graph passes did: op counts before and after, and every rewrite.
+    passes: serde_json::Value,
+    /// The activation arena per memory region: planned bytes, lower bound, their ratio, the
+    /// peak step and the tensors live there.
+    memory: Memory,
     /// The pipeline's stages and whether this build has them yet.
     stages: Vec<(&'static str, &'static str)>,
 }
@@ -61,12 +66,33 @@ struct ModelPart {
     summary: serde_json::Value,
 }
 
+#[derive(Serialize)]
+struct Memory {
+    alignment: serde_json::Value,
+    total_bytes: u64,
+    regions: serde_json::Value,
+}
+
+fn json_of(outputs: &Outputs, name: &str) -> Result<serde_json::Value, StageError> {
+    serde_json::from_slice(output(outputs, name)?)
+        .map_err(|e| StageError::Internal(format!("stage output `{name}` does not parse: {e}")))
+}
+
+/// Dependencies, in the plan's order: import, passes, plan.
 pub fn run(w: &ReportWork, deps: &[&Outputs]) -> Result<Produced, StageError> {
-    let import = deps
-        .first()
-        .ok_or_else(|| StageError::Internal("report without its import".into()))?;
-    let summary: serde_json::Value = serde_json::from_slice(output(import, "summary")?)
-        .map_err(|e| StageError::Internal(format!("import summary does not parse: {e}")))?;
+    let [import, passes, plan] = deps else {
+        return Err(StageError::Internal(
+            "report needs its import, passes and plan".into(),
+        ));
+    };
+    let summary = json_of(import, "summary")?;
+    let passes = json_of(passes, "passes")?;
+    let plan = json_of(plan, "plan")?;
+    let regions = plan["regions"].clone();
+    let total_bytes = regions
+        .as_array()
+        .map(|r| r.iter().filter_map(|r| r["planned_bytes"].as_u64()).sum())
+        .unwrap_or(0);
     let report = Report {
         format: 1,
         package: &w.package.name,
@@ -78,11 +104,17 @@ pub fn run(w: &ReportWork, deps: &[&Outputs]) -> Result<Produced, StageError> {
             source: w.model_source.clone(),
             summary,
         },
+        passes,
+        memory: Memory {
+            alignment: plan["alignment"].clone(),
+            total_bytes,
+            regions,
+        },
         stages: vec![
             ("import", "done"),
             ("lower", "done"),
-            ("passes", "not yet implemented"),
-            ("plan-memory", "not yet implemented"),
+            ("passes", "done"),
+            ("plan-memory", "done"),
             ("select-kernels", "not yet implemented"),
             ("emit", "not yet implemented"),
             ("generate", "not yet implemented"),
