@@ -83,6 +83,19 @@ enum Command {
         #[arg(long, value_name = "PROFILE")]
         profile: Option<String>,
     },
+    /// Show what a build of a target holds: ops before and after passes, and the memory plan
+    /// per region against its lower bound.
+    Inspect {
+        /// Path to `ExecuTorch.toml` (default: the nearest one from the current directory up).
+        #[arg(long, value_name = "PATH")]
+        manifest_path: Option<PathBuf>,
+        /// The target to inspect (default: the manifest's first).
+        #[arg(long, value_name = "TARGET")]
+        target: Option<String>,
+        /// Print the memory plan and op counts as JSON on stdout.
+        #[arg(long)]
+        json: bool,
+    },
     /// List the built-in devices a target can name.
     Targets,
     /// Run a model on `.npy` inputs and write its outputs as `.npy` files.
@@ -213,6 +226,29 @@ fn real_main() -> Result<()> {
             };
             print!("{}", project::graph(&m, &opts)?);
         }
+        Command::Inspect {
+            manifest_path,
+            target,
+            json,
+        } => {
+            let m = manifest(&ProjectArgs {
+                manifest_path,
+                targets: Vec::new(),
+            })?;
+            let r = project::inspect(&m, target.as_deref(), cache_dir().as_deref())?;
+            if json {
+                let out = serde_json::json!({
+                    "target": r["target"],
+                    "profile": r["profile"]["name"],
+                    "ops_before": r["passes"]["ops_before"],
+                    "ops_after": r["passes"]["ops_after"],
+                    "memory": r["memory"],
+                });
+                println!("{}", serde_json::to_string_pretty(&out)?);
+            } else {
+                print!("{}", inspect_text(&r));
+            }
+        }
         Command::Targets => {
             for d in project::targets()? {
                 let regions: Vec<String> = d
@@ -277,4 +313,85 @@ fn human_bytes(b: u64) -> String {
         }
     }
     format!("{b}B")
+}
+
+/// The human form of `etpkg inspect`: a header, the op counts, and one row per memory region.
+fn inspect_text(r: &serde_json::Value) -> String {
+    use std::fmt::Write;
+    let mut s = String::new();
+    let count = |v: &serde_json::Value| -> u64 {
+        v.as_object()
+            .map(|m| m.values().filter_map(|n| n.as_u64()).sum())
+            .unwrap_or(0)
+    };
+    let _ = writeln!(
+        s,
+        "{} {} for target `{}` ({}), profile `{}`",
+        r["package"].as_str().unwrap_or("?"),
+        r["version"].as_str().unwrap_or("?"),
+        r["target"].as_str().unwrap_or("?"),
+        r["device"]["triple"].as_str().unwrap_or("?"),
+        r["profile"]["name"].as_str().unwrap_or("?"),
+    );
+    let p = &r["passes"];
+    let _ = writeln!(
+        s,
+        "\nops: {} nodes before passes, {} after ({} rewrites in {} rounds)",
+        count(&p["ops_before"]),
+        count(&p["ops_after"]),
+        p["changes"].as_array().map_or(0, Vec::len),
+        p["rounds"].as_u64().unwrap_or(0)
+    );
+    let _ = writeln!(s, "  {:<24} {:>7} {:>7}", "op", "before", "after");
+    let mut names: Vec<&String> = p["ops_before"]
+        .as_object()
+        .into_iter()
+        .chain(p["ops_after"].as_object())
+        .flat_map(|m| m.keys())
+        .collect();
+    names.sort();
+    names.dedup();
+    for n in names {
+        let get = |k: &str| p[k][n.as_str()].as_u64().unwrap_or(0);
+        let _ = writeln!(
+            s,
+            "  {:<24} {:>7} {:>7}",
+            n,
+            get("ops_before"),
+            get("ops_after")
+        );
+    }
+    let m = &r["memory"];
+    let _ = writeln!(
+        s,
+        "\nmemory: {} bytes of activations, alignment {}",
+        m["total_bytes"], m["alignment"]
+    );
+    let _ = writeln!(
+        s,
+        "  {:<8} {:>14} {:>14} {:>7} {:>6}  {:<20} peak",
+        "region", "planned", "lower bound", "ratio", "buffers", "algorithm"
+    );
+    for region in m["regions"].as_array().into_iter().flatten() {
+        let live: Vec<String> = region["live_at_peak"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|t| format!("{} ({} B)", t["name"].as_str().unwrap_or("?"), t["bytes"]))
+            .collect();
+        let _ = writeln!(
+            s,
+            "  {:<8} {:>14} {:>14} {:>7.3} {:>6}  {:<20} step {} `{}`: {}",
+            region["name"].as_str().unwrap_or("?"),
+            region["planned_bytes"].as_u64().unwrap_or(0),
+            region["lower_bound"].as_u64().unwrap_or(0),
+            region["ratio"].as_f64().unwrap_or(0.0),
+            region["buffers"].as_u64().unwrap_or(0),
+            region["algorithm"].as_str().unwrap_or("-"),
+            region["peak_step"].as_u64().unwrap_or(0),
+            region["peak_op"].as_str().unwrap_or("?"),
+            live.join(", ")
+        );
+    }
+    s
 }

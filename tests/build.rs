@@ -597,3 +597,44 @@ fn a_failing_or_torn_export_is_an_error_that_names_the_command() {
     assert!(err.contains("not a complete .pt2 archive"), "{err}");
     assert!(!err.contains("panicked"), "{err}");
 }
+
+#[test]
+fn inspect_shows_the_plan_against_its_lower_bound() {
+    let p = Project::with_model("inspect", "classifier", THREE_TARGETS);
+    let out = p.run(&["inspect", "--target", "host"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("run `etpkg build --target host` first"));
+    p.build(&[]);
+    let out = p.run(&["inspect", "--target", "mcu"]);
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("batch_norm"), "{text}");
+    assert!(text.contains("lower bound"), "{text}");
+    let out = p.run(&["inspect", "--target", "host", "--json"]);
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    // Passes folded every batch norm of the classifier into its convolution.
+    assert!(v["ops_before"]["batch_norm"].as_u64().unwrap() > 0);
+    assert!(v["ops_after"].get("batch_norm").is_none());
+    let regions = v["memory"]["regions"].as_array().unwrap();
+    assert_eq!(regions.len(), 1);
+    let planned = regions[0]["planned_bytes"].as_u64().unwrap();
+    let bound = regions[0]["lower_bound"].as_u64().unwrap();
+    assert!(bound > 0 && planned >= bound && planned as f64 <= 1.02 * bound as f64);
+}
+
+#[test]
+fn a_model_too_big_for_the_device_is_an_error_naming_the_region() {
+    let manifest = THREE_TARGETS.replace(
+        "profile = \"small\"",
+        "profile = \"small\"\nmemory = { dtcm = \"4KiB\", sram = \"16KiB\" }",
+    );
+    let p = Project::with_model("too-big", "classifier", &manifest);
+    let out = p.run(&["build"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("plan of `mcu` failed"), "{err}");
+    assert!(err.contains("memory region `sram`"), "{err}");
+    assert!(err.contains("the peak is at step"), "{err}");
+    assert!(err.contains("help:"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+}

@@ -37,6 +37,13 @@ pub enum ProjectError {
     },
     #[error("{0}")]
     Device(String),
+    #[error(
+        "no build of target `{target}` at {}\n  help: run `etpkg build --target {target}` first",
+        path.display()
+    )]
+    NotBuilt { target: String, path: PathBuf },
+    #[error("{} is not a report etpkg wrote: {reason}", path.display())]
+    BadReport { path: PathBuf, reason: String },
 }
 
 /// The manifest to use: `--manifest-path` if given, else `ExecuTorch.toml` in `cwd` or the
@@ -221,4 +228,43 @@ pub fn targets() -> Result<Vec<Device>, ProjectError> {
                 .map_err(|e| ProjectError::Device(e.to_string()))
         })
         .collect()
+}
+
+/// What `etpkg inspect` shows of a built target: its published `report.json`. The report is
+/// read back rather than recomputed so that inspect describes exactly what was built.
+pub fn inspect(
+    manifest: &Manifest,
+    target: Option<&str>,
+    cache_dir: Option<&Path>,
+) -> Result<serde_json::Value, ProjectError> {
+    let layout = Layout::new(&manifest.root, cache_dir);
+    let target = match target {
+        Some(t) => t.to_string(),
+        None => manifest
+            .targets
+            .keys()
+            .next()
+            .cloned()
+            .unwrap_or_else(|| "host".into()),
+    };
+    let path = layout.published(&target).join("report.json");
+    let bytes = match fs::read(&path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(ProjectError::NotBuilt { target, path })
+        }
+        Err(source) => return Err(ProjectError::Io { path, source }),
+    };
+    let report: serde_json::Value =
+        serde_json::from_slice(&bytes).map_err(|e| ProjectError::BadReport {
+            path: path.clone(),
+            reason: e.to_string(),
+        })?;
+    if report["format"] != 1 || !report["memory"]["regions"].is_array() {
+        return Err(ProjectError::BadReport {
+            path,
+            reason: "it lacks the `format` 1 fields (rebuild with this etpkg)".into(),
+        });
+    }
+    Ok(report)
 }
