@@ -114,6 +114,37 @@ fn conv_bn_graph() -> Graph {
     g
 }
 
+/// A grouped transposed convolution followed by batch norm and ReLU.
+fn conv_transpose_bn_graph() -> Graph {
+    let mut g = Graph::default();
+    let x = g.add_input("x".into(), f32_ty(&[1, 4, 3, 3]));
+    // `[C_in, C_out/groups, kh, kw]` with 4 inputs, 6 outputs and 2 groups.
+    let w = constant(
+        &mut g,
+        "up.weight",
+        &[4, 3, 2, 2],
+        &values(48, 9, -1.0, 1.0),
+    );
+    let b = constant(&mut g, "up.bias", &[6], &values(6, 10, -0.5, 0.5));
+    let up = node(
+        &mut g,
+        Op::Conv(ConvAttrs {
+            stride: vec![2, 2],
+            padding: vec![0, 0],
+            dilation: vec![1, 1],
+            groups: 2,
+            transposed: true,
+            output_padding: vec![0, 0],
+        }),
+        vec![x, w, b],
+        "up",
+    );
+    let bn = batch_norm(&mut g, up, 6, "bn", "bn");
+    let out = node(&mut g, Op::Unary(UnaryOp::Relu), vec![bn], "relu");
+    g.outputs = vec![out];
+    g
+}
+
 /// Activations after every kind of producer, plus one whose producer has a second reader and
 /// one whose producer is a graph output, which must both stay unfused.
 fn activation_graph() -> Graph {
@@ -276,6 +307,30 @@ fn snapshot_pass(pass: &str, mut g: Graph) -> String {
 #[test]
 fn fold_batch_norm_snapshot() {
     insta::assert_snapshot!(snapshot_pass("fold-batch-norm", conv_bn_graph()));
+}
+
+#[test]
+fn fold_batch_norm_into_transposed_conv_snapshot() {
+    insta::assert_snapshot!(snapshot_pass("fold-batch-norm", conv_transpose_bn_graph()));
+}
+
+#[test]
+fn fold_batch_norm_after_fusing_keeps_the_activation() {
+    // Fusing first turns `batch_norm → relu` into one op; folding must still see through it.
+    for mut g in [conv_bn_graph(), conv_transpose_bn_graph()] {
+        let inputs = random_inputs(&g);
+        let before = interp::run(&g, &inputs).unwrap();
+        let names = [
+            "fuse-activations".to_string(),
+            "fold-batch-norm".to_string(),
+        ];
+        let report = run_passes(&mut g, &names).unwrap();
+        assert!(report.ops_after.keys().all(|k| !k.contains("batch_norm")));
+        let after = interp::run(&g, &inputs).unwrap();
+        for (a, b) in after.iter().zip(&before) {
+            assert!(relative_error(a, b).unwrap() <= TOLERANCE);
+        }
+    }
 }
 
 #[test]

@@ -1,13 +1,13 @@
 //! `fold-batch-norm`: an inference batch norm right after a convolution or a linear layer
 //! becomes part of that layer's weight and bias. With `s = gamma / sqrt(var + eps)`, output
 //! channel `o` of the layer gets weight `w[o] · s[o]` and bias `(b[o] − mean[o]) · s[o] + beta[o]`.
-//! Transposed convolutions are skipped: their output channels are not the weight's first
-//! axis, and no fixture needs them folded. Invariant: a fold happens only when the layer's
+//! Transposed convolutions fold too, with their weight's `[C_in, C_out/groups, *k]` layout.
+//! Invariant: a fold happens only when the layer's
 //! output feeds the batch norm alone and every parameter involved is an f32 constant, so the
 //! result computes the same function with new constants and the originals untouched.
 
 use super::{add_f32_constant, compact, f32_constant, producer, use_counts, Change, Pass};
-use crate::ir::{Graph, NodeId, Op, TensorType};
+use crate::ir::{Activation, Graph, NodeId, Op, TensorType};
 
 pub struct FoldBatchNorm;
 
@@ -21,10 +21,17 @@ impl Pass for FoldBatchNorm {
         let mut keep = vec![true; g.nodes.len()];
         let uses = use_counts(g);
         for bn in 0..g.nodes.len() {
-            let Op::BatchNorm { eps } = g.nodes[bn].op else {
-                continue;
+            // A batch norm that already absorbed its activation (when a profile fuses before it
+            // folds) still folds; the layer then takes over the activation.
+            let (eps, act) = match &g.nodes[bn].op {
+                Op::BatchNorm { eps } => (*eps, None),
+                Op::Fused { op, act } => match **op {
+                    Op::BatchNorm { eps } => (eps, Some(*act)),
+                    _ => continue,
+                },
+                _ => continue,
             };
-            let Some((label, layer)) = fold_one(g, bn, eps, &uses) else {
+            let Some((label, layer)) = fold_one(g, bn, eps, act, &uses) else {
                 continue;
             };
             // The layer's only reader was this batch norm, which now computes the layer itself.
@@ -45,7 +52,13 @@ impl Pass for FoldBatchNorm {
 
 /// Folds batch norm node `bn` into its producer if allowed, rewriting `bn` into the layer with
 /// folded constants; returns the change's label and the layer node, now unread.
-fn fold_one(g: &mut Graph, bn: usize, eps: f64, uses: &[usize]) -> Option<(String, NodeId)> {
+fn fold_one(
+    g: &mut Graph,
+    bn: usize,
+    eps: f64,
+    act: Option<Activation>,
+    uses: &[usize],
+) -> Option<(String, NodeId)> {
     let node = &g.nodes[bn];
     if node.inputs.len() != 5 {
         return None;
@@ -57,13 +70,13 @@ fn fold_one(g: &mut Graph, bn: usize, eps: f64, uses: &[usize]) -> Option<(Strin
         return None;
     }
     let out_ty = g.ty(y).clone();
-    match &layer.op {
-        Op::Conv(a) if !a.transposed => {}
+    let groups = match &layer.op {
+        Op::Conv(a) => a.transposed.then_some(a.groups),
         // A linear layer's output channel is its last axis, which is batch norm's axis 1 only
         // for `[N, M]` outputs.
-        Op::Linear if out_ty.rank() == 2 => {}
+        Op::Linear if out_ty.rank() == 2 => None,
         _ => return None,
-    }
+    };
     let w_id = layer.inputs[1];
     let w = f32_constant(g, w_id)?;
     let channels = out_ty.shape[1];
@@ -76,18 +89,18 @@ fn fold_one(g: &mut Graph, bn: usize, eps: f64, uses: &[usize]) -> Option<(Strin
         .map(|&v| f32_constant(g, v).filter(|p| p.len() == channels))
         .collect::<Option<_>>()?;
     let (gamma, beta, mean, var) = (&params[0], &params[1], &params[2], &params[3]);
-    if b.len() != channels || w.is_empty() || w.len() % channels != 0 {
+    if b.len() != channels || w.is_empty() || !w.len().is_multiple_of(channels) {
         return None;
     }
-    // Both layouts put the output channel first in the weight: `[O, C/groups, *k]` and `[M, K]`.
-    let per_channel = w.len() / channels;
     let scale: Vec<f64> = (0..channels)
         .map(|o| gamma[o] as f64 / (var[o] as f64 + eps).sqrt())
         .collect();
+    let w_shape = &g.ty(w_id).shape;
+    let channel_of = output_channel(w_shape, channels, groups)?;
     let new_w: Vec<f32> = w
         .iter()
         .enumerate()
-        .map(|(i, &v)| (v as f64 * scale[i / per_channel]) as f32)
+        .map(|(i, &v)| (v as f64 * scale[channel_of(i)]) as f32)
         .collect();
     let new_b: Vec<f32> = (0..channels)
         .map(|o| ((b[o] as f64 - mean[o] as f64) * scale[o] + beta[o] as f64) as f32)
@@ -103,11 +116,60 @@ fn fold_one(g: &mut Graph, bn: usize, eps: f64, uses: &[usize]) -> Option<(Strin
     let b_ty = TensorType::new(crate::ir::DType::F32, vec![channels]);
     let new_b_id = add_f32_constant(g, format!("{w_name}.folded_bias"), b_ty, &new_b);
     let node = &mut g.nodes[bn];
-    node.op = layer_op.clone();
+    node.op = match act {
+        Some(act) => Op::Fused {
+            op: Box::new(layer_op.clone()),
+            act,
+        },
+        None => layer_op.clone(),
+    };
     node.inputs = vec![x, new_w_id, new_b_id];
     let label = format!(
         "batch_norm `{bn_name}` into {} `{layer_name}`",
         layer_op.name()
     );
     Some((label, layer_id))
+}
+
+/// Maps a flat weight index to the output channel it feeds, or `None` if the weight's shape
+/// does not fit `channels` outputs. `transposed_groups` is the group count of a transposed
+/// convolution, `None` for layouts that put the output channel first (`[O, C/groups, *k]`
+/// for a convolution, `[M, K]` for a linear layer).
+fn output_channel(
+    w_shape: &[usize],
+    channels: usize,
+    transposed_groups: Option<usize>,
+) -> Option<impl Fn(usize) -> usize> {
+    let numel: usize = w_shape.iter().product();
+    if w_shape.len() < 2 || numel == 0 {
+        return None;
+    }
+    let (per_row, rows_per_group, outs_per_group) = match transposed_groups {
+        None => {
+            if w_shape[0] != channels {
+                return None;
+            }
+            // Treated as one group whose rows are the output channels themselves.
+            (numel / channels, 1, 1)
+        }
+        Some(groups) => {
+            // `[C_in, C_out/groups, *k]`: input row `ci` belongs to group `ci / (C_in/groups)`
+            // and its column `j` feeds output channel `group · C_out/groups + j`.
+            if groups == 0 || !w_shape[0].is_multiple_of(groups) || w_shape[1] * groups != channels
+            {
+                return None;
+            }
+            (numel / w_shape[0], w_shape[0] / groups, w_shape[1])
+        }
+    };
+    let spatial = numel / (w_shape[0] * w_shape[1]);
+    let transposed = transposed_groups.is_some();
+    Some(move |i: usize| {
+        if transposed {
+            let (row, col) = (i / per_row, (i % per_row) / spatial);
+            (row / rows_per_group) * outs_per_group + col
+        } else {
+            i / per_row
+        }
+    })
 }

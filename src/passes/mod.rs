@@ -93,6 +93,11 @@ pub fn run_passes(g: &mut Graph, names: &[String]) -> Result<PassReport, PassErr
             None => return Err(PassError::Unknown(name.clone())),
         }
     }
+    drive(g, &passes)
+}
+
+/// Runs `passes` in order, round after round, until a round changes nothing.
+fn drive(g: &mut Graph, passes: &[Box<dyn Pass>]) -> Result<PassReport, PassError> {
     let mut report = PassReport {
         ops_before: op_counts(g),
         ..PassReport::default()
@@ -110,7 +115,7 @@ pub fn run_passes(g: &mut Graph, names: &[String]) -> Result<PassReport, PassErr
         }
         report.rounds += 1;
         let mut changed = false;
-        for p in &passes {
+        for p in passes {
             let changes = p.run(g);
             changed |= !changes.is_empty();
             report.changes.extend(changes);
@@ -284,4 +289,85 @@ pub(crate) fn add_f32_constant(
         None,
         crate::ir::ConstData::Owned(bytes.into()),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ir::{DType, Op, Origin, TensorType, UnaryOp};
+
+    /// A pass that claims a change every time, as a buggy pass that undoes another would.
+    struct Restless;
+
+    impl Pass for Restless {
+        fn name(&self) -> &'static str {
+            "restless"
+        }
+
+        fn run(&self, _: &mut Graph) -> Vec<Change> {
+            vec![Change {
+                pass: self.name(),
+                label: "again".into(),
+            }]
+        }
+    }
+
+    fn ty() -> TensorType {
+        TensorType::new(DType::F32, vec![2])
+    }
+
+    #[test]
+    fn a_pass_that_never_settles_is_an_error() {
+        let mut g = Graph::default();
+        let err = drive(&mut g, &[Box::new(Restless)]).unwrap_err();
+        assert_eq!(
+            err,
+            PassError::NoFixedPoint {
+                rounds: MAX_ROUNDS,
+                last: "restless: again".into()
+            }
+        );
+    }
+
+    #[test]
+    fn compaction_renumbers_inputs_constants_then_nodes() {
+        let mut g = Graph::default();
+        let x = g.add_input("x".into(), ty());
+        let a = g.add_node(
+            Op::Unary(UnaryOp::Neg),
+            vec![x],
+            "a".into(),
+            ty(),
+            Origin::default(),
+        );
+        let c = add_f32_constant(&mut g, "c".into(), ty(), &[1.0, 2.0]);
+        let unused = add_f32_constant(&mut g, "unused".into(), ty(), &[0.0, 0.0]);
+        let _ = unused;
+        let b = g.add_node(
+            Op::Unary(UnaryOp::Abs),
+            vec![a],
+            "b".into(),
+            ty(),
+            Origin::default(),
+        );
+        let d = g.add_node(
+            Op::Binary(crate::ir::BinaryOp::Add),
+            vec![x, c],
+            "d".into(),
+            ty(),
+            Origin::default(),
+        );
+        g.outputs = vec![d];
+        let _ = b;
+        // `a` and `b` are removed; `b` reads `a`, so both must go together.
+        compact(&mut g, &[false, false, true]);
+        let names: Vec<&str> = g.values.iter().map(|v| v.name.as_str()).collect();
+        assert_eq!(names, ["x", "c", "d"]);
+        assert_eq!(g.constants.len(), 1);
+        assert_eq!(g.constants[0].value, ValueId(1));
+        assert_eq!(g.nodes[0].inputs, [ValueId(0), ValueId(1)]);
+        assert_eq!(g.nodes[0].output, ValueId(2));
+        assert_eq!(g.outputs, [ValueId(2)]);
+        assert_eq!(g.values[2].def, ValueDef::Node(NodeId(0)));
+    }
 }
