@@ -43,7 +43,14 @@ fn builtin(name: &str) -> Device {
 }
 
 /// Plans, checks and simulates one graph; returns how many values were aliased.
-fn run_one(label: &str, g: &etpkg::ir::Graph, xs: &[Tensor], want: &[Tensor], opts: &PlanOptions, dev: &Device) -> Option<usize> {
+fn run_one(
+    label: &str,
+    g: &etpkg::ir::Graph,
+    xs: &[Tensor],
+    want: &[Tensor],
+    opts: &PlanOptions,
+    dev: &Device,
+) -> Option<usize> {
     let plan = match memory::plan(g, opts, dev) {
         Ok(p) => p,
         Err(PlanError::DoesNotFit(_)) if dev.name == "cortex-m7" => return None,
@@ -51,7 +58,10 @@ fn run_one(label: &str, g: &etpkg::ir::Graph, xs: &[Tensor], want: &[Tensor], op
     };
     memory::check(g, &plan).unwrap_or_else(|e| panic!("{label}: invalid plan: {e}"));
     for r in &plan.regions {
-        assert!(r.planned_bytes >= r.lower_bound, "{label}: below the lower bound");
+        assert!(
+            r.planned_bytes >= r.lower_bound,
+            "{label}: below the lower bound"
+        );
     }
     let got = memory::simulate(g, &plan, xs).unwrap_or_else(|e| panic!("{label}: {e}"));
     assert_eq!(got.len(), want.len(), "{label}");
@@ -62,7 +72,13 @@ fn run_one(label: &str, g: &etpkg::ir::Graph, xs: &[Tensor], want: &[Tensor], op
             "{label}: output {k} differs from the reference interpreter"
         );
     }
-    Some(plan.values.iter().flatten().filter(|p| p.alias.is_some()).count())
+    Some(
+        plan.values
+            .iter()
+            .flatten()
+            .filter(|p| p.alias.is_some())
+            .count(),
+    )
 }
 
 #[test]
@@ -74,13 +90,28 @@ fn planned_execution_matches_the_interpreter_on_every_fixture() {
     for dir in fixture_dirs() {
         let xs = inputs(&dir);
         for flavour in ["export", "core"] {
-            let g = pt2::import(&dir.join(format!("{flavour}.pt2"))).unwrap().graph;
+            let g = pt2::import(&dir.join(format!("{flavour}.pt2")))
+                .unwrap()
+                .graph;
             let want = interp::run(&g, &xs).unwrap();
             let name = dir.file_name().unwrap().to_string_lossy().to_string();
-            for planner in [MemoryPlanner::GreedyBySize, MemoryPlanner::GreedyByConflicts, MemoryPlanner::Best] {
+            for planner in [
+                MemoryPlanner::GreedyBySize,
+                MemoryPlanner::GreedyByConflicts,
+                MemoryPlanner::Best,
+            ] {
                 let label = format!("{name}/{flavour} {planner:?}");
                 aliased += run_one(&label, &g, &xs, &want, &all_on(planner), &host).unwrap();
-                if run_one(&format!("{label} cortex-m7"), &g, &xs, &want, &all_on(planner), &m7).is_some() {
+                if run_one(
+                    &format!("{label} cortex-m7"),
+                    &g,
+                    &xs,
+                    &want,
+                    &all_on(planner),
+                    &m7,
+                )
+                .is_some()
+                {
                     split += 1;
                 }
             }
@@ -90,7 +121,14 @@ fn planned_execution_matches_the_interpreter_on_every_fixture() {
                 in_place: false,
                 concat_in_place: false,
             };
-            let none = run_one(&format!("{name}/{flavour} no aliasing"), &g, &xs, &want, &off, &host);
+            let none = run_one(
+                &format!("{name}/{flavour} no aliasing"),
+                &g,
+                &xs,
+                &want,
+                &off,
+                &host,
+            );
             assert_eq!(none, Some(0));
         }
     }

@@ -188,6 +188,10 @@ impl fmt::Display for DoesNotFit {
     }
 }
 
+/// One region's share: its index in the device, the groups placed there, their offsets, and
+/// the algorithm that placed them.
+type Assigned = (usize, Vec<usize>, Offsets, Algorithm);
+
 /// How many of the largest live tensors a report or error lists.
 const LARGEST: usize = 5;
 
@@ -227,7 +231,7 @@ pub fn plan(g: &Graph, opts: &PlanOptions, device: &Device) -> Result<MemoryPlan
     );
 
     let mut remaining: Vec<usize> = (0..problem.items.len()).collect();
-    let mut assigned: Vec<(usize, Vec<usize>, Offsets, Algorithm)> = Vec::new();
+    let mut assigned: Vec<Assigned> = Vec::new();
     for (k, &r) in order.iter().enumerate() {
         let region = &device.regions[r];
         let last = k + 1 == order.len();
@@ -289,10 +293,18 @@ impl<'g> Problem<'g> {
 
     /// Places the groups `chosen` with the planner asked for; `Best` keeps the smaller arena,
     /// greedy by size on a tie.
-    fn place(&self, chosen: &[usize], planner: MemoryPlanner, alignment: u64) -> (Offsets, Algorithm) {
+    fn place(
+        &self,
+        chosen: &[usize],
+        planner: MemoryPlanner,
+        alignment: u64,
+    ) -> (Offsets, Algorithm) {
         let items: Vec<Item> = chosen.iter().map(|&i| self.items[i]).collect();
         match planner {
-            MemoryPlanner::GreedyBySize => (greedy_by_size::plan(&items, alignment), Algorithm::GreedyBySize),
+            MemoryPlanner::GreedyBySize => (
+                greedy_by_size::plan(&items, alignment),
+                Algorithm::GreedyBySize,
+            ),
             MemoryPlanner::GreedyByConflicts => (
                 greedy_by_conflicts::plan(&items, alignment),
                 Algorithm::GreedyByConflicts,
@@ -310,7 +322,13 @@ impl<'g> Problem<'g> {
     }
 
     /// The groups among `candidates` that a region of `capacity` bytes takes (see [`plan`]).
-    fn fill(&self, candidates: &[usize], capacity: u64, planner: MemoryPlanner, alignment: u64) -> Vec<usize> {
+    fn fill(
+        &self,
+        candidates: &[usize],
+        capacity: u64,
+        planner: MemoryPlanner,
+        alignment: u64,
+    ) -> Vec<usize> {
         let mut order = candidates.to_vec();
         let density = |i: usize| {
             let steps = (self.items[i].life.last - self.items[i].life.first + 1) as f64;
@@ -351,11 +369,11 @@ impl<'g> Problem<'g> {
     fn peak(&self, chosen: &[usize]) -> (usize, u64, Vec<LiveTensor>) {
         let items: Vec<Item> = chosen.iter().map(|&i| self.items[i]).collect();
         let b = greedy_by_conflicts::breadth(&items);
-        let (step, bytes) = b
-            .iter()
-            .copied()
-            .enumerate()
-            .fold((0, 0), |best, (s, x)| if x > best.1 { (s, x) } else { best });
+        let (step, bytes) =
+            b.iter().copied().enumerate().fold(
+                (0, 0),
+                |best, (s, x)| if x > best.1 { (s, x) } else { best },
+            );
         let mut live: Vec<LiveTensor> = chosen
             .iter()
             .filter(|&&i| {
@@ -378,15 +396,10 @@ impl<'g> Problem<'g> {
         }
     }
 
-    fn finish(
-        self,
-        device: &Device,
-        assigned: Vec<(usize, Vec<usize>, Offsets, Algorithm)>,
-    ) -> MemoryPlan {
+    fn finish(self, device: &Device, assigned: Vec<Assigned>) -> MemoryPlan {
         let mut group_place = vec![(0usize, 0u64); self.items.len()];
         let mut regions = Vec::with_capacity(device.regions.len());
-        let mut by_region: Vec<Option<&(usize, Vec<usize>, Offsets, Algorithm)>> =
-            vec![None; device.regions.len()];
+        let mut by_region: Vec<Option<&Assigned>> = vec![None; device.regions.len()];
         for a in &assigned {
             by_region[a.0] = Some(a);
         }
@@ -396,7 +409,11 @@ impl<'g> Problem<'g> {
                     for (k, &i) in chosen.iter().enumerate() {
                         group_place[i] = (r, offsets.offsets[k]);
                     }
-                    (chosen.as_slice(), offsets.total, (!chosen.is_empty()).then_some(*algorithm))
+                    (
+                        chosen.as_slice(),
+                        offsets.total,
+                        (!chosen.is_empty()).then_some(*algorithm),
+                    )
                 }
                 None => (&[][..], 0, None),
             };

@@ -13,7 +13,11 @@ use crate::ir::{Graph, ValueId};
 
 /// Runs `g` on `inputs` inside `plan`'s arena and returns the user outputs. The plan should
 /// have passed [`super::check`]; a plan that places a value outside its arena panics.
-pub fn simulate(g: &Graph, plan: &MemoryPlan, inputs: &[Tensor]) -> Result<Vec<Tensor>, InterpError> {
+pub fn simulate(
+    g: &Graph,
+    plan: &MemoryPlan,
+    inputs: &[Tensor],
+) -> Result<Vec<Tensor>, InterpError> {
     if inputs.len() != g.inputs.len() {
         return Err(InterpError::InputCount {
             expected: g.inputs.len(),
