@@ -484,3 +484,6 @@ impl<'g> Problem<'g> {
 pub fn value_intervals(g: &Graph) -> Vec<Option<Interval>> {
     lifetime::value_intervals(g)
 }
+
+#[cfg(test)]
+mod tests;
