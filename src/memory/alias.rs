@@ -5,8 +5,8 @@
 //! - **views** (`alias-views`): a `Reshape`, or a `Slice` that is contiguous (every dim before
 //!   its axis has size 1, and its step is 1 or it keeps at most one element), reads its input's
 //!   bytes in place, at offset `start × inner stride`;
-//! - **in place** (`in-place`): an element-wise `Unary`/`Binary` writes over an input of the same
-//!   dtype and shape when that input's whole group dies at this node and holds no user input or
+//! - **in place** (`in-place`): an element-wise `Unary`/`Binary`, or a `BatchNorm`, writes over
+//!   an input of the same dtype and shape when that input's whole group dies at this node and holds no user input or
 //!   output;
 //! - **concat in place** (`concat-in-place`): when every input of a `Concat` along its outermost
 //!   non-unit axis is a node's result used only by that concat, whose group holds nothing else
@@ -133,6 +133,19 @@ pub fn contiguous_slice_offset(
     Some(start * inner * elem)
 }
 
+/// The inputs an op may write its result over: those where output element `i` depends on input
+/// element `i` alone (and on operands of other shapes that are never overwritten), so a kernel
+/// that reads element `i` before writing it gives the same result in place. Batch norm
+/// qualifies because its other operands are per-channel vectors.
+pub fn overwritable_inputs(op: &Op) -> &'static [usize] {
+    match op {
+        Op::Unary(_) => &[0],
+        Op::Binary(_) => &[0, 1],
+        Op::BatchNorm { .. } => &[0],
+        _ => &[],
+    }
+}
+
 /// Whether a concat along `axis` lays its inputs out one after another in bytes, which holds
 /// when every output dim before the axis has size 1.
 pub fn concat_is_outermost(out_shape: &[usize], axis: usize) -> bool {
@@ -239,8 +252,10 @@ pub fn analyze(g: &Graph, flags: AliasFlags) -> Aliasing {
         }
 
         // In place: an element-wise op overwrites an input whose whole group dies here.
-        if flags.in_place && matches!(node.op, Op::Unary(_) | Op::Binary(_)) {
-            let chosen = node.inputs.iter().copied().find_map(|x| {
+        let overwritable = overwritable_inputs(&node.op);
+        if flags.in_place && !overwritable.is_empty() {
+            let chosen = overwritable.iter().find_map(|&k| {
+                let x = *node.inputs.get(k)?;
                 let s = slot_of(x, &slots)?;
                 let st = &state[s.group];
                 let x_ty = g.ty(x);

@@ -4,14 +4,14 @@
 //! A plan is valid when every value is inside its region's arena, every alias is one the op
 //! allows at the offset the op implies, and every write leaves intact the bytes of any other
 //! value still to be read: at a writing step, a live value overlapping the written range must be
-//! an element-wise input that dies there and occupies exactly the same bytes in the same shape.
+//! an input the op may overwrite (see `alias::overwritable_inputs`) that dies there and occupies exactly the same bytes in the same shape.
 //! Views and in-place concatenations write nothing, so their bytes are whatever their sources
 //! wrote, which the offset checks pin down.
 //!
 //! Invariant: `check` accepts a plan only if executing the graph node by node in that plan's
 //! arena computes what the graph means.
 
-use super::alias::{concat_is_outermost, contiguous_slice_offset};
+use super::alias::{concat_is_outermost, contiguous_slice_offset, overwritable_inputs};
 use super::{AliasKind, MemoryPlan, Placement};
 use crate::ir::{Graph, Op, ValueDef, ValueId};
 
@@ -151,7 +151,10 @@ fn check_alias(
         }
         AliasKind::InPlace { of } => {
             let src = place(plan, of, g)?;
-            if !matches!(node.op, Op::Unary(_) | Op::Binary(_)) || !node.inputs.contains(&of) {
+            let allowed = overwritable_inputs(&node.op)
+                .iter()
+                .any(|&k| node.inputs.get(k) == Some(&of));
+            if !allowed {
                 return bad("only an element-wise op may write over its own input");
             }
             if g.ty(of) != g.ty(v) || src.region != p.region || src.offset != p.offset {
@@ -231,8 +234,9 @@ fn check_writes(g: &Graph, plan: &MemoryPlan) -> Result<(), String> {
             if u == out || life.first > step || life.last < step || !overlaps(w, pu) {
                 continue;
             }
-            let in_place_ok = matches!(node.op, Op::Unary(_) | Op::Binary(_))
-                && node.inputs.contains(&u)
+            let in_place_ok = overwritable_inputs(&node.op)
+                .iter()
+                .any(|&k| node.inputs.get(k) == Some(&u))
                 && life.last == step
                 && pu.offset == w.offset
                 && g.ty(u) == g.ty(out);

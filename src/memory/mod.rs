@@ -188,6 +188,10 @@ impl fmt::Display for DoesNotFit {
     }
 }
 
+/// One region's share: its index in the device, the groups placed there, their offsets, and
+/// the algorithm that placed them.
+type Assigned = (usize, Vec<usize>, Offsets, Algorithm);
+
 /// How many of the largest live tensors a report or error lists.
 const LARGEST: usize = 5;
 
@@ -227,7 +231,7 @@ pub fn plan(g: &Graph, opts: &PlanOptions, device: &Device) -> Result<MemoryPlan
     );
 
     let mut remaining: Vec<usize> = (0..problem.items.len()).collect();
-    let mut assigned: Vec<(usize, Vec<usize>, Offsets, Algorithm)> = Vec::new();
+    let mut assigned: Vec<Assigned> = Vec::new();
     for (k, &r) in order.iter().enumerate() {
         let region = &device.regions[r];
         let last = k + 1 == order.len();
@@ -392,15 +396,10 @@ impl<'g> Problem<'g> {
         }
     }
 
-    fn finish(
-        self,
-        device: &Device,
-        assigned: Vec<(usize, Vec<usize>, Offsets, Algorithm)>,
-    ) -> MemoryPlan {
+    fn finish(self, device: &Device, assigned: Vec<Assigned>) -> MemoryPlan {
         let mut group_place = vec![(0usize, 0u64); self.items.len()];
         let mut regions = Vec::with_capacity(device.regions.len());
-        let mut by_region: Vec<Option<&(usize, Vec<usize>, Offsets, Algorithm)>> =
-            vec![None; device.regions.len()];
+        let mut by_region: Vec<Option<&Assigned>> = vec![None; device.regions.len()];
         for a in &assigned {
             by_region[a.0] = Some(a);
         }
@@ -485,3 +484,6 @@ impl<'g> Problem<'g> {
 pub fn value_intervals(g: &Graph) -> Vec<Option<Interval>> {
     lifetime::value_intervals(g)
 }
+
+#[cfg(test)]
+mod tests;
