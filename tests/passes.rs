@@ -290,6 +290,7 @@ fn snapshot_pass(pass: &str, mut g: Graph) -> String {
     let before_out = interp::run(&g, &inputs).unwrap();
     let before = dump(&g);
     let report = run_passes(&mut g, &[pass.to_string()]).unwrap();
+    check_graph(&g).unwrap();
     let after_out = interp::run(&g, &inputs).unwrap();
     for (b, a) in before_out.iter().zip(&after_out) {
         let e = relative_error(a, b).unwrap();
@@ -441,6 +442,47 @@ fn relative_error(got: &Tensor, want: &Tensor) -> Result<f64, String> {
     }
 }
 
+/// Checks the IR's invariant on a graph a pass produced: every value read is defined earlier
+/// (an input, a constant, or an earlier node), value definitions point back at their
+/// definers, and every node's recorded type is what inference gives for its inputs.
+fn check_graph(g: &Graph) -> Result<(), String> {
+    use etpkg::ir::ValueDef;
+    let mut defined = vec![false; g.values.len()];
+    for (i, &v) in g.inputs.iter().enumerate() {
+        if g.value(v).def != ValueDef::Input(i) {
+            return Err(format!("input {i} is not defined as one"));
+        }
+        defined[v.index()] = true;
+    }
+    for (i, c) in g.constants.iter().enumerate() {
+        if g.value(c.value).def != ValueDef::Const(etpkg::ir::ConstId(i as u32)) {
+            return Err(format!("constant {i} is not defined as one"));
+        }
+        defined[c.value.index()] = true;
+    }
+    for (i, n) in g.nodes.iter().enumerate() {
+        if let Some(v) = n.inputs.iter().find(|v| !defined[v.index()]) {
+            return Err(format!(
+                "node {i} reads `{}` before it is defined",
+                g.value(*v).name
+            ));
+        }
+        if g.value(n.output).def != ValueDef::Node(etpkg::ir::NodeId(i as u32)) {
+            return Err(format!("node {i}'s output is not defined by it"));
+        }
+        let tys: Vec<&TensorType> = n.inputs.iter().map(|&v| g.ty(v)).collect();
+        let inferred = etpkg::ir::infer(&n.op, &tys).map_err(|e| e.to_string())?;
+        if &inferred != g.ty(n.output) {
+            return Err(format!("node {i} ({}) infers {inferred}", n.op.name()));
+        }
+        defined[n.output.index()] = true;
+    }
+    match g.outputs.iter().find(|v| !defined[v.index()]) {
+        Some(v) => Err(format!("output `{}` is undefined", g.value(*v).name)),
+        None => Ok(()),
+    }
+}
+
 fn all_passes() -> Vec<String> {
     etpkg::manifest::KNOWN_PASSES
         .iter()
@@ -473,6 +515,10 @@ fn passes_keep_every_fixture_s_outputs() {
                     continue;
                 }
             };
+            if let Err(e) = check_graph(&g) {
+                failures.push(format!("{name} ({flavour}): broken graph: {e}"));
+                continue;
+            }
             let after = match interp::run(&g, &inputs) {
                 Ok(a) => a,
                 Err(e) => {
