@@ -6,7 +6,7 @@
 use etpkg::device::{self, Device};
 use etpkg::interp::{self, Tensor};
 use etpkg::manifest::MemoryPlanner;
-use etpkg::memory::{self, PlanError, PlanOptions};
+use etpkg::memory::{self, AliasKind, PlanError, PlanOptions};
 use etpkg::{npy, pt2};
 use std::path::{Path, PathBuf};
 
@@ -81,12 +81,28 @@ fn run_one(
     )
 }
 
+/// How many values of each alias kind (view, in place, concat) a plan has.
+fn kinds(g: &etpkg::ir::Graph, opts: &PlanOptions, dev: &Device) -> [usize; 3] {
+    let plan = memory::plan(g, opts, dev).unwrap();
+    let mut n = [0; 3];
+    for p in plan.values.iter().flatten() {
+        match p.alias {
+            Some(AliasKind::View { .. }) => n[0] += 1,
+            Some(AliasKind::InPlace { .. }) => n[1] += 1,
+            Some(AliasKind::Concat { .. }) => n[2] += 1,
+            None => {}
+        }
+    }
+    n
+}
+
 #[test]
 fn planned_execution_matches_the_interpreter_on_every_fixture() {
     let host = builtin("host");
     let m7 = builtin("cortex-m7");
     let mut aliased = 0;
     let mut split = 0;
+    let mut seen = [0usize; 3];
     for dir in fixture_dirs() {
         let xs = inputs(&dir);
         for flavour in ["export", "core"] {
@@ -115,6 +131,10 @@ fn planned_execution_matches_the_interpreter_on_every_fixture() {
                     split += 1;
                 }
             }
+            let k = kinds(&g, &all_on(MemoryPlanner::Best), &host);
+            for (s, n) in seen.iter_mut().zip(k) {
+                *s += n;
+            }
             let off = PlanOptions {
                 planner: MemoryPlanner::Best,
                 alias_views: false,
@@ -133,5 +153,9 @@ fn planned_execution_matches_the_interpreter_on_every_fixture() {
         }
     }
     assert!(aliased > 0, "the fixtures exercise aliasing");
+    assert!(
+        seen.iter().all(|&n| n > 0),
+        "every alias kind is exercised (views, in place, concat): {seen:?}"
+    );
     assert!(split > 0, "some fixture fits the two-region device");
 }

@@ -19,6 +19,7 @@ mod check;
 pub mod greedy_by_conflicts;
 pub mod greedy_by_size;
 pub mod lifetime;
+pub mod search;
 mod simulate;
 
 pub use alias::{AliasFlags, AliasKind};
@@ -70,6 +71,8 @@ impl PlanOptions {
 pub enum Algorithm {
     GreedyBySize,
     GreedyByConflicts,
+    /// The local search over orders that `best` runs on small graphs ([`search`]).
+    Search,
 }
 
 /// Where one non-constant value lives.
@@ -292,7 +295,8 @@ impl<'g> Problem<'g> {
     }
 
     /// Places the groups `chosen` with the planner asked for; `Best` keeps the smaller arena,
-    /// greedy by size on a tie.
+    /// greedy by size on a tie, and on small graphs whose greedy layouts miss the lower bound
+    /// also tries a local search over placement orders.
     fn place(
         &self,
         chosen: &[usize],
@@ -312,11 +316,22 @@ impl<'g> Problem<'g> {
             MemoryPlanner::Best => {
                 let a = greedy_by_size::plan(&items, alignment);
                 let b = greedy_by_conflicts::plan(&items, alignment);
-                if b.total < a.total {
+                let (greedy, algorithm) = if b.total < a.total {
                     (b, Algorithm::GreedyByConflicts)
                 } else {
                     (a, Algorithm::GreedyBySize)
+                };
+                let bound = greedy_by_conflicts::breadth(&items)
+                    .into_iter()
+                    .max()
+                    .unwrap_or(0);
+                if greedy.total > bound && items.len() <= search::MAX_ITEMS {
+                    let searched = search::improve(&items, alignment, bound);
+                    if searched.total < greedy.total {
+                        return (searched, Algorithm::Search);
+                    }
                 }
+                (greedy, algorithm)
             }
         }
     }

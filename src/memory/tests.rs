@@ -259,6 +259,7 @@ fn offset_algorithms_separate_overlapping_lifetimes() {
     for o in [
         greedy_by_size::plan(&items, 16),
         greedy_by_conflicts::plan(&items, 16),
+        search::improve(&items, 16, 96),
     ] {
         for i in 0..items.len() {
             assert_eq!(o.offsets[i] % 16, 0);
