@@ -1,6 +1,8 @@
 //! Import properties beyond parity: weights are borrowed from the mapped archive, not copied,
 //! and importing is deterministic.
 
+mod common;
+
 use etpkg::ir::{ConstData, ConstKind};
 use std::path::Path;
 
@@ -52,19 +54,11 @@ fn importing_twice_gives_the_same_graph() {
 fn every_fixture_survives_the_cache_format() {
     use etpkg::ir::{serial, Backing};
     use std::sync::Arc;
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/models");
-    let mut names: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    assert!(names.len() >= 20);
-    for name in names {
-        let inputs: Vec<_> = (0..)
-            .map(|i| dir.join(&name).join(format!("input_{i}.npy")))
-            .take_while(|p| p.exists())
-            .map(|p| etpkg::npy::read(&p).unwrap())
-            .collect();
+    let dirs = common::fixtures::fixture_dirs();
+    assert!(dirs.len() >= 20);
+    for dir in dirs {
+        let name = dir.file_name().unwrap().to_string_lossy().into_owned();
+        let inputs = common::fixtures::inputs(&dir);
         for flavour in ["export", "core"] {
             let graph = etpkg::pt2::import(&fixture(&name, flavour)).unwrap().graph;
             let bytes = serial::encode(&graph);

@@ -3,31 +3,14 @@
 //! `memory::simulate` and compared bit for bit with the reference interpreter. Views and
 //! in-place concatenations run no kernel there, so a wrong alias gives a wrong output.
 
+mod common;
+
+use common::fixtures::{fixture_dirs, inputs};
 use etpkg::device::{self, Device};
 use etpkg::interp::{self, Tensor};
 use etpkg::manifest::MemoryPlanner;
 use etpkg::memory::{self, AliasKind, PlanError, PlanOptions};
-use etpkg::{npy, pt2};
-use std::path::{Path, PathBuf};
-
-fn fixture_dirs() -> Vec<PathBuf> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/models");
-    let mut dirs: Vec<PathBuf> = std::fs::read_dir(&root)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.join("export.pt2").exists())
-        .collect();
-    dirs.sort();
-    dirs
-}
-
-fn inputs(dir: &Path) -> Vec<Tensor> {
-    (0..)
-        .map(|i| dir.join(format!("input_{i}.npy")))
-        .take_while(|p| p.exists())
-        .map(|p| npy::read(&p).unwrap())
-        .collect()
-}
+use etpkg::pt2;
 
 fn all_on(planner: MemoryPlanner) -> PlanOptions {
     PlanOptions {

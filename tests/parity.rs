@@ -12,66 +12,14 @@
 //! A float output passes when `max|etpkg − torch| ≤ 1e-4 × max(1, max|torch|)`; integer and
 //! bool outputs must match exactly.
 
-use etpkg::interp::{self, Data, Tensor};
+mod common;
+
+use common::fixtures::{fixture_dirs, numbered, relative_error};
+use etpkg::interp::{self, Tensor};
 use etpkg::{npy, pt2};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 const TOLERANCE: f64 = 1e-4;
-
-fn fixture_dirs() -> Vec<PathBuf> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/models");
-    let mut dirs: Vec<PathBuf> = std::fs::read_dir(&root)
-        .unwrap_or_else(|e| panic!("{}: {e}", root.display()))
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.join("export.pt2").exists())
-        .collect();
-    dirs.sort();
-    dirs
-}
-
-fn numbered(dir: &Path, prefix: &str) -> Vec<PathBuf> {
-    (0..)
-        .map(|i| dir.join(format!("{prefix}_{i}.npy")))
-        .take_while(|p| p.exists())
-        .collect()
-}
-
-/// The worst error of `got` against `want`, relative to `max(1, max|want|)`; integer and bool
-/// mismatches count as infinitely bad.
-fn relative_error(got: &Tensor, want: &Tensor) -> Result<f64, String> {
-    if got.shape != want.shape {
-        return Err(format!("shape {:?}, expected {:?}", got.shape, want.shape));
-    }
-    match (&got.data, &want.data) {
-        (Data::F32(g), Data::F32(w)) => {
-            let scale = w.iter().fold(1.0f64, |m, &x| m.max((x as f64).abs()));
-            let mut worst = 0.0f64;
-            for (&a, &b) in g.iter().zip(w) {
-                let (a, b) = (a as f64, b as f64);
-                if a.is_nan() != b.is_nan() {
-                    return Err(format!("NaN mismatch: got {a}, expected {b}"));
-                }
-                if a.is_infinite() || b.is_infinite() {
-                    if a != b {
-                        return Err(format!("infinity mismatch: got {a}, expected {b}"));
-                    }
-                    continue;
-                }
-                if !a.is_nan() {
-                    worst = worst.max((a - b).abs() / scale);
-                }
-            }
-            Ok(worst)
-        }
-        (Data::I64(g), Data::I64(w)) if g == w => Ok(0.0),
-        (Data::Bool(g), Data::Bool(w)) if g == w => Ok(0.0),
-        _ => Err(format!(
-            "values or dtype differ ({} vs {})",
-            got.dtype(),
-            want.dtype()
-        )),
-    }
-}
 
 /// Runs one archive of a fixture; returns the worst relative error over its outputs.
 fn check(dir: &Path, flavour: &str) -> Result<f64, String> {

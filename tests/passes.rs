@@ -3,14 +3,17 @@
 //! fixture, in both export flavours. Invariant: a pass may change how a fixture computes its
 //! outputs but not what they are: `max|after − before| ≤ 1e-5 × max(1, max|before|)`.
 
-use etpkg::interp::{self, Data, Tensor};
+mod common;
+
+use common::fixtures::{fixture_dirs, inputs, relative_error};
+use etpkg::interp::{self, Tensor};
 use etpkg::ir::{
     dump, serial, BinaryOp, ConstData, ConstKind, ConvAttrs, DType, Graph, Op, Origin, TensorType,
     UnaryOp, ValueId,
 };
 use etpkg::passes::{self, run_passes};
-use etpkg::{npy, pt2};
-use std::path::{Path, PathBuf};
+use etpkg::pt2;
+use std::path::Path;
 
 const TOLERANCE: f64 = 1e-5;
 
@@ -396,52 +399,6 @@ fn fused_ops_round_trip_through_the_cache_format() {
     assert_eq!(dump(&back), dump(&g));
 }
 
-fn fixture_dirs() -> Vec<PathBuf> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/models");
-    let mut dirs: Vec<PathBuf> = std::fs::read_dir(&root)
-        .unwrap_or_else(|e| panic!("{}: {e}", root.display()))
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.join("export.pt2").exists())
-        .collect();
-    dirs.sort();
-    dirs
-}
-
-fn inputs_of(dir: &Path) -> Vec<Tensor> {
-    (0..)
-        .map(|i| dir.join(format!("input_{i}.npy")))
-        .take_while(|p| p.exists())
-        .map(|p| npy::read(&p).unwrap())
-        .collect()
-}
-
-/// The worst error of `got` against `want`, relative to `max(1, max|want|)`; integer and bool
-/// mismatches are errors.
-fn relative_error(got: &Tensor, want: &Tensor) -> Result<f64, String> {
-    if got.shape != want.shape {
-        return Err(format!("shape {:?}, expected {:?}", got.shape, want.shape));
-    }
-    match (&got.data, &want.data) {
-        (Data::F32(g), Data::F32(w)) => {
-            let scale = w.iter().fold(1.0f64, |m, &x| m.max((x as f64).abs()));
-            let mut worst = 0.0f64;
-            for (&a, &b) in g.iter().zip(w) {
-                let (a, b) = (a as f64, b as f64);
-                if a.is_nan() != b.is_nan() || (a.is_infinite() || b.is_infinite()) && a != b {
-                    return Err(format!("got {a}, expected {b}"));
-                }
-                if a.is_finite() {
-                    worst = worst.max((a - b).abs() / scale);
-                }
-            }
-            Ok(worst)
-        }
-        (Data::I64(g), Data::I64(w)) if g == w => Ok(0.0),
-        (Data::Bool(g), Data::Bool(w)) if g == w => Ok(0.0),
-        _ => Err("values or dtype differ".into()),
-    }
-}
-
 /// Checks the IR's invariant on a graph a pass produced: every value read is defined earlier
 /// (an input, a constant, or an earlier node), value definitions point back at their
 /// definers, and every node's recorded type is what inference gives for its inputs.
@@ -502,7 +459,7 @@ fn passes_keep_every_fixture_s_outputs() {
     let mut changed = Vec::new();
     for dir in &dirs {
         let name = dir.file_name().unwrap().to_string_lossy().to_string();
-        let inputs = inputs_of(dir);
+        let inputs = inputs(dir);
         for flavour in ["export", "core"] {
             let mut g = pt2::import(&dir.join(format!("{flavour}.pt2")))
                 .unwrap()

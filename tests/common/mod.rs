@@ -1,5 +1,10 @@
 //! Helpers shared by the integration suites. Invariant: builds test inputs only; checks nothing.
 
+// Each suite is its own crate and uses only some of these helpers.
+#![allow(dead_code)]
+
+pub mod fixtures;
+
 use etpkg::pt2::crc32;
 
 /// Writes a stored (uncompressed) zip the way any writer would, so the reader is tested against
