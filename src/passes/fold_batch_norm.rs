@@ -6,7 +6,10 @@
 //! output feeds the batch norm alone and every parameter involved is an f32 constant, so the
 //! result computes the same function with new constants and the originals untouched.
 
-use super::{add_f32_constant, compact, f32_constant, producer, use_counts, Change, Pass};
+use super::{
+    add_bytes_constant, add_f32_constant, compact, f32_bytes, f32_constant, producer, use_counts,
+    Change, Pass,
+};
 use crate::ir::{Activation, Graph, NodeId, Op, TensorType};
 
 pub struct FoldBatchNorm;
@@ -78,7 +81,7 @@ fn fold_one(
         _ => return None,
     };
     let w_id = layer.inputs[1];
-    let w = f32_constant(g, w_id)?;
+    let w = f32_bytes(g, w_id)?;
     let channels = out_ty.shape[1];
     let b = match layer.inputs.get(2) {
         Some(&b) => f32_constant(g, b)?,
@@ -89,19 +92,40 @@ fn fold_one(
         .map(|&v| f32_constant(g, v).filter(|p| p.len() == channels))
         .collect::<Option<_>>()?;
     let (gamma, beta, mean, var) = (&params[0], &params[1], &params[2], &params[3]);
-    if b.len() != channels || w.is_empty() || !w.len().is_multiple_of(channels) {
+    if b.len() != channels || w.is_empty() || !(w.len() / 4).is_multiple_of(channels) {
         return None;
     }
     let scale: Vec<f64> = (0..channels)
         .map(|o| gamma[o] as f64 / (var[o] as f64 + eps).sqrt())
         .collect();
     let w_shape = &g.ty(w_id).shape;
-    let channel_of = output_channel(w_shape, channels, groups)?;
-    let new_w: Vec<f32> = w
-        .iter()
+    let (run, channel_of) = output_channel(w_shape, channels, groups)?;
+    let run_bytes = run * 4;
+    if run == 0 || !w.len().is_multiple_of(run_bytes) {
+        return None;
+    }
+    // The weight is a sequence of runs of `run` elements that feed one channel each, so the
+    // channel is found once per run rather than by a division per element. It is rewritten
+    // byte to byte into the constant's final buffer: a 14 MB weight is neither decoded into a
+    // vector nor copied after scaling.
+    let mut new_w = std::sync::Arc::<[u8]>::new_uninit_slice(w.len());
+    let dst = std::sync::Arc::get_mut(&mut new_w).expect("a new Arc is unique");
+    for (r, (src, out)) in w
+        .chunks_exact(run_bytes)
+        .zip(dst.chunks_exact_mut(run_bytes))
         .enumerate()
-        .map(|(i, &v)| (v as f64 * scale[channel_of(i)]) as f32)
-        .collect();
+    {
+        let s = scale[channel_of(r)];
+        for (b, o) in src.chunks_exact(4).zip(out.chunks_exact_mut(4)) {
+            let v = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+            for (d, x) in o.iter_mut().zip(((v as f64 * s) as f32).to_le_bytes()) {
+                d.write(x);
+            }
+        }
+    }
+    // SAFETY: `w.len()` is a multiple of `run_bytes` (checked above), so the exact chunks of
+    // source and destination cover every byte and each was written.
+    let new_w = unsafe { new_w.assume_init() };
     let new_b: Vec<f32> = (0..channels)
         .map(|o| ((b[o] as f64 - mean[o] as f64) * scale[o] + beta[o] as f64) as f32)
         .collect();
@@ -112,7 +136,7 @@ fn fold_one(
     let w_ty = g.ty(w_id).clone();
     let bn_name = g.value(g.nodes[bn].output).name.clone();
     let layer_name = g.value(y).name.clone();
-    let new_w_id = add_f32_constant(g, format!("{w_name}.folded"), w_ty, &new_w);
+    let new_w_id = add_bytes_constant(g, format!("{w_name}.folded"), w_ty, new_w);
     let b_ty = TensorType::new(crate::ir::DType::F32, vec![channels]);
     let new_b_id = add_f32_constant(g, format!("{w_name}.folded_bias"), b_ty, &new_b);
     let node = &mut g.nodes[bn];
@@ -131,15 +155,16 @@ fn fold_one(
     Some((label, layer_id))
 }
 
-/// Maps a flat weight index to the output channel it feeds, or `None` if the weight's shape
-/// does not fit `channels` outputs. `transposed_groups` is the group count of a transposed
-/// convolution, `None` for layouts that put the output channel first (`[O, C/groups, *k]`
-/// for a convolution, `[M, K]` for a linear layer).
+/// Splits the flat weight into runs of equal length that each feed one output channel, and
+/// maps a run's index to that channel; `None` if the weight's shape does not fit `channels`
+/// outputs. `transposed_groups` is the group count of a transposed convolution, `None` for
+/// layouts that put the output channel first (`[O, C/groups, *k]` for a convolution, `[M, K]`
+/// for a linear layer).
 fn output_channel(
     w_shape: &[usize],
     channels: usize,
     transposed_groups: Option<usize>,
-) -> Option<impl Fn(usize) -> usize> {
+) -> Option<(usize, impl Fn(usize) -> usize)> {
     let numel: usize = w_shape.iter().product();
     if w_shape.len() < 2 || numel == 0 {
         return None;
@@ -163,13 +188,17 @@ fn output_channel(
         }
     };
     let spatial = numel / (w_shape[0] * w_shape[1]);
+    let cols = w_shape[1];
     let transposed = transposed_groups.is_some();
-    Some(move |i: usize| {
+    // Transposed, a run is one kernel window: `spatial` elements at (row, col) of
+    // `[C_in, C_out/groups]`. Otherwise a run is one output channel's whole row.
+    let run = if transposed { spatial } else { per_row };
+    Some((run, move |r: usize| {
         if transposed {
-            let (row, col) = (i / per_row, (i % per_row) / spatial);
+            let (row, col) = (r / cols, r % cols);
             (row / rows_per_group) * outs_per_group + col
         } else {
-            i / per_row
+            r
         }
-    })
+    }))
 }

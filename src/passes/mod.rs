@@ -258,20 +258,23 @@ pub fn compact(g: &mut Graph, keep: &[bool]) {
 
 /// The f32 elements of a constant value, or `None` when `v` is not an f32 constant.
 pub(crate) fn f32_constant(g: &Graph, v: ValueId) -> Option<Vec<f32>> {
+    Some(
+        f32_bytes(g, v)?
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect(),
+    )
+}
+
+/// The little-endian bytes of an f32 constant whose size matches its type, without decoding
+/// them (large weights are rewritten straight from these).
+pub(crate) fn f32_bytes(g: &Graph, v: ValueId) -> Option<&[u8]> {
     let c = g.constant(v)?;
     if g.ty(v).dtype != crate::ir::DType::F32 {
         return None;
     }
     let bytes = c.data.bytes();
-    if bytes.len() != g.ty(v).byte_size() {
-        return None;
-    }
-    Some(
-        bytes
-            .chunks_exact(4)
-            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-            .collect(),
-    )
+    (bytes.len() == g.ty(v).byte_size()).then_some(bytes)
 }
 
 /// Adds an f32 parameter constant holding `data` with type `ty`.
@@ -281,13 +284,26 @@ pub(crate) fn add_f32_constant(
     ty: crate::ir::TensorType,
     data: &[f32],
 ) -> ValueId {
-    let bytes: Vec<u8> = data.iter().flat_map(|v| v.to_le_bytes()).collect();
+    let mut bytes = Vec::with_capacity(data.len() * 4);
+    for v in data {
+        bytes.extend_from_slice(&v.to_le_bytes());
+    }
+    add_bytes_constant(g, name, ty, bytes.into())
+}
+
+/// Adds a parameter constant holding `bytes` (little-endian, of type `ty`).
+pub(crate) fn add_bytes_constant(
+    g: &mut Graph,
+    name: String,
+    ty: crate::ir::TensorType,
+    bytes: std::sync::Arc<[u8]>,
+) -> ValueId {
     g.add_constant(
         name,
         ty,
         crate::ir::ConstKind::Parameter,
         None,
-        crate::ir::ConstData::Owned(bytes.into()),
+        crate::ir::ConstData::Owned(bytes),
     )
 }
 
