@@ -194,7 +194,7 @@ impl Store {
     /// freshness check sees it missing and its producer runs again.
     pub fn read_object(&self, d: &Digest) -> Result<Arc<Backing>, CacheError> {
         let path = self.object_path(d);
-        let backing = match read_backing(&path) {
+        let backing = match Backing::read(&path) {
             Ok(b) => b,
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 return Err(CacheError::Missing {
@@ -232,22 +232,6 @@ impl Store {
     pub fn remove_action(&self, key: &Digest) {
         let _ = fs::remove_file(self.sharded("actions", key));
     }
-}
-
-/// Reads a file into memory: mapped when large, so that weights are not copied; read when
-/// small, where a mapping costs more than it saves.
-fn read_backing(path: &Path) -> io::Result<Backing> {
-    let file = fs::File::open(path)?;
-    let len = file.metadata()?.len();
-    if len < 1 << 16 {
-        let mut v = Vec::with_capacity(len as usize);
-        io::Read::read_to_end(&mut &file, &mut v)?;
-        return Ok(Backing::Owned(v));
-    }
-    // SAFETY: objects are never modified in place: writers create a new file and rename it, so
-    // the mapped file's contents cannot change under the mapping.
-    let map = unsafe { memmap2::Mmap::map(&file)? };
-    Ok(Backing::Mapped(map))
 }
 
 /// Removes the whole store at `root`, waiting for running builds to release it.

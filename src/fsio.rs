@@ -37,18 +37,6 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
     result
 }
 
-/// Copies `from` to `to` atomically.
-pub fn copy_atomic(from: &Path, to: &Path) -> io::Result<()> {
-    let dir = parent(to);
-    fs::create_dir_all(dir)?;
-    let tmp = temp_path(dir, &file_stem(to));
-    let result = fs::copy(from, &tmp).and_then(|_| fs::rename(&tmp, to));
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result
-}
-
 /// Replaces the directory `dest` with the fully written directory `staged`, atomically where
 /// the platform allows: on Linux the two are exchanged with `renameat2(RENAME_EXCHANGE)`, so a
 /// reader sees the old tree or the new one, never a mix or nothing. Elsewhere, or on file

@@ -139,9 +139,9 @@ fn cache_dir() -> Option<PathBuf> {
         .map(PathBuf::from)
 }
 
-fn manifest(p: &ProjectArgs) -> Result<etpkg::manifest::Manifest> {
+fn manifest(given: Option<&std::path::Path>) -> Result<etpkg::manifest::Manifest> {
     let cwd = std::env::current_dir()?;
-    let path = project::find_manifest(p.manifest_path.as_deref(), &cwd)?;
+    let path = project::find_manifest(given, &cwd)?;
     Ok(project::load(&path)?)
 }
 
@@ -167,7 +167,7 @@ fn real_main() -> Result<()> {
             jobs,
             message_format,
         } => {
-            let m = manifest(&p)?;
+            let m = manifest(p.manifest_path.as_deref())?;
             let opts = BuildOptions {
                 targets: p.targets,
                 profile,
@@ -185,7 +185,7 @@ fn real_main() -> Result<()> {
             }
         }
         Command::Clean { project: p, cache } => {
-            let m = manifest(&p)?;
+            let m = manifest(p.manifest_path.as_deref())?;
             let dir = cache_dir();
             let c = project::clean(&m, &p.targets, cache, dir.as_deref(), &mut |msg| {
                 say("Blocking", msg)
@@ -217,7 +217,7 @@ fn real_main() -> Result<()> {
             project: p,
             profile,
         } => {
-            let m = manifest(&p)?;
+            let m = manifest(p.manifest_path.as_deref())?;
             let opts = BuildOptions {
                 targets: p.targets,
                 profile,
@@ -231,10 +231,7 @@ fn real_main() -> Result<()> {
             target,
             json,
         } => {
-            let m = manifest(&ProjectArgs {
-                manifest_path,
-                targets: Vec::new(),
-            })?;
+            let m = manifest(manifest_path.as_deref())?;
             let r = project::inspect(&m, target.as_deref(), cache_dir().as_deref())?;
             if json {
                 let out = serde_json::json!({

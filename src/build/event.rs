@@ -67,20 +67,3 @@ pub trait EventSink: Send {
 pub fn millis(d: Duration) -> f64 {
     (d.as_secs_f64() * 1e6).round() / 1e3
 }
-
-/// Collects events in memory, for tests and for the library API.
-#[derive(Default)]
-pub struct Recorder {
-    pub events: Vec<NodeEvent>,
-    pub summary: Option<BuildFinished>,
-}
-
-impl EventSink for Recorder {
-    fn node(&mut self, event: &NodeEvent) {
-        self.events.push(event.clone());
-    }
-
-    fn finished(&mut self, summary: &BuildFinished) {
-        self.summary = Some(summary.clone());
-    }
-}

@@ -10,6 +10,7 @@
 
 use crate::cache::Digest;
 use crate::fsio;
+use crate::ir::Backing;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fs;
@@ -88,7 +89,7 @@ impl Fingerprints {
                 return Ok(e.digest);
             }
         }
-        let digest = hash_file(file)?;
+        let digest = Digest::of(&Backing::read(file)?);
         let now_ns = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_nanos() as i128)
@@ -113,19 +114,6 @@ impl Fingerprints {
         }
         Ok(())
     }
-}
-
-/// Hashes a file, mapping it when it is large so the bytes are read once, in place.
-pub fn hash_file(path: &Path) -> io::Result<Digest> {
-    let file = fs::File::open(path)?;
-    let len = file.metadata()?.len();
-    if len < 1 << 16 {
-        return Ok(Digest::of(&fs::read(path)?));
-    }
-    // SAFETY: read-only map of a source file; a concurrent writer can at worst make the digest
-    // describe bytes that the import stage then rejects, because it hashes what it reads.
-    let map = unsafe { memmap2::Mmap::map(&file)? };
-    Ok(Digest::of(&map))
 }
 
 #[cfg(test)]

@@ -75,6 +75,27 @@ pub enum Backing {
     Owned(Vec<u8>),
 }
 
+impl Backing {
+    /// Reads a whole file: mapped when large, so that weights are not copied; read when small,
+    /// where a mapping costs more than it saves.
+    ///
+    /// A mapped file that another process rewrites in place would change under the map. etpkg
+    /// never writes in place (`crate::fsio` renames new files over old ones), and every reader
+    /// of a file it does not own checks a digest of the bytes it read.
+    pub fn read(path: &std::path::Path) -> std::io::Result<Backing> {
+        let file = std::fs::File::open(path)?;
+        let len = file.metadata()?.len();
+        if len < 1 << 16 {
+            let mut v = Vec::with_capacity(len as usize);
+            std::io::Read::read_to_end(&mut &file, &mut v)?;
+            return Ok(Backing::Owned(v));
+        }
+        // SAFETY: read-only map; see above for why its bytes cannot change unnoticed.
+        let map = unsafe { Mmap::map(&file)? };
+        Ok(Backing::Mapped(map))
+    }
+}
+
 impl std::ops::Deref for Backing {
     type Target = [u8];
 

@@ -80,9 +80,9 @@ pub(crate) fn place_in_order(items: &[Item], order: &[usize], alignment: u64, fi
     Offsets { offsets, total }
 }
 
-/// Greedy by size with best fit: largest first, ties broken by earlier birth, then by index so
-/// the result is deterministic.
-pub fn plan(items: &[Item], alignment: u64) -> Offsets {
+/// Greedy by size's order: largest first, ties broken by earlier birth, then by index so the
+/// result is deterministic.
+pub fn size_order(items: &[Item]) -> Vec<usize> {
     let mut order: Vec<usize> = (0..items.len()).collect();
     order.sort_by(|&a, &b| {
         items[b]
@@ -91,5 +91,10 @@ pub fn plan(items: &[Item], alignment: u64) -> Offsets {
             .then(items[a].life.first.cmp(&items[b].life.first))
             .then(a.cmp(&b))
     });
-    place_in_order(items, &order, alignment, Fit::Best)
+    order
+}
+
+/// Greedy by size with best fit, in [`size_order`].
+pub fn plan(items: &[Item], alignment: u64) -> Offsets {
+    place_in_order(items, &size_order(items), alignment, Fit::Best)
 }

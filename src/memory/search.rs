@@ -7,21 +7,14 @@
 //! Invariant: the result is never larger than greedy by size's layout and, like every layout
 //! from `place_in_order`, gives overlapping lifetimes disjoint, aligned bytes.
 
-use super::greedy_by_size::{place_in_order, Fit, Item, Offsets};
+use super::greedy_by_size::{place_in_order, size_order, Fit, Item, Offsets};
 
 /// Groups above this count are not searched: each try costs a full placement.
 pub const MAX_ITEMS: usize = 64;
 const TRIES: usize = 400;
 
 pub fn improve(items: &[Item], alignment: u64, lower_bound: u64) -> Offsets {
-    let mut order: Vec<usize> = (0..items.len()).collect();
-    order.sort_by(|&a, &b| {
-        items[b]
-            .size
-            .cmp(&items[a].size)
-            .then(items[a].life.first.cmp(&items[b].life.first))
-            .then(a.cmp(&b))
-    });
+    let mut order = size_order(items);
     let mut best = place_in_order(items, &order, alignment, Fit::Best);
     if items.len() < 2 {
         return best;

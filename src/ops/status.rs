@@ -71,19 +71,6 @@ fn subject(e: &NodeEvent) -> String {
     }
 }
 
-fn stage_of(name: &str) -> Option<StageKind> {
-    [
-        StageKind::Export,
-        StageKind::Import,
-        StageKind::Passes,
-        StageKind::Plan,
-        StageKind::Report,
-        StageKind::Publish,
-    ]
-    .into_iter()
-    .find(|s| s.name() == name)
-}
-
 impl EventSink for Human {
     fn plan(&mut self, _total: usize, to_run: usize) {
         if self.tty && self.verbosity != Verbosity::Quiet && to_run > 0 {
@@ -110,7 +97,7 @@ impl EventSink for Human {
                     bar.set_message(format!("{} {}", e.stage, subject(e)));
                 }
                 if !quiet && (!publish || verbose) {
-                    let verb = stage_of(e.stage).map_or("Running", StageKind::verb);
+                    let verb = StageKind::from_name(e.stage).map_or("Running", StageKind::verb);
                     self.status(verb, &subject(e));
                 }
             }

@@ -23,9 +23,7 @@ pub use zip::{crc32, ZipError, ZipIndex};
 
 use crate::ir::{Backing, ConstData, ConstKind, DType, Graph, TensorType, ValueId};
 use crate::lower::{LowerError, Lowerer};
-use memmap2::Mmap;
 use std::collections::HashMap;
-use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use thiserror::Error;
@@ -146,12 +144,8 @@ impl Archive {
             path: path.to_path_buf(),
             kind,
         };
-        let file = File::open(path).map_err(|e| err(ImportErrorKind::Io(e)))?;
-        // SAFETY: the map is read-only. Like every memory-mapped reader, a concurrent writer
-        // truncating the file could fault us; etpkg never writes into model sources, and the
-        // build cache hashes the file before using it.
-        let map = unsafe { Mmap::map(&file) }.map_err(|e| err(ImportErrorKind::Io(e)))?;
-        Archive::from_shared(path, Arc::new(Backing::Mapped(map)))
+        let backing = Backing::read(path).map_err(|e| err(ImportErrorKind::Io(e)))?;
+        Archive::from_shared(path, Arc::new(backing))
     }
 
     /// An archive held in memory; `path` only names it in errors.
@@ -400,6 +394,8 @@ impl Archive {
 pub struct Imported {
     pub graph: Graph,
     pub model: String,
+    /// The archive graph's ATen targets and how often each occurs, before lowering.
+    pub aten_ops: std::collections::BTreeMap<String, usize>,
 }
 
 /// Reads `path` and lowers its single model to the core op set.
@@ -528,8 +524,13 @@ pub fn import_model(archive: &Archive, model: &str) -> Result<Imported, ImportEr
     let graph = Lowerer::new(graph, env, &g.tensor_values)
         .run(&g.nodes, &outputs)
         .map_err(|e| archive.err(ImportErrorKind::Lower(e)))?;
+    let mut aten_ops = std::collections::BTreeMap::new();
+    for n in &g.nodes {
+        *aten_ops.entry(n.target.clone()).or_insert(0) += 1;
+    }
     Ok(Imported {
         graph,
         model: model.to_string(),
+        aten_ops,
     })
 }

@@ -3,7 +3,7 @@
 //! runs only when its key (argv, environment, the declared inputs' digests) is new.
 
 use super::Produced;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
 #[derive(Debug, thiserror::Error)]
@@ -101,10 +101,12 @@ pub fn run(w: &ExportWork) -> Result<Produced, ExportError> {
             stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
         });
     }
-    let bytes = read(&w.output).ok_or_else(|| ExportError::NoOutput {
-        command: shown.clone(),
-        output: w.output.clone(),
-    })?;
+    let bytes = std::fs::read(&w.output)
+        .ok()
+        .ok_or_else(|| ExportError::NoOutput {
+            command: shown.clone(),
+            output: w.output.clone(),
+        })?;
     if let Err(reason) = crate::pt2::check_container(&bytes) {
         return Err(ExportError::NotAnArchive {
             command: shown,
@@ -113,8 +115,4 @@ pub fn run(w: &ExportWork) -> Result<Produced, ExportError> {
         });
     }
     Ok(vec![("pt2".to_string(), bytes)])
-}
-
-fn read(p: &Path) -> Option<Vec<u8>> {
-    std::fs::read(p).ok()
 }

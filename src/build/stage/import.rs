@@ -83,7 +83,7 @@ pub struct Signature {
 pub fn run(w: &ImportWork, deps: &[&Outputs]) -> Result<Produced, ImportStageError> {
     let (path, backing) = match &w.source {
         ModelBytes::File { path, digest } => {
-            let backing = map_file(path).map_err(|source| ImportStageError::Read {
+            let backing = Backing::read(path).map_err(|source| ImportStageError::Read {
                 path: path.clone(),
                 source,
             })?;
@@ -110,14 +110,8 @@ pub fn run(w: &ImportWork, deps: &[&Outputs]) -> Result<Produced, ImportStageErr
         Some(m) => m.clone(),
         None => archive.single_model()?,
     };
-    let program = archive.program(&model)?;
     let imported = pt2::import_model(&archive, &model)?;
     check_inputs(w, &imported.graph)?;
-
-    let mut aten_ops = BTreeMap::new();
-    for n in &program.graph_module.graph.nodes {
-        *aten_ops.entry(n.target.clone()).or_insert(0) += 1;
-    }
     let g = &imported.graph;
     let mut core_ops = BTreeMap::new();
     for n in &g.nodes {
@@ -133,7 +127,7 @@ pub fn run(w: &ImportWork, deps: &[&Outputs]) -> Result<Produced, ImportStageErr
     };
     let summary = Summary {
         model,
-        aten_ops,
+        aten_ops: imported.aten_ops.clone(),
         core_ops,
         nodes: g.nodes.len(),
         inputs: sig(&g.inputs),
@@ -193,12 +187,4 @@ fn check_inputs(w: &ImportWork, g: &Graph) -> Result<(), ImportStageError> {
         }
     }
     Ok(())
-}
-
-fn map_file(path: &std::path::Path) -> std::io::Result<Backing> {
-    let file = std::fs::File::open(path)?;
-    // SAFETY: read-only map; the digest check above catches a concurrent writer, and the
-    // archive reader bounds-checks every range, so a shrinking file cannot be read past.
-    let map = unsafe { memmap2::Mmap::map(&file)? };
-    Ok(Backing::Mapped(map))
 }

@@ -27,6 +27,21 @@ pub enum StageKind {
 }
 
 impl StageKind {
+    /// Every stage, in pipeline order.
+    pub const ALL: [StageKind; 6] = [
+        StageKind::Export,
+        StageKind::Import,
+        StageKind::Passes,
+        StageKind::Plan,
+        StageKind::Report,
+        StageKind::Publish,
+    ];
+
+    /// The stage called `name` (as events spell it).
+    pub fn from_name(name: &str) -> Option<StageKind> {
+        StageKind::ALL.into_iter().find(|s| s.name() == name)
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             StageKind::Export => "export",
