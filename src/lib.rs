@@ -14,3 +14,5 @@ pub mod npy;
 pub mod ops;
 pub mod passes;
 pub mod pt2;
+pub mod pte;
+pub mod rt;

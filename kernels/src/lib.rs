@@ -1,0 +1,17 @@
+//! etpkg's kernel library. Invariant: every kernel is safe, `no_std`, allocation-free, and
+//! computes what etpkg's reference interpreter computes for the same op.
+//!
+//! One op family per file. A family file holds shared code (parameter structs, helpers), one
+//! block per variant and a `VARIANTS` table, separated by marker comments so that etpkg's
+//! generator can copy a family with only the variants a program selected:
+//!
+//! ```text
+//! //@variant <name>     start of variant <name>: `pub fn <name>` and `pub fn <name>_accepts`
+//! //@end                end of the block
+//! //@meta               start of the metadata block (`VARIANTS`), never copied
+//! ```
+//!
+//! Text outside blocks is the family's shared part and is always copied with it.
+#![no_std]
+
+pub mod meta;

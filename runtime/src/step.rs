@@ -1,0 +1,231 @@
+//! One decoded instruction of a program, in etpkg's canonical op set. Invariant: a `Step` holds
+//! only value indices and static attributes; it mirrors `etpkg::ir::Op` one to one, so decoding
+//! an emitted program gives back the graph's ops.
+//!
+//! This file is shared: etpkg compiles it (kernel selection, `inspect`, tests) and copies it
+//! into every generated runtime crate. It is `no_std` and allocates nothing.
+
+/// The largest tensor rank a program may use.
+pub const MAX_RANK: usize = 8;
+
+/// A value index into the execution plan's `values`.
+pub type ValueIndex = u32;
+
+/// Up to [`MAX_RANK`] small integers (axes, sizes, strides) without allocation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct Ints {
+    pub len: u8,
+    pub v: [i64; MAX_RANK],
+}
+
+impl Ints {
+    pub const EMPTY: Ints = Ints {
+        len: 0,
+        v: [0; MAX_RANK],
+    };
+
+    /// Returns `None` when `items` has more than [`MAX_RANK`] entries.
+    pub fn from_slice(items: &[i64]) -> Option<Ints> {
+        if items.len() > MAX_RANK {
+            return None;
+        }
+        let mut v = [0; MAX_RANK];
+        v[..items.len()].copy_from_slice(items);
+        Some(Ints {
+            len: items.len() as u8,
+            v,
+        })
+    }
+
+    pub fn as_slice(&self) -> &[i64] {
+        &self.v[..self.len as usize]
+    }
+}
+
+/// The activation a fused step applies to its own result (`Act::None` when not fused).
+#[derive(Clone, Copy, Debug, PartialEq, Default)]
+pub enum Act {
+    #[default]
+    None,
+    Relu,
+    /// Clamp to `[min, max]`; a missing bound is infinite.
+    Clamp {
+        min: f32,
+        max: f32,
+    },
+    Hardswish,
+    Hardsigmoid,
+    Silu,
+    Gelu {
+        tanh: bool,
+    },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Unary {
+    Relu,
+    Sigmoid,
+    Tanh,
+    Exp,
+    Log,
+    Sqrt,
+    Rsqrt,
+    Neg,
+    Abs,
+    Erf,
+    Reciprocal,
+    Floor,
+    Ceil,
+    Round,
+    Sign,
+    Sin,
+    Cos,
+    LogicalNot,
+    Silu,
+    Hardswish,
+    Hardsigmoid,
+    Gelu { tanh: bool },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Binary {
+    Add,
+    Sub,
+    Mul,
+    Div,
+    FloorDiv,
+    TruncDiv,
+    Rem,
+    Pow,
+    Maximum,
+    Minimum,
+    Eq,
+    Ne,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+    And,
+    Or,
+    Xor,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reduce {
+    Sum,
+    Mean,
+    Max,
+    Min,
+    Prod,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PoolKind {
+    Max,
+    Avg,
+}
+
+/// What a step computes. Shapes and dtypes are not repeated here: they are the operands'
+/// tensor types in the program. Attribute meanings are those of `etpkg::ir::Op`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Kind {
+    /// 1-d or 2-d convolution (`spatial` = 1 or 2). Inputs: x, w, optional b.
+    Conv {
+        spatial: u8,
+        stride: [usize; 2],
+        padding: [usize; 2],
+        dilation: [usize; 2],
+        output_padding: [usize; 2],
+        groups: usize,
+        transposed: bool,
+    },
+    /// Inputs: x, w `[M, K]`, optional b.
+    Linear,
+    /// `torch.matmul`. Inputs: a, b.
+    MatMul,
+    /// Inputs: bias, a, b.
+    Addmm { alpha: f32, beta: f32 },
+    /// Inputs: x, weight, bias, mean, var.
+    BatchNorm { eps: f32 },
+    /// Inputs: x, weight, bias; normalizes dims `axis..`.
+    LayerNorm { axis: usize, eps: f32 },
+    /// Inputs: x, weight, bias.
+    GroupNorm { groups: usize, eps: f32 },
+    /// Inputs: q, k, v, optional mask. `scale` is NaN when absent (use `1/sqrt(E)`).
+    Sdpa { causal: bool, scale: f32 },
+    Unary(Unary),
+    LeakyRelu { slope: f32 },
+    Elu { alpha: f32 },
+    /// Clamp to `[min, max]` (infinite when absent), in the output dtype.
+    Clamp { min: f64, max: f64 },
+    Binary(Binary),
+    /// Inputs: cond, a, b.
+    Where,
+    Softmax { axis: usize, log: bool },
+    /// `axes` as a bit set over the input's dims (bit i = dim i); 0 means all dims.
+    Reduce { op: Reduce, axes: u32, keepdim: bool },
+    Var { axes: u32, correction: f64, keepdim: bool },
+    /// `axis` = -1 for the flattened tensor.
+    ArgReduce { max: bool, axis: i32, keepdim: bool },
+    Pool {
+        kind: PoolKind,
+        spatial: u8,
+        kernel: [usize; 2],
+        stride: [usize; 2],
+        padding: [usize; 2],
+        dilation: [usize; 2],
+        ceil_mode: bool,
+        count_include_pad: bool,
+        /// 0 when absent.
+        divisor_override: usize,
+    },
+    /// The output size is the output tensor's trailing dims.
+    AdaptivePool { kind: PoolKind },
+    /// Same elements, the output's shape.
+    Reshape,
+    Permute { perm: Ints },
+    /// Broadcast to the output's shape.
+    Expand,
+    Tile { repeats: Ints },
+    /// Inputs: the tensors to join (a `TensorList` in the program).
+    Concat { axis: usize },
+    Slice {
+        axis: usize,
+        start: usize,
+        end: usize,
+        step: usize,
+    },
+    /// Inputs: x, i64 indices.
+    Take { axis: usize },
+    /// Inputs: x, i64 index.
+    Gather { axis: usize },
+    /// Convert to the output's dtype.
+    Cast,
+    /// `pads[2i], pads[2i+1]` = before, after for dim i.
+    Pad { pads: [i64; 2 * MAX_RANK], value: f64 },
+    Triangle { upper: bool, diagonal: i64 },
+    Cumsum { axis: usize },
+    /// Resample the trailing spatial dims to the output's.
+    Upsample { bilinear: bool, align_corners: bool },
+}
+
+/// The most value operands any step reads (a concat's list counts as one).
+pub const MAX_INPUTS: usize = 5;
+
+/// One instruction: what it computes, on which values, and the activation fused into it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Step {
+    pub kind: Kind,
+    pub act: Act,
+    /// Value indices of the operands, in the order the `Kind` documents. For `Concat`,
+    /// `inputs[0]` is the `TensorList` value.
+    pub inputs: [ValueIndex; MAX_INPUTS],
+    pub n_inputs: u8,
+    pub output: ValueIndex,
+}
+
+impl Step {
+    pub fn inputs(&self) -> &[ValueIndex] {
+        &self.inputs[..self.n_inputs as usize]
+    }
+}
