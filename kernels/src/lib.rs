@@ -14,4 +14,9 @@
 //! Text outside blocks is the family's shared part and is always copied with it.
 #![no_std]
 
+pub mod index;
+pub mod layout;
 pub mod meta;
+pub mod reduce;
+pub mod shape;
+pub mod where_;
