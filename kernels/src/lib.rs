@@ -14,4 +14,6 @@
 //! Text outside blocks is the family's shared part and is always copied with it.
 #![no_std]
 
+pub mod act;
+pub mod math;
 pub mod meta;
