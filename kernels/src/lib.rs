@@ -14,8 +14,10 @@
 //! Text outside blocks is the family's shared part and is always copied with it.
 #![no_std]
 
+pub mod act;
 pub mod index;
 pub mod layout;
+pub mod math;
 pub mod meta;
 pub mod reduce;
 pub mod shape;
