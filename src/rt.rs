@@ -2,6 +2,9 @@
 //! copied into every generated runtime crate, so etpkg and the runtime read programs and decode
 //! instructions with the same code.
 
+#[path = "../runtime/src/pte.rs"]
+pub mod pte;
+
 #[path = "../runtime/src/step.rs"]
 pub mod step;
 
