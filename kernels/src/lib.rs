@@ -14,9 +14,11 @@
 //! Text outside blocks is the family's shared part and is always copied with it.
 #![no_std]
 
+pub mod binary;
 pub mod index;
 pub mod layout;
 pub mod meta;
 pub mod reduce;
 pub mod shape;
+pub mod unary;
 pub mod where_;
