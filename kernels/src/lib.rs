@@ -15,5 +15,6 @@
 #![no_std]
 
 pub mod act;
+pub mod conv;
 pub mod math;
 pub mod meta;

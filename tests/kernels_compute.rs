@@ -1,0 +1,270 @@
+//! Compute-heavy kernels of `etpkg-kernels` against etpkg's reference interpreter.
+//! Invariant: every variant of every family here is run on random shapes and attributes it
+//! accepts (including padding, strides, dilation, groups, odd sizes and every fused activation)
+//! and must match `interp::eval` of the corresponding op within `1e-5 · max(1, max|ref|)`.
+
+use etpkg::interp::{eval, Tensor};
+use etpkg::ir::{Activation, ConvAttrs, DType, Op, TensorType};
+use etpkg_kernels::act::Act;
+use etpkg_kernels::conv::{self, Conv2d};
+
+/// A deterministic xorshift generator, so a failure reproduces from its seed.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    /// Uniform in `lo..=hi`.
+    fn range(&mut self, lo: usize, hi: usize) -> usize {
+        lo + (self.next() % (hi - lo + 1) as u64) as usize
+    }
+    fn f32(&mut self) -> f32 {
+        (self.next() >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0
+    }
+    fn vec(&mut self, n: usize) -> Vec<f32> {
+        (0..n).map(|_| self.f32()).collect()
+    }
+    fn coin(&mut self) -> bool {
+        self.next() & 1 == 1
+    }
+}
+
+/// Every activation kind, as the IR and as the kernels spell it.
+fn activations() -> Vec<(Option<Activation>, Act)> {
+    vec![
+        (None, Act::None),
+        (Some(Activation::Relu), Act::Relu),
+        (
+            Some(Activation::Clamp {
+                min: Some(0.0),
+                max: Some(6.0),
+            }),
+            Act::Clamp { min: 0.0, max: 6.0 },
+        ),
+        (
+            Some(Activation::Clamp {
+                min: None,
+                max: Some(0.25),
+            }),
+            Act::Clamp {
+                min: f32::NEG_INFINITY,
+                max: 0.25,
+            },
+        ),
+        (
+            Some(Activation::Clamp {
+                min: Some(-0.5),
+                max: None,
+            }),
+            Act::Clamp {
+                min: -0.5,
+                max: f32::INFINITY,
+            },
+        ),
+        (Some(Activation::Hardswish), Act::Hardswish),
+        (Some(Activation::Hardsigmoid), Act::Hardsigmoid),
+        (Some(Activation::Silu), Act::Silu),
+        (
+            Some(Activation::Gelu { tanh: false }),
+            Act::Gelu { tanh: false },
+        ),
+        (
+            Some(Activation::Gelu { tanh: true }),
+            Act::Gelu { tanh: true },
+        ),
+    ]
+}
+
+/// Runs the interpreter on `op` (wrapped in `Fused` when `act` is given).
+fn reference(op: Op, act: Option<Activation>, inputs: &[&Tensor], shape: &[usize]) -> Vec<f32> {
+    let op = match act {
+        Some(act) => Op::Fused {
+            op: Box::new(op),
+            act,
+        },
+        None => op,
+    };
+    let out = TensorType::new(DType::F32, shape.to_vec());
+    let t = eval(&op, inputs, &out).unwrap_or_else(|e| panic!("interp: {e}"));
+    assert_eq!(t.shape, shape, "interp output shape");
+    t.as_f32().expect("f32 result").to_vec()
+}
+
+/// Asserts `got` matches `want` within `1e-5 · max(1, max|want|)`.
+fn assert_close(what: &str, got: &[f32], want: &[f32]) {
+    assert_eq!(got.len(), want.len(), "{what}: length");
+    let scale = want.iter().fold(1f32, |m, v| m.max(v.abs()));
+    for (i, (g, w)) in got.iter().zip(want).enumerate() {
+        let ok = (g.is_nan() && w.is_nan()) || (g - w).abs() <= 1e-5 * scale;
+        assert!(ok, "{what}: element {i}: got {g}, want {w}");
+    }
+}
+
+fn t(shape: &[usize], v: Vec<f32>) -> Tensor {
+    Tensor::f32(shape.to_vec(), v)
+}
+
+// ---------------------------------------------------------------------------------------------
+// conv
+
+type ConvFn = fn(&Conv2d, &[f32], &[f32], Option<&[f32]>, &mut [f32], Act);
+type ConvAccepts = fn(&Conv2d) -> bool;
+
+const CONV_VARIANTS: &[(&str, ConvFn, ConvAccepts)] = &[
+    ("generic", conv::generic, conv::generic_accepts),
+    ("direct", conv::direct, conv::direct_accepts),
+    ("depthwise", conv::depthwise, conv::depthwise_accepts),
+    ("pointwise", conv::pointwise, conv::pointwise_accepts),
+];
+
+/// Output size of a forward convolution along one dim, or None if the kernel does not fit.
+fn conv_out(size: usize, k: usize, s: usize, pad: usize, dil: usize) -> Option<usize> {
+    let span = dil * (k - 1) + 1;
+    (size + 2 * pad >= span).then(|| (size + 2 * pad - span) / s + 1)
+}
+
+/// A random convolution of the kind `kind` (0 general, 1 depthwise, 2 pointwise), 1-d or 2-d.
+fn random_conv(r: &mut Rng, kind: usize) -> Option<(Conv2d, bool)> {
+    let one_d = kind != 2 && r.next() % 4 == 0;
+    let groups = match kind {
+        1 => r.range(1, 6),
+        2 => 1,
+        _ => [1, 1, 2, 3][r.range(0, 3)],
+    };
+    let (c_in, c_out) = match kind {
+        1 => (groups, groups),
+        _ => (groups * r.range(1, 5), groups * r.range(1, 9)),
+    };
+    let (kh, kw, stride, pad, dil) = if kind == 2 {
+        (1, 1, [1, 1], [0, 0], [r.range(1, 2), r.range(1, 2)])
+    } else {
+        let k = [r.range(1, 5), r.range(1, 5)];
+        (
+            if one_d { 1 } else { k[0] },
+            k[1],
+            [if one_d { 1 } else { r.range(1, 3) }, r.range(1, 3)],
+            [if one_d { 0 } else { r.range(0, 2) }, r.range(0, 2)],
+            [if one_d { 1 } else { r.range(1, 2) }, r.range(1, 2)],
+        )
+    };
+    let h = if one_d { 1 } else { r.range(1, 13) };
+    let w = r.range(1, 37);
+    let oh = conv_out(h, kh, stride[0], pad[0], dil[0])?;
+    let ow = conv_out(w, kw, stride[1], pad[1], dil[1])?;
+    let p = Conv2d {
+        n: r.range(1, 2),
+        c_in,
+        h,
+        w,
+        c_out,
+        kh,
+        kw,
+        stride,
+        pad,
+        dil,
+        groups,
+        oh,
+        ow,
+    };
+    Some((p, one_d))
+}
+
+#[test]
+fn conv_variants_match_interpreter() {
+    let mut r = Rng(0x1234_5678_9abc_def1);
+    let acts = activations();
+    let mut runs = [0usize; 4];
+    for case in 0..600 {
+        let Some((p, one_d)) = random_conv(&mut r, case % 3) else {
+            continue;
+        };
+        let (_, act) = acts[case % acts.len()];
+        let ir_act = acts[case % acts.len()].0;
+        let x = r.vec(p.n * p.c_in * p.h * p.w);
+        let w = r.vec(p.c_out * (p.c_in / p.groups) * p.kh * p.kw);
+        let bias = r.coin().then(|| r.vec(p.c_out));
+        let (xs, ws, ys) = if one_d {
+            (
+                vec![p.n, p.c_in, p.w],
+                vec![p.c_out, p.c_in / p.groups, p.kw],
+                vec![p.n, p.c_out, p.ow],
+            )
+        } else {
+            (
+                vec![p.n, p.c_in, p.h, p.w],
+                vec![p.c_out, p.c_in / p.groups, p.kh, p.kw],
+                vec![p.n, p.c_out, p.oh, p.ow],
+            )
+        };
+        let sd = if one_d { 1 } else { 0 };
+        let attrs = ConvAttrs {
+            stride: p.stride[sd..].to_vec(),
+            padding: p.pad[sd..].to_vec(),
+            dilation: p.dil[sd..].to_vec(),
+            groups: p.groups,
+            transposed: false,
+            output_padding: vec![],
+        };
+        let (xt, wt) = (t(&xs, x.clone()), t(&ws, w.clone()));
+        let bt = bias.as_ref().map(|b| t(&[p.c_out], b.clone()));
+        let mut inputs = vec![&xt, &wt];
+        inputs.extend(bt.as_ref());
+        let want = reference(Op::Conv(attrs), ir_act, &inputs, &ys);
+        for (i, (name, f, accepts)) in CONV_VARIANTS.iter().enumerate() {
+            if !accepts(&p) {
+                continue;
+            }
+            runs[i] += 1;
+            let mut y = vec![f32::NAN; want.len()];
+            f(&p, &x, &w, bias.as_deref(), &mut y, act);
+            assert_close(&format!("conv.{name} {p:?} {act:?}"), &y, &want);
+        }
+    }
+    assert!(runs.iter().all(|&n| n >= 50), "variant runs {runs:?}");
+}
+
+#[test]
+fn conv_specialized_variants_reject_other_shapes() {
+    let base = Conv2d {
+        n: 1,
+        c_in: 8,
+        h: 5,
+        w: 5,
+        c_out: 8,
+        kh: 3,
+        kw: 3,
+        stride: [1, 1],
+        pad: [1, 1],
+        dil: [1, 1],
+        groups: 1,
+        oh: 5,
+        ow: 5,
+    };
+    assert!(!conv::pointwise_accepts(&base));
+    assert!(!conv::depthwise_accepts(&base));
+    assert!(conv::depthwise_accepts(&Conv2d { groups: 8, ..base }));
+    assert!(!conv::depthwise_accepts(&Conv2d { groups: 4, ..base }));
+    let pw = Conv2d {
+        kh: 1,
+        kw: 1,
+        pad: [0, 0],
+        ..base
+    };
+    assert!(conv::pointwise_accepts(&pw));
+    assert!(!conv::pointwise_accepts(&Conv2d {
+        stride: [2, 2],
+        oh: 3,
+        ow: 3,
+        ..pw
+    }));
+    assert!(!conv::pointwise_accepts(&Conv2d { groups: 2, ..pw }));
+    assert!(!conv::generic_accepts(&Conv2d { groups: 3, ..base }));
+    assert!(!conv::direct_accepts(&Conv2d {
+        stride: [0, 1],
+        ..base
+    }));
+}
