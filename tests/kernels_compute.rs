@@ -7,6 +7,7 @@ use etpkg::interp::{eval, Tensor};
 use etpkg::ir::{Activation, ConvAttrs, DType, Op, TensorType};
 use etpkg_kernels::act::Act;
 use etpkg_kernels::conv::{self, Conv2d};
+use etpkg_kernels::matmul::{self, Gemm};
 
 /// A deterministic xorshift generator, so a failure reproduces from its seed.
 struct Rng(u64);
@@ -267,4 +268,119 @@ fn conv_specialized_variants_reject_other_shapes() {
         stride: [0, 1],
         ..base
     }));
+}
+
+// ---------------------------------------------------------------------------------------------
+// matmul (linear, matmul, addmm)
+
+type GemmFn = fn(&Gemm, &[f32], &[f32], Option<&[f32]>, &mut [f32], Act);
+
+const GEMM_VARIANTS: &[(&str, GemmFn, fn(&Gemm) -> bool)] = &[
+    ("generic", matmul::generic, matmul::generic_accepts),
+    ("tiled", matmul::tiled, matmul::tiled_accepts),
+];
+
+fn run_gemm(
+    what: &str,
+    p: &Gemm,
+    a: &[f32],
+    b: &[f32],
+    bias: Option<&[f32]>,
+    act: Act,
+    want: &[f32],
+) {
+    for (name, f, accepts) in GEMM_VARIANTS {
+        assert!(accepts(p));
+        let mut y = vec![f32::NAN; want.len()];
+        f(p, a, b, bias, &mut y, act);
+        assert_close(&format!("matmul.{name} {what} {p:?} {act:?}"), &y, want);
+    }
+}
+
+#[test]
+fn linear_matches_interpreter() {
+    let mut r = Rng(77);
+    for (case, (ir_act, act)) in activations().into_iter().cycle().take(60).enumerate() {
+        let lead = [r.range(1, 3), r.range(1, 23)];
+        let (k, n) = (r.range(1, 70), r.range(1, 40));
+        let x = r.vec(lead[0] * lead[1] * k);
+        let w = r.vec(n * k);
+        let bias = (case % 3 != 0).then(|| r.vec(n));
+        let (xt, wt) = (t(&[lead[0], lead[1], k], x.clone()), t(&[n, k], w.clone()));
+        let bt = bias.as_ref().map(|b| t(&[n], b.clone()));
+        let mut inputs = vec![&xt, &wt];
+        inputs.extend(bt.as_ref());
+        let want = reference(Op::Linear, ir_act, &inputs, &[lead[0], lead[1], n]);
+        let p = Gemm::linear(lead[0] * lead[1], k, n);
+        run_gemm("linear", &p, &x, &w, bias.as_deref(), act, &want);
+    }
+}
+
+#[test]
+fn batched_matmul_broadcasts_like_interpreter() {
+    let mut r = Rng(99);
+    for (ir_act, act) in activations().into_iter().cycle().take(60) {
+        let (m, k, n) = (r.range(1, 19), r.range(1, 40), r.range(1, 37));
+        // Batch dims [d0, d1]; each operand has each dim or broadcasts it (size 1).
+        let d = [r.range(1, 3), r.range(1, 4)];
+        let a_has = [r.coin(), r.coin()];
+        let b_has = [r.coin(), r.coin()];
+        let dims = |has: [bool; 2]| -> Vec<usize> {
+            (0..2).map(|i| if has[i] { d[i] } else { 1 }).collect()
+        };
+        let (ad, bd) = (dims(a_has), dims(b_has));
+        let a = r.vec(ad[0] * ad[1] * m * k);
+        let b = r.vec(bd[0] * bd[1] * k * n);
+        let at = t(&[ad[0], ad[1], m, k], a.clone());
+        let bt = t(&[bd[0], bd[1], k, n], b.clone());
+        let out_b = [ad[0].max(bd[0]), ad[1].max(bd[1])];
+        let want = reference(Op::MatMul, ir_act, &[&at, &bt], &[out_b[0], out_b[1], m, n]);
+        let stride = |dims: &[usize], mat: usize| -> [usize; 4] {
+            let s1 = if dims[1] > 1 { mat } else { 0 };
+            let s0 = if dims[0] > 1 { mat * dims[1] } else { 0 };
+            [0, 0, s0, s1]
+        };
+        let p = Gemm {
+            batch: [1, 1, out_b[0], out_b[1]],
+            a_batch_stride: stride(&ad, m * k),
+            b_batch_stride: stride(&bd, k * n),
+            m,
+            k,
+            n,
+            b_trans: false,
+            alpha: 1.0,
+            beta: 0.0,
+            bias_stride: [0, 0],
+        };
+        run_gemm("matmul", &p, &a, &b, None, act, &want);
+    }
+}
+
+#[test]
+fn addmm_matches_interpreter() {
+    let mut r = Rng(5);
+    for (case, (ir_act, act)) in activations().into_iter().cycle().take(40).enumerate() {
+        let (m, k, n) = (r.range(1, 21), r.range(1, 33), r.range(1, 35));
+        let (alpha, beta) = [(1.0, 1.0), (0.5, 2.0), (-1.5, 0.0)][case % 3];
+        // Bias shapes [n], [m, 1], [m, n] and a scalar-like [1, 1].
+        let (bshape, bstride) = match case % 4 {
+            0 => (vec![n], [0, 1]),
+            1 => (vec![m, 1], [1, 0]),
+            2 => (vec![m, n], [n, 1]),
+            _ => (vec![1, 1], [0, 0]),
+        };
+        let mut bias = r.vec(bshape.iter().product());
+        if beta == 0.0 {
+            bias[0] = f32::NAN;
+        }
+        let (a, b) = (r.vec(m * k), r.vec(k * n));
+        let (ct, at, bt) = (
+            t(&bshape, bias.clone()),
+            t(&[m, k], a.clone()),
+            t(&[k, n], b.clone()),
+        );
+        let want = reference(Op::Addmm { alpha, beta }, ir_act, &[&ct, &at, &bt], &[m, n]);
+        let p = Gemm::addmm(m, k, n, alpha as f32, beta as f32, bstride);
+        run_gemm("addmm", &p, &a, &b, Some(&bias), act, &want);
+    }
 }

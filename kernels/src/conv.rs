@@ -33,8 +33,8 @@ impl Conv2d {
     /// Whether groups, strides and dilations are consistent; every variant requires it.
     pub fn valid(&self) -> bool {
         self.groups >= 1
-            && self.c_in % self.groups == 0
-            && self.c_out % self.groups == 0
+            && self.c_in.is_multiple_of(self.groups)
+            && self.c_out.is_multiple_of(self.groups)
             && self.stride[0] >= 1
             && self.stride[1] >= 1
             && self.dil[0] >= 1

@@ -17,4 +17,5 @@
 pub mod act;
 pub mod conv;
 pub mod math;
+pub mod matmul;
 pub mod meta;
