@@ -8,6 +8,8 @@ use etpkg::ir::{Activation, ConvAttrs, DType, Op, TensorType};
 use etpkg_kernels::act::Act;
 use etpkg_kernels::conv::{self, Conv2d};
 use etpkg_kernels::matmul::{self, Gemm};
+use etpkg_kernels::norm::{self, Norm};
+use etpkg_kernels::softmax::{self, Softmax};
 
 /// A deterministic xorshift generator, so a failure reproduces from its seed.
 struct Rng(u64);
@@ -98,9 +100,12 @@ fn reference(op: Op, act: Option<Activation>, inputs: &[&Tensor], shape: &[usize
 /// Asserts `got` matches `want` within `1e-5 · max(1, max|want|)`.
 fn assert_close(what: &str, got: &[f32], want: &[f32]) {
     assert_eq!(got.len(), want.len(), "{what}: length");
-    let scale = want.iter().fold(1f32, |m, v| m.max(v.abs()));
+    let scale = want
+        .iter()
+        .filter(|v| v.is_finite())
+        .fold(1f32, |m, v| m.max(v.abs()));
     for (i, (g, w)) in got.iter().zip(want).enumerate() {
-        let ok = (g.is_nan() && w.is_nan()) || (g - w).abs() <= 1e-5 * scale;
+        let ok = (g.is_nan() && w.is_nan()) || g == w || (g - w).abs() <= 1e-5 * scale;
         assert!(ok, "{what}: element {i}: got {g}, want {w}");
     }
 }
@@ -382,5 +387,131 @@ fn addmm_matches_interpreter() {
         let want = reference(Op::Addmm { alpha, beta }, ir_act, &[&ct, &at, &bt], &[m, n]);
         let p = Gemm::addmm(m, k, n, alpha as f32, beta as f32, bstride);
         run_gemm("addmm", &p, &a, &b, Some(&bias), act, &want);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// norm, softmax
+
+#[test]
+fn norms_match_interpreter() {
+    let mut r = Rng(31);
+    for (case, (ir_act, act)) in activations().into_iter().cycle().take(60).enumerate() {
+        let (n, c, inner) = (r.range(1, 3), r.range(1, 8), r.range(1, 30));
+        let x: Vec<f32> = r.vec(n * c * inner).iter().map(|v| v * 3.0 + 0.5).collect();
+        let (w, b) = (r.vec(c), r.vec(c));
+        let shape = [n, c, inner];
+        let xt = t(&shape, x.clone());
+        let (wt, bt) = (t(&[c], w.clone()), t(&[c], b.clone()));
+        let in_place = case % 2 == 0;
+        let run = |p: &Norm, w: &[f32], b: &[f32], want: &[f32], what: &str| {
+            assert!(norm::generic_accepts(p));
+            let mut y = if in_place {
+                x.clone()
+            } else {
+                vec![f32::NAN; x.len()]
+            };
+            let src = (!in_place).then_some(&x[..]);
+            norm::generic(p, src, &mut y, Some(w), Some(b), act);
+            assert_close(&format!("norm.generic {what} {p:?} {act:?}"), &y, want);
+        };
+        // Batch norm.
+        let mean = r.vec(c);
+        let var: Vec<f32> = r.vec(c).iter().map(|v| v.abs() + 0.1).collect();
+        let (mt, vt) = (t(&[c], mean.clone()), t(&[c], var.clone()));
+        let want = reference(
+            Op::BatchNorm { eps: 1e-5 },
+            ir_act,
+            &[&xt, &wt, &bt, &mt, &vt],
+            &shape,
+        );
+        let p = Norm::Batch {
+            n,
+            c,
+            inner,
+            eps: 1e-5,
+            mean: &mean,
+            var: &var,
+        };
+        run(&p, &w, &b, &want, "batch");
+        // Group norm.
+        let divisors: Vec<usize> = (1..=c).filter(|g| c % g == 0).collect();
+        let groups = divisors[r.range(0, divisors.len() - 1)];
+        let want = reference(
+            Op::GroupNorm { groups, eps: 1e-5 },
+            ir_act,
+            &[&xt, &wt, &bt],
+            &shape,
+        );
+        let p = Norm::Group {
+            n,
+            c,
+            inner,
+            groups,
+            eps: 1e-5,
+        };
+        run(&p, &w, &b, &want, "group");
+        // Layer norm over the last one or two dims.
+        let axis = [1, 2][case % 2];
+        let len: usize = shape[axis..].iter().product();
+        let (lw, lb) = (r.vec(len), r.vec(len));
+        let (lwt, lbt) = (t(&shape[axis..], lw.clone()), t(&shape[axis..], lb.clone()));
+        let want = reference(
+            Op::LayerNorm { axis, eps: 1e-5 },
+            ir_act,
+            &[&xt, &lwt, &lbt],
+            &shape,
+        );
+        let p = Norm::Layer {
+            rows: x.len() / len,
+            len,
+            eps: 1e-5,
+        };
+        run(&p, &lw, &lb, &want, "layer");
+    }
+    assert!(!norm::generic_accepts(&Norm::Group {
+        n: 1,
+        c: 6,
+        inner: 4,
+        groups: 4,
+        eps: 1e-5
+    }));
+}
+
+#[test]
+fn softmax_matches_interpreter() {
+    let mut r = Rng(8);
+    for case in 0..60 {
+        let shape = [r.range(1, 4), r.range(1, 20), r.range(1, 6)];
+        let axis = case % 3;
+        let mut x: Vec<f32> = r
+            .vec(shape.iter().product())
+            .iter()
+            .map(|v| v * 20.0)
+            .collect();
+        if case % 7 == 0 {
+            x[0] = f32::NAN;
+        }
+        if case % 5 == 0 {
+            let last = x.len() - 1;
+            x[last] = f32::NEG_INFINITY;
+        }
+        let log = case % 2 == 1;
+        let want = reference(
+            Op::Softmax { axis, log },
+            None,
+            &[&t(&shape, x.clone())],
+            &shape,
+        );
+        let p = Softmax {
+            outer: shape[..axis].iter().product(),
+            len: shape[axis],
+            inner: shape[axis + 1..].iter().product(),
+            log,
+        };
+        assert!(softmax::generic_accepts(&p));
+        let mut y = vec![0.0; x.len()];
+        softmax::generic(&p, &x, &mut y);
+        assert_close(&format!("softmax.generic {p:?}"), &y, &want);
     }
 }

@@ -19,3 +19,5 @@ pub mod conv;
 pub mod math;
 pub mod matmul;
 pub mod meta;
+pub mod norm;
+pub mod softmax;
