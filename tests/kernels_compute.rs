@@ -4,11 +4,12 @@
 //! and must match `interp::eval` of the corresponding op within `1e-5 · max(1, max|ref|)`.
 
 use etpkg::interp::{eval, Tensor};
-use etpkg::ir::{Activation, ConvAttrs, DType, Op, TensorType};
+use etpkg::ir::{Activation, ConvAttrs, DType, Op, PoolAttrs, PoolKind as IrPoolKind, TensorType};
 use etpkg_kernels::act::Act;
 use etpkg_kernels::conv::{self, Conv2d};
 use etpkg_kernels::matmul::{self, Gemm};
 use etpkg_kernels::norm::{self, Norm};
+use etpkg_kernels::pool::{self, Pool2d, PoolKind};
 use etpkg_kernels::softmax::{self, Softmax};
 
 /// A deterministic xorshift generator, so a failure reproduces from its seed.
@@ -514,4 +515,144 @@ fn softmax_matches_interpreter() {
         softmax::generic(&p, &x, &mut y);
         assert_close(&format!("softmax.generic {p:?}"), &y, &want);
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// pool
+
+/// PyTorch's pooling output size along one dim.
+fn pool_out(input: usize, k: usize, s: usize, p: usize, d: usize, ceil: bool) -> Option<usize> {
+    let span = d * (k - 1) + 1;
+    let num = (input + 2 * p) as i64 - span as i64 + if ceil { s as i64 - 1 } else { 0 };
+    if num < 0 {
+        return None;
+    }
+    let mut out = num as usize / s + 1;
+    if ceil && (out - 1) * s >= input + p {
+        out -= 1;
+    }
+    Some(out)
+}
+
+#[test]
+fn pool_matches_interpreter() {
+    let mut r = Rng(4242);
+    let mut ran = 0;
+    for case in 0..400 {
+        let kind = if case % 2 == 0 {
+            PoolKind::Max
+        } else {
+            PoolKind::Avg
+        };
+        let ir_kind = if kind == PoolKind::Max {
+            IrPoolKind::Max
+        } else {
+            IrPoolKind::Avg
+        };
+        let one_d = case % 5 == 0;
+        let (planes, h, w) = (
+            r.range(1, 5),
+            if one_d { 1 } else { r.range(1, 12) },
+            r.range(1, 15),
+        );
+        let mut x = r.vec(planes * h * w);
+        if case % 11 == 0 {
+            x[r.range(0, planes * h * w - 1)] = f32::NAN;
+        }
+        let in_shape: Vec<usize> = if one_d {
+            vec![planes, w]
+        } else {
+            vec![1, planes, h, w]
+        };
+        let sd = if one_d { 1 } else { 0 };
+        let xt = t(&in_shape, x.clone());
+        let (op, p) = if case % 4 == 3 {
+            let (oh, ow) = (if one_d { 1 } else { r.range(1, 7) }, r.range(1, 9));
+            let p = Pool2d {
+                kind,
+                planes,
+                h,
+                w,
+                oh,
+                ow,
+                adaptive: true,
+                kh: 0,
+                kw: 0,
+                stride: [0, 0],
+                pad: [0, 0],
+                dil: [0, 0],
+                count_include_pad: false,
+                divisor_override: 0,
+            };
+            let size = if one_d { vec![ow] } else { vec![oh, ow] };
+            (
+                Op::AdaptivePool {
+                    kind: ir_kind,
+                    output_size: size,
+                },
+                p,
+            )
+        } else {
+            let k = [if one_d { 1 } else { r.range(1, 4) }, r.range(1, 4)];
+            let s = [if one_d { 1 } else { r.range(1, 3) }, r.range(1, 3)];
+            let d = if kind == PoolKind::Max && !one_d {
+                [r.range(1, 2), r.range(1, 2)]
+            } else if kind == PoolKind::Max {
+                [1, r.range(1, 2)]
+            } else {
+                [1, 1]
+            };
+            let pad: Vec<usize> = (0..2)
+                .map(|i| r.range(0, (d[i] * (k[i] - 1)).div_ceil(2)))
+                .collect();
+            let ceil = r.coin();
+            let (Some(oh), Some(ow)) = (
+                pool_out(h, k[0], s[0], pad[0], d[0], ceil),
+                pool_out(w, k[1], s[1], pad[1], d[1], ceil),
+            ) else {
+                continue;
+            };
+            let divisor = (case % 3 == 0).then(|| r.range(1, 7));
+            let cip = r.coin();
+            let p = Pool2d {
+                kind,
+                planes,
+                h,
+                w,
+                oh,
+                ow,
+                adaptive: false,
+                kh: k[0],
+                kw: k[1],
+                stride: s,
+                pad: [pad[0], pad[1]],
+                dil: d,
+                count_include_pad: cip,
+                divisor_override: divisor.unwrap_or(0),
+            };
+            let attrs = PoolAttrs {
+                kind: ir_kind,
+                kernel: k[sd..].to_vec(),
+                stride: s[sd..].to_vec(),
+                padding: pad[sd..].to_vec(),
+                dilation: d[sd..].to_vec(),
+                ceil_mode: ceil,
+                count_include_pad: cip,
+                divisor_override: divisor,
+            };
+            (Op::Pool(attrs), p)
+        };
+        let mut out_shape = in_shape[..in_shape.len() - 2 + sd].to_vec();
+        if !one_d {
+            out_shape.push(p.oh);
+        }
+        out_shape.push(p.ow);
+        let want = reference(op, None, &[&xt], &out_shape);
+        assert!(pool::generic_accepts(&p));
+        let mut y = vec![0.0; want.len()];
+        pool::generic(&p, &x, &mut y);
+        assert_close(&format!("pool.generic {p:?}"), &y, &want);
+        ran += 1;
+    }
+    assert!(ran > 200);
 }

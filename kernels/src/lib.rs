@@ -20,4 +20,5 @@ pub mod math;
 pub mod matmul;
 pub mod meta;
 pub mod norm;
+pub mod pool;
 pub mod softmax;
