@@ -14,11 +14,18 @@
 //! Text outside blocks is the family's shared part and is always copied with it.
 #![no_std]
 
+pub mod act;
 pub mod binary;
+pub mod conv;
 pub mod index;
 pub mod layout;
+pub mod math;
+pub mod matmul;
 pub mod meta;
+pub mod norm;
+pub mod pool;
 pub mod reduce;
 pub mod shape;
+pub mod softmax;
 pub mod unary;
 pub mod where_;

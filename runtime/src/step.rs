@@ -144,29 +144,65 @@ pub enum Kind {
     /// `torch.matmul`. Inputs: a, b.
     MatMul,
     /// Inputs: bias, a, b.
-    Addmm { alpha: f32, beta: f32 },
+    Addmm {
+        alpha: f32,
+        beta: f32,
+    },
     /// Inputs: x, weight, bias, mean, var.
-    BatchNorm { eps: f32 },
+    BatchNorm {
+        eps: f32,
+    },
     /// Inputs: x, weight, bias; normalizes dims `axis..`.
-    LayerNorm { axis: usize, eps: f32 },
+    LayerNorm {
+        axis: usize,
+        eps: f32,
+    },
     /// Inputs: x, weight, bias.
-    GroupNorm { groups: usize, eps: f32 },
+    GroupNorm {
+        groups: usize,
+        eps: f32,
+    },
     /// Inputs: q, k, v, optional mask. `scale` is NaN when absent (use `1/sqrt(E)`).
-    Sdpa { causal: bool, scale: f32 },
+    Sdpa {
+        causal: bool,
+        scale: f32,
+    },
     Unary(Unary),
-    LeakyRelu { slope: f32 },
-    Elu { alpha: f32 },
+    LeakyRelu {
+        slope: f32,
+    },
+    Elu {
+        alpha: f32,
+    },
     /// Clamp to `[min, max]` (infinite when absent), in the output dtype.
-    Clamp { min: f64, max: f64 },
+    Clamp {
+        min: f64,
+        max: f64,
+    },
     Binary(Binary),
     /// Inputs: cond, a, b.
     Where,
-    Softmax { axis: usize, log: bool },
+    Softmax {
+        axis: usize,
+        log: bool,
+    },
     /// `axes` as a bit set over the input's dims (bit i = dim i); 0 means all dims.
-    Reduce { op: Reduce, axes: u32, keepdim: bool },
-    Var { axes: u32, correction: f64, keepdim: bool },
+    Reduce {
+        op: Reduce,
+        axes: u32,
+        keepdim: bool,
+    },
+    Var {
+        axes: u32,
+        correction: f64,
+        keepdim: bool,
+    },
     /// `axis` = -1 for the flattened tensor.
-    ArgReduce { max: bool, axis: i32, keepdim: bool },
+    ArgReduce {
+        max: bool,
+        axis: i32,
+        keepdim: bool,
+    },
     Pool {
         kind: PoolKind,
         spatial: u8,
@@ -180,15 +216,23 @@ pub enum Kind {
         divisor_override: usize,
     },
     /// The output size is the output tensor's trailing dims.
-    AdaptivePool { kind: PoolKind },
+    AdaptivePool {
+        kind: PoolKind,
+    },
     /// Same elements, the output's shape.
     Reshape,
-    Permute { perm: Ints },
+    Permute {
+        perm: Ints,
+    },
     /// Broadcast to the output's shape.
     Expand,
-    Tile { repeats: Ints },
+    Tile {
+        repeats: Ints,
+    },
     /// Inputs: the tensors to join (a `TensorList` in the program).
-    Concat { axis: usize },
+    Concat {
+        axis: usize,
+    },
     Slice {
         axis: usize,
         start: usize,
@@ -196,17 +240,32 @@ pub enum Kind {
         step: usize,
     },
     /// Inputs: x, i64 indices.
-    Take { axis: usize },
+    Take {
+        axis: usize,
+    },
     /// Inputs: x, i64 index.
-    Gather { axis: usize },
+    Gather {
+        axis: usize,
+    },
     /// Convert to the output's dtype.
     Cast,
     /// `pads[2i], pads[2i+1]` = before, after for dim i.
-    Pad { pads: [i64; 2 * MAX_RANK], value: f64 },
-    Triangle { upper: bool, diagonal: i64 },
-    Cumsum { axis: usize },
+    Pad {
+        pads: [i64; 2 * MAX_RANK],
+        value: f64,
+    },
+    Triangle {
+        upper: bool,
+        diagonal: i64,
+    },
+    Cumsum {
+        axis: usize,
+    },
     /// Resample the trailing spatial dims to the output's.
-    Upsample { bilinear: bool, align_corners: bool },
+    Upsample {
+        bilinear: bool,
+        align_corners: bool,
+    },
 }
 
 /// The most value operands any step reads (a concat's list counts as one).

@@ -60,11 +60,25 @@ pub struct Operator {
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum Instruction {
-    KernelCall { op_index: i32, args: Vec<i32> },
-    DelegateCall { delegate_index: i32, args: Vec<i32> },
-    MoveCall { move_from: i32, move_to: i32 },
-    JumpFalseCall { cond_value_index: i32, destination_instruction: i32 },
-    FreeCall { value_index: i32 },
+    KernelCall {
+        op_index: i32,
+        args: Vec<i32>,
+    },
+    DelegateCall {
+        delegate_index: i32,
+        args: Vec<i32>,
+    },
+    MoveCall {
+        move_from: i32,
+        move_to: i32,
+    },
+    JumpFalseCall {
+        cond_value_index: i32,
+        destination_instruction: i32,
+    },
+    FreeCall {
+        value_index: i32,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq)]
