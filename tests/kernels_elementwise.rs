@@ -9,8 +9,8 @@ use etpkg::ir::{self, Activation, ArgOp, BinaryOp, DType, Op, ReduceOp, TensorTy
 use etpkg_kernels::act::Act;
 use etpkg_kernels::binary as kb;
 use etpkg_kernels::shape::{self as ks, Dst, Operand, Shape, Src};
-use etpkg_kernels::{index as ki, layout as kl, meta::KernelInfo, reduce as kr, unary as ku};
 use etpkg_kernels::where_ as kw;
+use etpkg_kernels::{index as ki, layout as kl, meta::KernelInfo, reduce as kr, unary as ku};
 
 // ---------------------------------------------------------------- random inputs
 
@@ -161,7 +161,10 @@ fn assert_match(got: &Tensor, want: &Tensor, ctx: &dyn std::fmt::Display) {
                 } else {
                     (a - b).abs() <= 1e-6 * scale
                 };
-                assert!(ok, "{ctx}: element {i}: got {a}, want {b}\n got {g:?}\nwant {w:?}");
+                assert!(
+                    ok,
+                    "{ctx}: element {i}: got {a}, want {b}\n got {g:?}\nwant {w:?}"
+                );
             }
         }
         _ => assert_eq!(got, want, "{ctx}"),
@@ -170,7 +173,10 @@ fn assert_match(got: &Tensor, want: &Tensor, ctx: &dyn std::fmt::Display) {
 
 /// The interpreter's answer, or None when the IR refuses the op on these types (then no
 /// graph can contain it and no kernel runs it).
-fn reference(op: &Op, inputs: &[&Tensor]) -> Option<(TensorType, Result<Tensor, interp::InterpError>)> {
+fn reference(
+    op: &Op,
+    inputs: &[&Tensor],
+) -> Option<(TensorType, Result<Tensor, interp::InterpError>)> {
     let tys: Vec<TensorType> = inputs.iter().map(|t| t.ty()).collect();
     let refs: Vec<&TensorType> = tys.iter().collect();
     let out = ir::infer(op, &refs).ok()?;
@@ -206,7 +212,10 @@ fn unary_ops() -> Vec<(UnaryOp, ku::UnaryOp)> {
         (U::Hardsigmoid, ku::UnaryOp::Hardsigmoid),
         (U::Gelu { tanh: false }, ku::UnaryOp::Gelu { tanh: false }),
         (U::Gelu { tanh: true }, ku::UnaryOp::Gelu { tanh: true }),
-        (U::LeakyRelu { slope: 0.1 }, ku::UnaryOp::LeakyRelu { slope: 0.1 }),
+        (
+            U::LeakyRelu { slope: 0.1 },
+            ku::UnaryOp::LeakyRelu { slope: 0.1 },
+        ),
         (U::Elu { alpha: 0.7 }, ku::UnaryOp::Elu { alpha: 0.7 }),
     ];
     for (min, max) in [
@@ -260,7 +269,8 @@ fn unary_matches_the_interpreter() {
                     ku::unary(&p, Src::InOut, y.dst()).unwrap();
                     assert_match(&y.tensor(&out.shape), &want, &format!("{ctx} in place"));
                 }
-                let f32_ok = dt == DType::F32 && out.dtype == DType::F32 && op != UnaryOp::LogicalNot;
+                let f32_ok =
+                    dt == DType::F32 && out.dtype == DType::F32 && op != UnaryOp::LogicalNot;
                 assert_eq!(ku::unary_f32_accepts(&p), f32_ok, "{ctx}");
                 if f32_ok {
                     let xs = x.as_f32().unwrap();
@@ -325,8 +335,13 @@ fn unary_special_values() {
             .zip(want.as_f32().map(|v| v.to_vec()).unwrap_or_default())
             .enumerate()
         {
-            let ok = (g.is_nan() && w.is_nan()) || g == w || (g - w).abs() <= 2e-6 * w.abs().max(1.0);
-            assert!(ok, "{op:?} at {}: got {g}, want {w}", x.as_f32().unwrap()[i]);
+            let ok =
+                (g.is_nan() && w.is_nan()) || g == w || (g - w).abs() <= 2e-6 * w.abs().max(1.0);
+            assert!(
+                ok,
+                "{op:?} at {}: got {g}, want {w}",
+                x.as_f32().unwrap()[i]
+            );
         }
         if out.dtype != DType::F32 {
             assert_match(&got, &want, &format!("{op:?}"));
@@ -453,7 +468,11 @@ fn check_binary(op: BinaryOp, kop: kb::BinaryOp, act: Option<Activation>, a: &Te
                 kb::binary(&p, ab.src(), Src::InOut, y.dst())
             };
             r.unwrap();
-            assert_match(&y.tensor(&out.shape), &want, &format!("{ctx} in place on {which}"));
+            assert_match(
+                &y.tensor(&out.shape),
+                &want,
+                &format!("{ctx} in place on {which}"),
+            );
         }
     }
     // The f32 speed variants: accepted exactly on their shapes, then equal to the reference.
@@ -509,7 +528,10 @@ fn binary_matches_the_interpreter() {
                         0 => (out.clone(), out.clone()),
                         1 => (out.clone(), broadcast_partner(&mut r, &out)),
                         2 => (broadcast_partner(&mut r, &out), out.clone()),
-                        _ => (broadcast_partner(&mut r, &out), broadcast_partner(&mut r, &out)),
+                        _ => (
+                            broadcast_partner(&mut r, &out),
+                            broadcast_partner(&mut r, &out),
+                        ),
                     };
                     let a = random_tensor(&mut r, da, &sa, true);
                     let mut b = random_tensor(&mut r, db, &sb, true);
@@ -585,14 +607,8 @@ fn binary_special_values() {
         0.1,
     ];
     let n = sp.len();
-    let a = Tensor::f32(
-        vec![n, n],
-        (0..n * n).map(|i| sp[i / n]).collect(),
-    );
-    let b = Tensor::f32(
-        vec![n, n],
-        (0..n * n).map(|i| sp[i % n]).collect(),
-    );
+    let a = Tensor::f32(vec![n, n], (0..n * n).map(|i| sp[i / n]).collect());
+    let b = Tensor::f32(vec![n, n], (0..n * n).map(|i| sp[i % n]).collect());
     for (op, kop) in binary_ops() {
         check_binary(op, kop, None, &a, &b);
     }
@@ -630,10 +646,7 @@ fn binary_refuses_bad_shapes() {
         Err(kb::BinaryError::Shape)
     );
     // An in-place operand must have the output's shape.
-    let p = kb::BinaryParams {
-        b: shp(&[3]),
-        ..p
-    };
+    let p = kb::BinaryParams { b: shp(&[3]), ..p };
     assert_eq!(
         kb::binary(&p, Src::F32(&a), Src::InOut, Dst::F32(&mut y)),
         Err(kb::BinaryError::Shape)
@@ -657,8 +670,16 @@ fn where_matches_the_interpreter() {
         for &db in &DTYPES {
             for case in 0..12 {
                 let out = random_shape(&mut r, 5, true);
-                let sc = if case % 3 == 0 { out.clone() } else { broadcast_partner(&mut r, &out) };
-                let sa = if case % 2 == 0 { out.clone() } else { broadcast_partner(&mut r, &out) };
+                let sc = if case % 3 == 0 {
+                    out.clone()
+                } else {
+                    broadcast_partner(&mut r, &out)
+                };
+                let sa = if case % 2 == 0 {
+                    out.clone()
+                } else {
+                    broadcast_partner(&mut r, &out)
+                };
                 let sb = broadcast_partner(&mut r, &out);
                 let c = random_tensor(&mut r, DType::Bool, &sc, false);
                 let a = random_tensor(&mut r, da, &sa, true);
@@ -889,7 +910,11 @@ fn layout_matches_the_interpreter() {
         pp[..rank].copy_from_slice(&perm);
         let p = kl::PermuteParams { x: xs, perm: pp };
         assert!(kl::permute_accepts(&p));
-        assert_match(&same_dtype!(&x, &out, kl::permute, &p), &want.unwrap(), &"permute");
+        assert_match(
+            &same_dtype!(&x, &out, kl::permute, &p),
+            &want.unwrap(),
+            &"permute",
+        );
         if rank >= 2 {
             let mut bad = p;
             bad.perm[0] = bad.perm[1];
@@ -898,7 +923,11 @@ fn layout_matches_the_interpreter() {
 
         // expand: grow size-1 dims and add leading dims.
         let mut target: Vec<usize> = (0..r.below(2)).map(|_| 1 + r.below(3)).collect();
-        target.extend(shape.iter().map(|&d| if d == 1 { 1 + r.below(4) } else { d }));
+        target.extend(
+            shape
+                .iter()
+                .map(|&d| if d == 1 { 1 + r.below(4) } else { d }),
+        );
         let op = Op::Expand {
             shape: target.clone(),
         };
@@ -908,7 +937,11 @@ fn layout_matches_the_interpreter() {
             out: shp(&target),
         };
         assert!(kl::expand_accepts(&p));
-        assert_match(&same_dtype!(&x, &out, kl::expand, &p), &want.unwrap(), &"expand");
+        assert_match(
+            &same_dtype!(&x, &out, kl::expand, &p),
+            &want.unwrap(),
+            &"expand",
+        );
 
         // tile
         let trank = rank + r.below(2);
@@ -925,7 +958,11 @@ fn layout_matches_the_interpreter() {
                 rank: trank,
             };
             assert!(kl::tile_accepts(&p));
-            assert_match(&same_dtype!(&x, &out, kl::tile, &p), &want.unwrap(), &"tile");
+            assert_match(
+                &same_dtype!(&x, &out, kl::tile, &p),
+                &want.unwrap(),
+                &"tile",
+            );
         }
 
         if rank > 0 {
@@ -950,7 +987,11 @@ fn layout_matches_the_interpreter() {
                 step,
             };
             assert!(kl::slice_accepts(&p));
-            assert_match(&same_dtype!(&x, &out, kl::slice, &p), &want.unwrap(), &"slice");
+            assert_match(
+                &same_dtype!(&x, &out, kl::slice, &p),
+                &want.unwrap(),
+                &"slice",
+            );
 
             // cumsum into i64 or f32
             let op = Op::Cumsum { axis };
@@ -1150,7 +1191,13 @@ fn take_and_gather_match_the_interpreter() {
         let gshape: Vec<usize> = shape
             .iter()
             .enumerate()
-            .map(|(d, &s)| if d == axis { r.below(4) } else { r.below(s + 1) })
+            .map(|(d, &s)| {
+                if d == axis {
+                    r.below(4)
+                } else {
+                    r.below(s + 1)
+                }
+            })
             .collect();
         let gn: usize = gshape.iter().product();
         let gids: Vec<i64> = (0..gn)
@@ -1256,8 +1303,15 @@ fn variant_tables_are_consistent() {
         }
     }
     // The families with a single op have exactly one universal variant.
-    for (family, variants) in [("binary", kb::VARIANTS), ("unary", ku::VARIANTS), ("where_", kw::VARIANTS)] {
-        let n = variants.iter().filter(|v| v.shape == "any" && v.speed == 0).count();
+    for (family, variants) in [
+        ("binary", kb::VARIANTS),
+        ("unary", ku::VARIANTS),
+        ("where_", kw::VARIANTS),
+    ] {
+        let n = variants
+            .iter()
+            .filter(|v| v.shape == "any" && v.speed == 0)
+            .count();
         assert_eq!(n, 1, "{family}");
     }
 }
