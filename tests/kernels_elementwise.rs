@@ -237,7 +237,7 @@ fn unary_matches_the_interpreter() {
     let mut r = Rng(0x1234_5678);
     for (op, kop) in unary_ops() {
         for &dt in &DTYPES {
-            for _ in 0..6 {
+            for _ in 0..20 {
                 let shape = random_shape(&mut r, 5, true);
                 let x = random_tensor(&mut r, dt, &shape, true);
                 let Some((out, want)) = reference(&Op::Unary(op), &[&x]) else {
@@ -516,7 +516,7 @@ fn binary_matches_the_interpreter() {
     for (op, kop) in binary_ops() {
         for &da in &DTYPES {
             for &db in &DTYPES {
-                for case in 0..8 {
+                for case in 0..16 {
                     let out = random_shape(&mut r, 5, true);
                     let (sa, sb) = match case % 4 {
                         0 => (out.clone(), out.clone()),
@@ -662,7 +662,7 @@ fn where_matches_the_interpreter() {
     let mut r = Rng(7);
     for &da in &DTYPES {
         for &db in &DTYPES {
-            for case in 0..12 {
+            for case in 0..24 {
                 let out = random_shape(&mut r, 5, true);
                 let sc = if case % 3 == 0 {
                     out.clone()
@@ -733,7 +733,7 @@ fn reduce_matches_the_interpreter() {
     ];
     for (op, kop) in ops {
         for &dt in &DTYPES {
-            for _ in 0..25 {
+            for _ in 0..60 {
                 let shape = random_shape(&mut r, 5, true);
                 let axes: Vec<usize> = (0..shape.len()).filter(|_| r.chance(40)).collect();
                 let specials = r.chance(50);
@@ -780,7 +780,7 @@ fn reduce_matches_the_interpreter() {
 #[test]
 fn var_and_arg_reduce_match_the_interpreter() {
     let mut r = Rng(5);
-    for _ in 0..120 {
+    for _ in 0..240 {
         let shape = random_shape(&mut r, 5, true);
         let axes: Vec<usize> = (0..shape.len()).filter(|_| r.chance(40)).collect();
         let specials = r.chance(30);
@@ -889,7 +889,7 @@ macro_rules! same_dtype {
 #[test]
 fn layout_matches_the_interpreter() {
     let mut r = Rng(2024);
-    for case in 0..300 {
+    for case in 0..600 {
         let dt = DTYPES[case % 3];
         let shape = random_shape(&mut r, 5, true);
         let rank = shape.len();
@@ -1135,7 +1135,7 @@ fn layout_matches_the_interpreter() {
 #[test]
 fn take_and_gather_match_the_interpreter() {
     let mut r = Rng(31337);
-    for case in 0..300 {
+    for case in 0..600 {
         let dt = DTYPES[case % 3];
         let mut shape = random_shape(&mut r, 4, true);
         if shape.is_empty() {
@@ -1310,5 +1310,98 @@ fn variant_tables_are_consistent() {
             .filter(|v| v.shape == "any" && v.speed == 0)
             .count();
         assert_eq!(n, 1, "{family}");
+    }
+}
+
+/// The family sources as the generator reads them.
+const SOURCES: [(&str, &str); 6] = [
+    ("binary", include_str!("../kernels/src/binary.rs")),
+    ("index", include_str!("../kernels/src/index.rs")),
+    ("layout", include_str!("../kernels/src/layout.rs")),
+    ("reduce", include_str!("../kernels/src/reduce.rs")),
+    ("unary", include_str!("../kernels/src/unary.rs")),
+    ("where_", include_str!("../kernels/src/where_.rs")),
+];
+
+/// Splits a family file into its variant blocks `(name, text)` by the marker comments.
+fn variant_blocks(src: &str) -> Vec<(String, String)> {
+    let mut blocks = Vec::new();
+    let mut cur: Option<(String, String)> = None;
+    for line in src.lines() {
+        if let Some(name) = line.strip_prefix("//@variant ") {
+            assert!(cur.is_none(), "nested variant block at {line}");
+            cur = Some((name.trim().to_string(), String::new()));
+        } else if line.trim() == "//@end" {
+            if let Some(b) = cur.take() {
+                blocks.push(b);
+            }
+        } else if let Some((_, text)) = &mut cur {
+            text.push_str(line);
+            text.push('\n');
+        }
+    }
+    assert!(cur.is_none(), "unterminated variant block");
+    blocks
+}
+
+#[test]
+fn marker_blocks_match_the_tables_and_stand_alone() {
+    let tables: std::collections::HashMap<_, _> = families().into_iter().collect();
+    for (family, src) in SOURCES {
+        assert_eq!(src.matches("//@meta").count(), 1, "{family}");
+        let blocks = variant_blocks(src);
+        let names: Vec<String> = tables[family]
+            .iter()
+            .map(|v| v.name.split_once('.').unwrap().1.to_string())
+            .collect();
+        let block_names: Vec<String> = blocks.iter().map(|b| b.0.clone()).collect();
+        assert_eq!(block_names, names, "{family}: blocks and VARIANTS differ");
+        // Every function a block defines, so no other block may call it.
+        let defined: Vec<(usize, String)> = blocks
+            .iter()
+            .enumerate()
+            .flat_map(|(i, (_, text))| {
+                text.lines()
+                    .filter_map(|l| {
+                        let l = l
+                            .trim_start()
+                            .strip_prefix("pub ")
+                            .unwrap_or(l.trim_start());
+                        let rest = l.strip_prefix("fn ")?;
+                        let end = rest.find(|c: char| !(c.is_alphanumeric() || c == '_'))?;
+                        Some(rest[..end].to_string())
+                    })
+                    .map(move |n| (i, n))
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        for (i, (name, text)) in blocks.iter().enumerate() {
+            assert!(
+                text.contains(&format!("pub fn {name}("))
+                    || text.contains(&format!("pub fn {name}<")),
+                "{family}.{name}: no `pub fn {name}`"
+            );
+            assert!(
+                text.contains(&format!("pub fn {name}_accepts(")),
+                "{family}.{name}: no accepts"
+            );
+            for (j, f) in &defined {
+                if *j == i {
+                    continue;
+                }
+                let uses = text.match_indices(f.as_str()).any(|(at, _)| {
+                    let before = text[..at].chars().last().unwrap_or(' ');
+                    let after = text[at + f.len()..].chars().next().unwrap_or(' ');
+                    let ident = |c: char| c.is_alphanumeric() || c == '_';
+                    // A method call (`.cast()`) is not a call of the variant function.
+                    !(ident(before) || before == '.' || ident(after))
+                });
+                assert!(
+                    !uses,
+                    "{family}.{name} uses `{f}` from variant {}",
+                    blocks[*j].0
+                );
+            }
+        }
     }
 }

@@ -6,8 +6,10 @@
 //! the output's numel. An operand may be `InOut` (it lives in `y`) when it has the output's
 //! shape and dtype: the memory planner runs element-wise ops in place.
 
-// Kernels index several arrays with one loop counter; iterator chains would hide that.
-#![allow(clippy::needless_range_loop)]
+// Kernels index several arrays with one loop counter; iterator chains would hide that. The
+// generator copies only the selected variants, so a shared import or helper may go unused in a
+// generated crate.
+#![allow(clippy::needless_range_loop, unused_imports, dead_code)]
 
 use crate::act::Act;
 use crate::shape::{load, operand_strides, DType, Dst, Elem, Operand, Rows, Shape, Src, CHUNK};

@@ -6,8 +6,10 @@
 //! the caller guarantees: `x` holds `numel(x)` elements and `y` the output's numel (the product
 //! of the kept dims).
 
-// Kernels index several arrays with one loop counter; iterator chains would hide that.
-#![allow(clippy::needless_range_loop)]
+// Kernels index several arrays with one loop counter; iterator chains would hide that. The
+// generator copies only the selected variants, so a shared import or helper may go unused in a
+// generated crate.
+#![allow(clippy::needless_range_loop, unused_imports, dead_code)]
 
 use crate::shape::{DType, Elem, Rows, Shape, MAX_RANK};
 

@@ -4,8 +4,10 @@
 //! Slice lengths, which the caller guarantees: `cond` holds `numel(p.cond)` bytes (0 or 1), a
 //! slice operand its shape's numel, and `y` the output's numel.
 
-// Kernels index several arrays with one loop counter; iterator chains would hide that.
-#![allow(clippy::needless_range_loop)]
+// Kernels index several arrays with one loop counter; iterator chains would hide that. The
+// generator copies only the selected variants, so a shared import or helper may go unused in a
+// generated crate.
+#![allow(clippy::needless_range_loop, unused_imports, dead_code)]
 
 use crate::shape::{load, operand_strides, Dst, Elem, Rows, Shape, Src, CHUNK};
 
