@@ -1405,3 +1405,52 @@ fn marker_blocks_match_the_tables_and_stand_alone() {
         }
     }
 }
+
+#[test]
+fn the_row_walker_coalesces_common_broadcasts() {
+    let out = shp(&[2, 3, 4, 5]);
+    let full = out.strides();
+    // Same shape: one row over everything.
+    let rows = ks::Rows::new(&out, [full, full]);
+    assert_eq!((rows.rank(), rows.row_len()), (1, 120));
+    // A scalar operand: one row with stride 0.
+    let s = ks::broadcast_strides(&Shape::SCALAR, &out).unwrap();
+    let rows = ks::Rows::new(&out, [full, s]);
+    assert_eq!((rows.row_len(), rows.row_strides()), (120, [1, 0]));
+    // A per-channel operand [3, 1, 1]: outer N, channel C, and a row over H·W with stride 0.
+    let c = ks::broadcast_strides(&shp(&[3, 1, 1]), &out).unwrap();
+    let rows = ks::Rows::new(&out, [full, c]);
+    assert_eq!(rows.dims(), &[2, 3, 20]);
+    assert_eq!(rows.row_strides(), [1, 0]);
+    let mut starts = Vec::new();
+    rows.for_each_row(|o, [a, b]| starts.push((o, a, b)));
+    assert_eq!(starts.len(), 6);
+    assert_eq!(starts[4], (80, 80, 1));
+    // A size-0 output has no rows; a 0-d output has one of length 1.
+    let mut n = 0;
+    ks::Rows::new(&shp(&[3, 0]), [[0; ks::MAX_RANK]]).for_each_row(|_, _| n += 1);
+    ks::Rows::new(&Shape::SCALAR, [[0; ks::MAX_RANK]]).for_each_row(|_, _| n += 1);
+    assert_eq!(n, 1);
+    assert!(ks::broadcast_strides(&shp(&[4]), &shp(&[3])).is_none());
+    assert!(ks::broadcast_strides(&shp(&[1, 3]), &shp(&[3])).is_none());
+    assert_eq!(Shape::new(&[1; 9]), None);
+}
+
+#[test]
+fn a_fused_activation_needs_an_f32_result() {
+    let p = kb::BinaryParams {
+        op: kb::BinaryOp::Add,
+        a: shp(&[2]),
+        b: shp(&[2]),
+        out: shp(&[2]),
+        a_dtype: ks::DType::I64,
+        b_dtype: ks::DType::I64,
+        out_dtype: ks::DType::I64,
+        act: Act::Relu,
+    };
+    let mut y = [0i64; 2];
+    assert_eq!(
+        kb::binary(&p, Src::I64(&[1, -5]), Src::I64(&[1, 2]), Dst::I64(&mut y)),
+        Err(kb::BinaryError::Unsupported)
+    );
+}
