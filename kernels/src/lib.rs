@@ -15,10 +15,17 @@
 #![no_std]
 
 pub mod act;
+pub mod binary;
+pub mod conv;
 pub mod index;
 pub mod layout;
 pub mod math;
+pub mod matmul;
 pub mod meta;
+pub mod norm;
+pub mod pool;
 pub mod reduce;
 pub mod shape;
+pub mod softmax;
+pub mod unary;
 pub mod where_;

@@ -1,0 +1,399 @@
+//! 2-d convolution (1-d is 2-d with `h = kh = 1`) over contiguous NCHW tensors, grouped,
+//! strided, padded and dilated, with an optional bias and a fused activation.
+//! Invariant: every variant computes `y[n, o, oy, ox] = act(bias[o] + Σ x·w)` over in-bounds
+//! taps only, exactly as etpkg's interpreter, accumulating in f32.
+//!
+//! Slice lengths for every variant: `x` is `n·c_in·h·w`, `w` is `c_out·(c_in/groups)·kh·kw`,
+//! `bias` (if any) is `c_out`, `y` is `n·c_out·oh·ow`.
+#![forbid(unsafe_code)]
+
+use crate::act::Act;
+
+/// Shape and attributes of one convolution. `oh`/`ow` are the output size the caller computed
+/// (`(h + 2·pad − dil·(k − 1) − 1) / stride + 1`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Conv2d {
+    pub n: usize,
+    pub c_in: usize,
+    pub h: usize,
+    pub w: usize,
+    pub c_out: usize,
+    pub kh: usize,
+    pub kw: usize,
+    /// `[vertical, horizontal]`, as are `pad` and `dil`.
+    pub stride: [usize; 2],
+    pub pad: [usize; 2],
+    pub dil: [usize; 2],
+    pub groups: usize,
+    pub oh: usize,
+    pub ow: usize,
+}
+
+impl Conv2d {
+    /// Whether groups, strides and dilations are consistent; every variant requires it.
+    pub fn valid(&self) -> bool {
+        self.groups >= 1
+            && self.c_in.is_multiple_of(self.groups)
+            && self.c_out.is_multiple_of(self.groups)
+            && self.stride[0] >= 1
+            && self.stride[1] >= 1
+            && self.dil[0] >= 1
+            && self.dil[1] >= 1
+            && self.kh >= 1
+            && self.kw >= 1
+    }
+
+    fn check_lens(&self, x: &[f32], w: &[f32], bias: Option<&[f32]>, y: &[f32]) {
+        debug_assert_eq!(x.len(), self.n * self.c_in * self.h * self.w);
+        debug_assert_eq!(
+            w.len(),
+            self.c_out * (self.c_in / self.groups) * self.kh * self.kw
+        );
+        debug_assert!(bias.is_none_or(|b| b.len() == self.c_out));
+        debug_assert_eq!(y.len(), self.n * self.c_out * self.oh * self.ow);
+    }
+}
+
+/// The output columns `ox` whose input column `ox·s + off` lies in `[0, len)`, as a half-open
+/// range (empty when none do). `off` is `k·dil − pad` and may be negative.
+#[inline]
+fn valid_range(off: isize, s: usize, len: usize, out: usize) -> (usize, usize) {
+    let s = s as isize;
+    // Smallest ox with ox·s + off >= 0.
+    let lo = if off >= 0 { 0 } else { (-off + s - 1) / s };
+    // Largest ox with ox·s + off <= len − 1, plus one.
+    let last = len as isize - 1 - off;
+    let hi = if last < 0 { 0 } else { last / s + 1 };
+    let hi = hi.min(out as isize);
+    let lo = lo.min(hi);
+    (lo as usize, hi as usize)
+}
+
+//@variant generic
+/// Universal convolution: one output at a time, taps bounds-checked individually.
+pub fn generic(p: &Conv2d, x: &[f32], w: &[f32], bias: Option<&[f32]>, y: &mut [f32], act: Act) {
+    p.check_lens(x, w, bias, y);
+    let (cg, og) = (p.c_in / p.groups, p.c_out / p.groups);
+    let mut i = 0;
+    for b in 0..p.n {
+        for o in 0..p.c_out {
+            let g = o / og;
+            for oy in 0..p.oh {
+                for ox in 0..p.ow {
+                    let mut s = bias.map_or(0.0, |bv| bv[o]);
+                    for ci in 0..cg {
+                        let xc = (b * p.c_in + g * cg + ci) * p.h;
+                        let wc = (o * cg + ci) * p.kh;
+                        for ky in 0..p.kh {
+                            let iy =
+                                (oy * p.stride[0] + ky * p.dil[0]) as isize - p.pad[0] as isize;
+                            if iy < 0 || iy >= p.h as isize {
+                                continue;
+                            }
+                            for kx in 0..p.kw {
+                                let ix =
+                                    (ox * p.stride[1] + kx * p.dil[1]) as isize - p.pad[1] as isize;
+                                if ix >= 0 && ix < p.w as isize {
+                                    s += x[(xc + iy as usize) * p.w + ix as usize]
+                                        * w[(wc + ky) * p.kw + kx];
+                                }
+                            }
+                        }
+                    }
+                    y[i] = act.apply(s);
+                    i += 1;
+                }
+            }
+        }
+    }
+}
+
+/// Accepts every consistent convolution.
+pub fn generic_accepts(p: &Conv2d) -> bool {
+    p.valid()
+}
+//@end
+
+//@variant pointwise
+/// One `R × C` register tile of the pointwise GEMM: output channels `o..o+R`, pixels
+/// `q..q+C` of one image plane, summed over all input channels.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn pw_tile<const R: usize, const C: usize>(
+    c_in: usize,
+    hw: usize,
+    xb: &[f32],
+    w: &[f32],
+    bias: Option<&[f32]>,
+    yb: &mut [f32],
+    o: usize,
+    q: usize,
+    act: Act,
+) {
+    let mut acc = [[0f32; C]; R];
+    for (r, row) in acc.iter_mut().enumerate() {
+        *row = [bias.map_or(0.0, |b| b[o + r]); C];
+    }
+    for ci in 0..c_in {
+        let xs = &xb[ci * hw + q..ci * hw + q + C];
+        for (r, row) in acc.iter_mut().enumerate() {
+            let wv = w[(o + r) * c_in + ci];
+            for (a, &xv) in row.iter_mut().zip(xs) {
+                *a += wv * xv;
+            }
+        }
+    }
+    for (r, row) in acc.iter().enumerate() {
+        let out = &mut yb[(o + r) * hw + q..(o + r) * hw + q + C];
+        for (d, &v) in out.iter_mut().zip(row) {
+            *d = act.apply(v);
+        }
+    }
+}
+
+/// 1×1 convolution as a register-blocked GEMM `y[o, q] = Σ w[o, c]·x[c, q]`: 4 output channels
+/// × 16 pixels of accumulators, pixel blocks outermost so each block of `x` stays in L1 while
+/// every output channel reads it.
+pub fn pointwise(p: &Conv2d, x: &[f32], w: &[f32], bias: Option<&[f32]>, y: &mut [f32], act: Act) {
+    p.check_lens(x, w, bias, y);
+    const R: usize = 4;
+    const C: usize = 16;
+    let hw = p.h * p.w;
+    for b in 0..p.n {
+        let xb = &x[b * p.c_in * hw..(b + 1) * p.c_in * hw];
+        let yb = &mut y[b * p.c_out * hw..(b + 1) * p.c_out * hw];
+        let (o_full, q_full) = (p.c_out / R * R, hw / C * C);
+        let mut q = 0;
+        while q < q_full {
+            let mut o = 0;
+            while o < o_full {
+                pw_tile::<R, C>(p.c_in, hw, xb, w, bias, yb, o, q, act);
+                o += R;
+            }
+            while o < p.c_out {
+                pw_tile::<1, C>(p.c_in, hw, xb, w, bias, yb, o, q, act);
+                o += 1;
+            }
+            q += C;
+        }
+        while q < hw {
+            let mut o = 0;
+            while o < o_full {
+                pw_tile::<R, 1>(p.c_in, hw, xb, w, bias, yb, o, q, act);
+                o += R;
+            }
+            while o < p.c_out {
+                pw_tile::<1, 1>(p.c_in, hw, xb, w, bias, yb, o, q, act);
+                o += 1;
+            }
+            q += 1;
+        }
+    }
+}
+
+/// 1×1 kernel, stride 1, no padding, one group.
+pub fn pointwise_accepts(p: &Conv2d) -> bool {
+    p.valid()
+        && p.kh == 1
+        && p.kw == 1
+        && p.stride == [1, 1]
+        && p.pad == [0, 0]
+        && p.groups == 1
+        && p.oh == p.h
+        && p.ow == p.w
+}
+//@end
+
+//@variant depthwise
+/// Depthwise convolution (one input channel per output channel), any kernel: each tap adds
+/// `w·x` to a whole output row over the columns where it is in bounds, so the inner loop is a
+/// branch-free axpy that vectorizes for stride 1.
+pub fn depthwise(p: &Conv2d, x: &[f32], w: &[f32], bias: Option<&[f32]>, y: &mut [f32], act: Act) {
+    p.check_lens(x, w, bias, y);
+    let (sy, sx) = (p.stride[0], p.stride[1]);
+    for b in 0..p.n {
+        for c in 0..p.c_out {
+            let xp = &x[(b * p.c_in + c) * p.h * p.w..][..p.h * p.w];
+            let wp = &w[c * p.kh * p.kw..][..p.kh * p.kw];
+            let yp = &mut y[(b * p.c_out + c) * p.oh * p.ow..][..p.oh * p.ow];
+            let bv = bias.map_or(0.0, |bv| bv[c]);
+            for oy in 0..p.oh {
+                let row = &mut yp[oy * p.ow..(oy + 1) * p.ow];
+                row.fill(bv);
+                for ky in 0..p.kh {
+                    let iy = (oy * sy + ky * p.dil[0]) as isize - p.pad[0] as isize;
+                    if iy < 0 || iy >= p.h as isize {
+                        continue;
+                    }
+                    let xr = &xp[iy as usize * p.w..][..p.w];
+                    for kx in 0..p.kw {
+                        let wv = wp[ky * p.kw + kx];
+                        let off = (kx * p.dil[1]) as isize - p.pad[1] as isize;
+                        let (lo, hi) = valid_range(off, sx, p.w, p.ow);
+                        if lo >= hi {
+                            continue;
+                        }
+                        let start = (lo as isize * sx as isize + off) as usize;
+                        if sx == 1 {
+                            let xs = &xr[start..start + (hi - lo)];
+                            for (d, &v) in row[lo..hi].iter_mut().zip(xs) {
+                                *d += wv * v;
+                            }
+                        } else {
+                            for (j, d) in row[lo..hi].iter_mut().enumerate() {
+                                *d += wv * xr[start + j * sx];
+                            }
+                        }
+                    }
+                }
+                act.apply_slice(row);
+            }
+        }
+    }
+}
+
+/// Groups equal to both channel counts (channel multiplier 1).
+pub fn depthwise_accepts(p: &Conv2d) -> bool {
+    p.valid() && p.groups == p.c_in && p.groups == p.c_out
+}
+//@end
+
+//@variant direct
+/// Direct convolution blocked over 4 output channels: each tap's input row segment is loaded
+/// once and accumulated into 4 output rows, with in-bounds column ranges computed per tap so the
+/// inner loop has no branches. Needs no scratch.
+pub fn direct(p: &Conv2d, x: &[f32], w: &[f32], bias: Option<&[f32]>, y: &mut [f32], act: Act) {
+    p.check_lens(x, w, bias, y);
+    const R: usize = 4;
+    let (cg, og) = (p.c_in / p.groups, p.c_out / p.groups);
+    let (sy, sx) = (p.stride[0], p.stride[1]);
+    let (ohw, kk) = (p.oh * p.ow, p.kh * p.kw);
+    for b in 0..p.n {
+        for g in 0..p.groups {
+            let mut o = g * og;
+            while o < (g + 1) * og {
+                let r = R.min((g + 1) * og - o);
+                let yo = &mut y[(b * p.c_out + o) * ohw..(b * p.c_out + o + r) * ohw];
+                for oy in 0..p.oh {
+                    for j in 0..r {
+                        let row = &mut yo[j * ohw + oy * p.ow..][..p.ow];
+                        row.fill(bias.map_or(0.0, |bv| bv[o + j]));
+                    }
+                    for ci in 0..cg {
+                        let xp = &x[(b * p.c_in + g * cg + ci) * p.h * p.w..][..p.h * p.w];
+                        for ky in 0..p.kh {
+                            let iy = (oy * sy + ky * p.dil[0]) as isize - p.pad[0] as isize;
+                            if iy < 0 || iy >= p.h as isize {
+                                continue;
+                            }
+                            let xr = &xp[iy as usize * p.w..][..p.w];
+                            for kx in 0..p.kw {
+                                let off = (kx * p.dil[1]) as isize - p.pad[1] as isize;
+                                let (lo, hi) = valid_range(off, sx, p.w, p.ow);
+                                if lo >= hi {
+                                    continue;
+                                }
+                                let start = (lo as isize * sx as isize + off) as usize;
+                                let mut wv = [0f32; R];
+                                for (j, v) in wv.iter_mut().enumerate().take(r) {
+                                    *v = w[((o + j) * cg + ci) * kk + ky * p.kw + kx];
+                                }
+                                if r == R {
+                                    let (y0, rest) = yo.split_at_mut(ohw);
+                                    let (y1, rest) = rest.split_at_mut(ohw);
+                                    let (y2, y3) = rest.split_at_mut(ohw);
+                                    let base = oy * p.ow;
+                                    let (y0, y1, y2, y3) = (
+                                        &mut y0[base + lo..base + hi],
+                                        &mut y1[base + lo..base + hi],
+                                        &mut y2[base + lo..base + hi],
+                                        &mut y3[base + lo..base + hi],
+                                    );
+                                    if sx == 1 {
+                                        let xs = &xr[start..start + (hi - lo)];
+                                        for i in 0..xs.len() {
+                                            let v = xs[i];
+                                            y0[i] += wv[0] * v;
+                                            y1[i] += wv[1] * v;
+                                            y2[i] += wv[2] * v;
+                                            y3[i] += wv[3] * v;
+                                        }
+                                    } else {
+                                        for i in 0..y0.len() {
+                                            let v = xr[start + i * sx];
+                                            y0[i] += wv[0] * v;
+                                            y1[i] += wv[1] * v;
+                                            y2[i] += wv[2] * v;
+                                            y3[i] += wv[3] * v;
+                                        }
+                                    }
+                                } else {
+                                    for (j, &wj) in wv.iter().enumerate().take(r) {
+                                        let row = &mut yo[j * ohw + oy * p.ow..][lo..hi];
+                                        for (i, d) in row.iter_mut().enumerate() {
+                                            *d += wj * xr[start + i * sx];
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                    for j in 0..r {
+                        act.apply_slice(&mut yo[j * ohw + oy * p.ow..][..p.ow]);
+                    }
+                }
+                o += r;
+            }
+        }
+    }
+}
+
+/// Accepts every consistent convolution.
+pub fn direct_accepts(p: &Conv2d) -> bool {
+    p.valid()
+}
+//@end
+
+//@meta
+/// Code sizes: `.text` bytes of each variant's function (with its inlined helpers) in
+/// `cargo rustc --release -p etpkg-kernels -- --emit=obj` on x86_64, read with `nm --size-sort -S`
+/// from the monomorphic instance called with a non-constant `Act`.
+pub const VARIANTS: &[crate::meta::KernelInfo] = &[
+    crate::meta::KernelInfo {
+        name: "conv.generic",
+        family: "conv",
+        dtypes: &["f32"],
+        isa: &[],
+        shape: "any",
+        speed: 0,
+        code_bytes: 0,
+    },
+    crate::meta::KernelInfo {
+        name: "conv.direct",
+        family: "conv",
+        dtypes: &["f32"],
+        isa: &[],
+        shape: "any (4-output-channel blocked direct)",
+        speed: 1,
+        code_bytes: 0,
+    },
+    crate::meta::KernelInfo {
+        name: "conv.depthwise",
+        family: "conv",
+        dtypes: &["f32"],
+        isa: &[],
+        shape: "depthwise, groups = c_in = c_out, any kernel",
+        speed: 2,
+        code_bytes: 0,
+    },
+    crate::meta::KernelInfo {
+        name: "conv.pointwise",
+        family: "conv",
+        dtypes: &["f32"],
+        isa: &[],
+        shape: "1x1 kernel, stride 1, no padding, groups 1",
+        speed: 3,
+        code_bytes: 0,
+    },
+];
+//@end

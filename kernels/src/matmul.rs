@@ -1,0 +1,331 @@
+//! Matrix products — `linear`, `torch.matmul` with batch broadcasting, and `addmm` — as one
+//! batched GEMM `y = act(alpha · a·op(b) + beta · bias)` over contiguous row-major matrices.
+//! Invariant: every variant computes the same sums as etpkg's interpreter (accumulated in f32),
+//! and with `beta == 0` the bias is never read, so NaN in it does not leak (PyTorch's rule).
+//!
+//! Slice lengths: `a` holds the broadcast source matrices `[.., m, k]` (its batch layout given
+//! by `a_batch_stride`), `b` likewise `[.., k, n]` (or `[.., n, k]` when `b_trans`), `bias` (if
+//! any) is indexed `i·bias_stride[0] + j·bias_stride[1]`, `y` is `batch_len()·m·n`.
+#![forbid(unsafe_code)]
+
+use crate::act::Act;
+
+/// Batch rank the broadcasting index handles; callers fold extra leading dims of size 1 away.
+pub const MAX_BATCH: usize = 4;
+
+/// One batched matrix product.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Gemm {
+    /// Output batch dims, right-aligned with leading 1s (e.g. `[1, 1, 2, 8]`).
+    pub batch: [usize; MAX_BATCH],
+    /// Element stride of `a`'s matrices along each batch dim; 0 where `a` is broadcast.
+    pub a_batch_stride: [usize; MAX_BATCH],
+    /// Element stride of `b`'s matrices along each batch dim; 0 where `b` is broadcast.
+    pub b_batch_stride: [usize; MAX_BATCH],
+    pub m: usize,
+    pub k: usize,
+    pub n: usize,
+    /// `b` is stored `[n, k]` (a linear layer's weight) instead of `[k, n]`.
+    pub b_trans: bool,
+    pub alpha: f32,
+    pub beta: f32,
+    /// Element strides of the bias along output rows and columns (0 to broadcast).
+    pub bias_stride: [usize; 2],
+}
+
+impl Gemm {
+    /// `y[rows, n] = x[rows, k] · w[n, k]ᵀ (+ bias[n])`, PyTorch's `linear`.
+    pub fn linear(rows: usize, k: usize, n: usize) -> Gemm {
+        Gemm {
+            batch: [1; MAX_BATCH],
+            a_batch_stride: [0; MAX_BATCH],
+            b_batch_stride: [0; MAX_BATCH],
+            m: rows,
+            k,
+            n,
+            b_trans: true,
+            alpha: 1.0,
+            beta: 1.0,
+            bias_stride: [0, 1],
+        }
+    }
+
+    /// `y[n, m] = beta · bias + alpha · a[n, k] · b[k, m]` with the bias broadcast through
+    /// `bias_stride`, PyTorch's `addmm` (here `m` rows, `n` columns).
+    pub fn addmm(
+        m: usize,
+        k: usize,
+        n: usize,
+        alpha: f32,
+        beta: f32,
+        bias_stride: [usize; 2],
+    ) -> Gemm {
+        Gemm {
+            batch: [1; MAX_BATCH],
+            a_batch_stride: [0; MAX_BATCH],
+            b_batch_stride: [0; MAX_BATCH],
+            m,
+            k,
+            n,
+            b_trans: false,
+            alpha,
+            beta,
+            bias_stride,
+        }
+    }
+
+    /// Number of output matrices.
+    pub fn batch_len(&self) -> usize {
+        self.batch.iter().product()
+    }
+
+    /// Offsets of the `a` and `b` matrices that output matrix `i` multiplies.
+    #[inline]
+    pub fn operands(&self, mut i: usize) -> (usize, usize) {
+        let (mut oa, mut ob) = (0, 0);
+        for d in (0..MAX_BATCH).rev() {
+            let size = self.batch[d].max(1);
+            let c = i % size;
+            i /= size;
+            oa += c * self.a_batch_stride[d];
+            ob += c * self.b_batch_stride[d];
+        }
+        (oa, ob)
+    }
+
+    /// Finishes one output element from its dot product.
+    #[inline(always)]
+    fn finish(&self, dot: f32, bias: Option<&[f32]>, i: usize, j: usize, act: Act) -> f32 {
+        let mut v = self.alpha * dot;
+        if let Some(b) = bias {
+            if self.beta != 0.0 {
+                v += self.beta * b[i * self.bias_stride[0] + j * self.bias_stride[1]];
+            }
+        }
+        act.apply(v)
+    }
+}
+
+//@variant generic
+/// Universal GEMM: one dot product per output element.
+pub fn generic(p: &Gemm, a: &[f32], b: &[f32], bias: Option<&[f32]>, y: &mut [f32], act: Act) {
+    debug_assert_eq!(y.len(), p.batch_len() * p.m * p.n);
+    let (m, k, n) = (p.m, p.k, p.n);
+    for bi in 0..p.batch_len() {
+        let (oa, ob) = p.operands(bi);
+        for i in 0..m {
+            for j in 0..n {
+                let mut s = 0f32;
+                for t in 0..k {
+                    let bv = if p.b_trans {
+                        b[ob + j * k + t]
+                    } else {
+                        b[ob + t * n + j]
+                    };
+                    s += a[oa + i * k + t] * bv;
+                }
+                y[(bi * m + i) * n + j] = p.finish(s, bias, i, j, act);
+            }
+        }
+    }
+}
+
+/// Accepts every product.
+pub fn generic_accepts(_p: &Gemm) -> bool {
+    true
+}
+//@end
+
+//@variant tiled
+/// Columns per cache block: a `k × NB` panel of `b` stays in L2 while row tiles sweep it.
+const NB: usize = 64;
+
+/// `R × C` output tile of `a·b` (b stored `[k, n]`): C-wide rows of `b` are broadcast-multiplied
+/// by R values of `a`, so the accumulators form R vectors LLVM keeps in registers.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn tile_nn<const R: usize, const C: usize>(
+    p: &Gemm,
+    a: &[f32],
+    b: &[f32],
+    bias: Option<&[f32]>,
+    y: &mut [f32],
+    i: usize,
+    j: usize,
+    act: Act,
+) {
+    let (k, n) = (p.k, p.n);
+    let mut acc = [[0f32; C]; R];
+    for t in 0..k {
+        let bs = &b[t * n + j..t * n + j + C];
+        for (r, row) in acc.iter_mut().enumerate() {
+            let av = a[(i + r) * k + t];
+            for (s, &bv) in row.iter_mut().zip(bs) {
+                *s += av * bv;
+            }
+        }
+    }
+    for (r, row) in acc.iter().enumerate() {
+        for (c, &s) in row.iter().enumerate() {
+            y[(i + r) * n + j + c] = p.finish(s, bias, i + r, j + c, act);
+        }
+    }
+}
+
+/// Lanes of the dot-product accumulators for `b_trans` tiles.
+const L: usize = 8;
+
+/// `R × C` output tile of `a·bᵀ` (b stored `[n, k]`): both operands are read along `k`, so the
+/// dot products accumulate in `L`-lane vectors that are summed at the end.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn tile_nt<const R: usize, const C: usize>(
+    p: &Gemm,
+    a: &[f32],
+    b: &[f32],
+    bias: Option<&[f32]>,
+    y: &mut [f32],
+    i: usize,
+    j: usize,
+    act: Act,
+) {
+    let (k, n) = (p.k, p.n);
+    let kl = k / L * L;
+    let mut acc = [[[0f32; L]; C]; R];
+    let mut t = 0;
+    while t < kl {
+        for (r, accr) in acc.iter_mut().enumerate() {
+            let av = &a[(i + r) * k + t..(i + r) * k + t + L];
+            for (c, lanes) in accr.iter_mut().enumerate() {
+                let bv = &b[(j + c) * k + t..(j + c) * k + t + L];
+                for l in 0..L {
+                    lanes[l] += av[l] * bv[l];
+                }
+            }
+        }
+        t += L;
+    }
+    for (r, accr) in acc.iter().enumerate() {
+        for (c, lanes) in accr.iter().enumerate() {
+            let mut s = 0f32;
+            for &v in lanes {
+                s += v;
+            }
+            for t in kl..k {
+                s += a[(i + r) * k + t] * b[(j + c) * k + t];
+            }
+            y[(i + r) * n + j + c] = p.finish(s, bias, i + r, j + c, act);
+        }
+    }
+}
+
+/// Sweeps the output of one matrix in `R × C` tiles with edge tiles of width and height 1.
+#[allow(clippy::too_many_arguments)]
+fn sweep<const R: usize, const C: usize>(
+    p: &Gemm,
+    a: &[f32],
+    b: &[f32],
+    bias: Option<&[f32]>,
+    y: &mut [f32],
+    tile: fn(&Gemm, &[f32], &[f32], Option<&[f32]>, &mut [f32], usize, usize, Act),
+    tile_r1: fn(&Gemm, &[f32], &[f32], Option<&[f32]>, &mut [f32], usize, usize, Act),
+    tile_c1: fn(&Gemm, &[f32], &[f32], Option<&[f32]>, &mut [f32], usize, usize, Act),
+    tile_11: fn(&Gemm, &[f32], &[f32], Option<&[f32]>, &mut [f32], usize, usize, Act),
+    act: Act,
+) {
+    let (m, n) = (p.m, p.n);
+    let (m_full, n_full) = (m / R * R, n / C * C);
+    let mut jb = 0;
+    while jb < n {
+        let j_end = (jb + NB).min(n);
+        let mut i = 0;
+        while i < m {
+            let rows_full = i < m_full;
+            let mut j = jb;
+            while j < j_end {
+                let cols_full = j + C <= j_end && j < n_full;
+                match (rows_full, cols_full) {
+                    (true, true) => tile(p, a, b, bias, y, i, j, act),
+                    (true, false) => tile_c1(p, a, b, bias, y, i, j, act),
+                    (false, true) => tile_r1(p, a, b, bias, y, i, j, act),
+                    (false, false) => tile_11(p, a, b, bias, y, i, j, act),
+                }
+                j += if cols_full { C } else { 1 };
+            }
+            i += if rows_full { R } else { 1 };
+        }
+        jb = j_end;
+    }
+}
+
+/// Cache-blocked, register-tiled GEMM: 4×16 accumulator tiles for `a·b`, 2×4 tiles of 8-lane
+/// dot products for `a·bᵀ`, written as fixed-size array loops so LLVM vectorizes them for the
+/// target's vector width.
+pub fn tiled(p: &Gemm, a: &[f32], b: &[f32], bias: Option<&[f32]>, y: &mut [f32], act: Act) {
+    debug_assert_eq!(y.len(), p.batch_len() * p.m * p.n);
+    let (m, k, n) = (p.m, p.k, p.n);
+    for bi in 0..p.batch_len() {
+        let (oa, ob) = p.operands(bi);
+        let am = &a[oa..oa + m * k];
+        let bm = &b[ob..ob + k * n];
+        let ym = &mut y[bi * m * n..(bi + 1) * m * n];
+        if p.b_trans {
+            sweep::<2, 4>(
+                p,
+                am,
+                bm,
+                bias,
+                ym,
+                tile_nt::<2, 4>,
+                tile_nt::<1, 4>,
+                tile_nt::<2, 1>,
+                tile_nt::<1, 1>,
+                act,
+            );
+        } else {
+            sweep::<4, 16>(
+                p,
+                am,
+                bm,
+                bias,
+                ym,
+                tile_nn::<4, 16>,
+                tile_nn::<1, 16>,
+                tile_nn::<4, 1>,
+                tile_nn::<1, 1>,
+                act,
+            );
+        }
+    }
+}
+
+/// Accepts every product.
+pub fn tiled_accepts(_p: &Gemm) -> bool {
+    true
+}
+//@end
+
+//@meta
+/// Code sizes: `.text` bytes of each variant's function (with its inlined helpers) in
+/// `cargo rustc --release -p etpkg-kernels -- --emit=obj` on x86_64, read with `nm --size-sort -S`.
+pub const VARIANTS: &[crate::meta::KernelInfo] = &[
+    crate::meta::KernelInfo {
+        name: "matmul.generic",
+        family: "matmul",
+        dtypes: &["f32"],
+        isa: &[],
+        shape: "any",
+        speed: 0,
+        code_bytes: 0,
+    },
+    crate::meta::KernelInfo {
+        name: "matmul.tiled",
+        family: "matmul",
+        dtypes: &["f32"],
+        isa: &[],
+        shape: "any (register-tiled, cache-blocked)",
+        speed: 2,
+        code_bytes: 0,
+    },
+];
+//@end

@@ -1,0 +1,157 @@
+//! Normalizations — inference batch norm, layer norm and group norm — with an optional fused
+//! activation. Invariant: each computes `act((x − mean)·(1/√(var + eps))·weight + bias)` as
+//! etpkg's interpreter does; layer and group statistics are accumulated in f64 (biased variance).
+#![forbid(unsafe_code)]
+
+use crate::act::Act;
+use crate::math;
+
+/// Which normalization, with its shape. Every tensor is contiguous; `x` and `y` have the same
+/// length, given per kind below.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Norm<'a> {
+    /// `x` is `[n, c, inner]`; per-channel running statistics `mean`, `var` are `[c]`, as are
+    /// weight and bias.
+    Batch {
+        n: usize,
+        c: usize,
+        inner: usize,
+        eps: f32,
+        mean: &'a [f32],
+        var: &'a [f32],
+    },
+    /// `x` is `[rows, len]`, normalized per row; weight and bias are `[len]`.
+    Layer { rows: usize, len: usize, eps: f32 },
+    /// `x` is `[n, c, inner]`; channels split into `groups`, statistics per (image, group);
+    /// weight and bias are `[c]`.
+    Group {
+        n: usize,
+        c: usize,
+        inner: usize,
+        groups: usize,
+        eps: f32,
+    },
+}
+
+impl Norm<'_> {
+    /// Elements of `x` and `y`.
+    pub fn len(&self) -> usize {
+        match *self {
+            Norm::Batch { n, c, inner, .. } | Norm::Group { n, c, inner, .. } => n * c * inner,
+            Norm::Layer { rows, len, .. } => rows * len,
+        }
+    }
+
+    /// Whether the tensor is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Mean and biased variance of `v` in f64 (two passes, so large means do not cancel).
+fn moments(v: &[f32]) -> (f64, f64) {
+    let n = v.len().max(1) as f64;
+    let mean = v.iter().map(|&e| e as f64).sum::<f64>() / n;
+    let var = v
+        .iter()
+        .map(|&e| (e as f64 - mean) * (e as f64 - mean))
+        .sum::<f64>()
+        / n;
+    (mean, var)
+}
+
+//@variant generic
+/// Universal normalization. `x = None` reads the input from `y` (in place, as the memory planner
+/// runs it); otherwise `x` has `p.len()` elements. `weight`/`bias` of `None` mean 1 and 0.
+pub fn generic(
+    p: &Norm,
+    x: Option<&[f32]>,
+    y: &mut [f32],
+    weight: Option<&[f32]>,
+    bias: Option<&[f32]>,
+    act: Act,
+) {
+    debug_assert_eq!(y.len(), p.len());
+    debug_assert!(x.is_none_or(|x| x.len() == y.len()));
+    if let Some(x) = x {
+        y.copy_from_slice(x);
+    }
+    let wb = |ch: usize| {
+        (
+            weight.map_or(1.0, |w| w[ch] as f64),
+            bias.map_or(0.0, |b| b[ch] as f64),
+        )
+    };
+    match *p {
+        Norm::Batch {
+            c,
+            inner,
+            eps,
+            mean,
+            var,
+            ..
+        } => {
+            for (i, plane) in y.chunks_mut(inner.max(1)).enumerate() {
+                let ch = i % c;
+                let (w, b) = wb(ch);
+                let inv = 1.0 / math::sqrt_f64(var[ch] as f64 + eps as f64);
+                let (m, s, b) = (mean[ch], (inv * w) as f32, b as f32);
+                for v in plane {
+                    *v = act.apply((*v - m) * s + b);
+                }
+            }
+        }
+        Norm::Layer { len, eps, .. } => {
+            for row in y.chunks_mut(len.max(1)) {
+                let (mean, var) = moments(row);
+                let inv = 1.0 / math::sqrt_f64(var + eps as f64);
+                for (k, v) in row.iter_mut().enumerate() {
+                    let (w, b) = wb(k);
+                    *v = act.apply(((*v as f64 - mean) * inv * w + b) as f32);
+                }
+            }
+        }
+        Norm::Group {
+            c,
+            inner,
+            groups,
+            eps,
+            ..
+        } => {
+            let cg = c / groups;
+            for (k, block) in y.chunks_mut((cg * inner).max(1)).enumerate() {
+                let (mean, var) = moments(block);
+                let inv = 1.0 / math::sqrt_f64(var + eps as f64);
+                let first = (k % groups) * cg;
+                for (i, v) in block.iter_mut().enumerate() {
+                    let (w, b) = wb(first + i / inner.max(1));
+                    *v = act.apply(((*v as f64 - mean) * inv * w + b) as f32);
+                }
+            }
+        }
+    }
+}
+
+/// Accepts every normalization whose groups divide its channels.
+pub fn generic_accepts(p: &Norm) -> bool {
+    match *p {
+        Norm::Group { c, groups, .. } => groups >= 1 && c.is_multiple_of(groups),
+        Norm::Batch { c, .. } => c >= 1,
+        Norm::Layer { .. } => true,
+    }
+}
+//@end
+
+//@meta
+/// Code sizes: `.text` bytes in `cargo rustc --release -p etpkg-kernels -- --emit=obj` on x86_64,
+/// read with `nm --size-sort -S`.
+pub const VARIANTS: &[crate::meta::KernelInfo] = &[crate::meta::KernelInfo {
+    name: "norm.generic",
+    family: "norm",
+    dtypes: &["f32"],
+    isa: &[],
+    shape: "any",
+    speed: 0,
+    code_bytes: 0,
+}];
+//@end

@@ -1,0 +1,174 @@
+//! Max and average pooling (1-d is 2-d with `h = kh = 1`), fixed-window or adaptive, over
+//! contiguous `[planes, h, w]` tensors. Invariant: windows, divisors and NaN rules are those of
+//! etpkg's interpreter (PyTorch's): max propagates NaN and ignores padding; average sums in f64
+//! over in-bounds taps and divides by the override, the padded window size, or the tap count.
+#![forbid(unsafe_code)]
+
+/// Max or average.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PoolKind {
+    Max,
+    Avg,
+}
+
+/// One pooling. `x` is `planes·h·w` elements, `y` is `planes·oh·ow`; `oh`/`ow` are the output
+/// size the caller computed (including `ceil_mode`'s extra window).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Pool2d {
+    pub kind: PoolKind,
+    /// `n·c` (or `c` for unbatched input).
+    pub planes: usize,
+    pub h: usize,
+    pub w: usize,
+    pub oh: usize,
+    pub ow: usize,
+    /// Adaptive pooling: window i along a dim covers `[⌊i·in/out⌋, ⌈(i+1)·in/out⌉)`, and the
+    /// fields below are ignored.
+    pub adaptive: bool,
+    pub kh: usize,
+    pub kw: usize,
+    pub stride: [usize; 2],
+    pub pad: [usize; 2],
+    /// Max only (average pooling has dilation 1).
+    pub dil: [usize; 2],
+    /// Avg only: padded positions count in the divisor.
+    pub count_include_pad: bool,
+    /// Avg only: a fixed divisor replacing the window size; 0 for none.
+    pub divisor_override: usize,
+}
+
+/// The in-bounds input range `[lo, hi)` and the padded window size of window `o` along one dim
+/// for average pooling.
+#[inline]
+fn avg_range(o: usize, k: usize, s: usize, p: usize, len: usize) -> (usize, usize, usize) {
+    let start = (o * s) as isize - p as isize;
+    let end = (start + k as isize).min((len + p) as isize);
+    let lo = start.max(0);
+    let hi = end.min(len as isize).max(lo);
+    (lo as usize, hi as usize, (end - start).max(0) as usize)
+}
+
+/// Adaptive window `o` of `out` over `len` inputs.
+#[inline]
+fn adaptive_range(o: usize, out: usize, len: usize) -> (usize, usize) {
+    (o * len / out, ((o + 1) * len).div_ceil(out))
+}
+
+//@variant generic
+/// Universal pooling, one output at a time.
+pub fn generic(p: &Pool2d, x: &[f32], y: &mut [f32]) {
+    debug_assert_eq!(x.len(), p.planes * p.h * p.w);
+    debug_assert_eq!(y.len(), p.planes * p.oh * p.ow);
+    let (h, w) = (p.h, p.w);
+    let mut i = 0;
+    for plane in 0..p.planes {
+        let xp = &x[plane * h * w..][..h * w];
+        for oy in 0..p.oh {
+            for ox in 0..p.ow {
+                y[i] = if p.adaptive {
+                    let (y0, y1) = adaptive_range(oy, p.oh, h);
+                    let (x0, x1) = adaptive_range(ox, p.ow, w);
+                    let count = (y1 - y0) * (x1 - x0);
+                    reduce(p.kind, xp, w, (y0, y1), (x0, x1), count as f64)
+                } else if p.kind == PoolKind::Max {
+                    let mut m = f32::NEG_INFINITY;
+                    for ky in 0..p.kh {
+                        let iy = (oy * p.stride[0] + ky * p.dil[0]) as isize - p.pad[0] as isize;
+                        if iy < 0 || iy >= h as isize {
+                            continue;
+                        }
+                        for kx in 0..p.kw {
+                            let ix =
+                                (ox * p.stride[1] + kx * p.dil[1]) as isize - p.pad[1] as isize;
+                            if ix >= 0 && ix < w as isize {
+                                let v = xp[iy as usize * w + ix as usize];
+                                if v.is_nan() || v > m {
+                                    m = v;
+                                }
+                                if m.is_nan() {
+                                    break;
+                                }
+                            }
+                        }
+                    }
+                    m
+                } else {
+                    let (y0, y1, ph) = avg_range(oy, p.kh, p.stride[0], p.pad[0], h);
+                    let (x0, x1, pw) = avg_range(ox, p.kw, p.stride[1], p.pad[1], w);
+                    let div = if p.divisor_override > 0 {
+                        p.divisor_override
+                    } else if p.count_include_pad {
+                        ph * pw
+                    } else {
+                        (y1 - y0) * (x1 - x0)
+                    };
+                    reduce(PoolKind::Avg, xp, w, (y0, y1), (x0, x1), div as f64)
+                };
+                i += 1;
+            }
+        }
+    }
+}
+
+/// Max (NaN-propagating, −inf when empty) or the f64 sum over `div` of a box of one plane.
+fn reduce(
+    kind: PoolKind,
+    xp: &[f32],
+    w: usize,
+    (y0, y1): (usize, usize),
+    (x0, x1): (usize, usize),
+    div: f64,
+) -> f32 {
+    match kind {
+        PoolKind::Max => {
+            let mut m = f32::NEG_INFINITY;
+            for iy in y0..y1 {
+                for &v in &xp[iy * w + x0..iy * w + x1] {
+                    if v.is_nan() || v > m {
+                        m = v;
+                    }
+                    if m.is_nan() {
+                        return m;
+                    }
+                }
+            }
+            m
+        }
+        PoolKind::Avg => {
+            let mut s = 0f64;
+            for iy in y0..y1 {
+                for &v in &xp[iy * w + x0..iy * w + x1] {
+                    s += v as f64;
+                }
+            }
+            (s / div) as f32
+        }
+    }
+}
+
+/// Accepts every pooling with positive kernel, stride and dilation (any for adaptive).
+pub fn generic_accepts(p: &Pool2d) -> bool {
+    p.adaptive
+        || (p.kh >= 1
+            && p.kw >= 1
+            && p.stride[0] >= 1
+            && p.stride[1] >= 1
+            && p.dil[0] >= 1
+            && p.dil[1] >= 1
+            && (p.kind == PoolKind::Max || p.dil == [1, 1]))
+}
+//@end
+
+//@meta
+/// Code sizes: `.text` bytes in `cargo rustc --release -p etpkg-kernels -- --emit=obj` on x86_64,
+/// read with `nm --size-sort -S`.
+pub const VARIANTS: &[crate::meta::KernelInfo] = &[crate::meta::KernelInfo {
+    name: "pool.generic",
+    family: "pool",
+    dtypes: &["f32"],
+    isa: &[],
+    shape: "any",
+    speed: 0,
+    code_bytes: 0,
+}];
+//@end

@@ -1,0 +1,658 @@
+//! Compute-heavy kernels of `etpkg-kernels` against etpkg's reference interpreter.
+//! Invariant: every variant of every family here is run on random shapes and attributes it
+//! accepts (including padding, strides, dilation, groups, odd sizes and every fused activation)
+//! and must match `interp::eval` of the corresponding op within `1e-5 · max(1, max|ref|)`.
+
+use etpkg::interp::{eval, Tensor};
+use etpkg::ir::{Activation, ConvAttrs, DType, Op, PoolAttrs, PoolKind as IrPoolKind, TensorType};
+use etpkg_kernels::act::Act;
+use etpkg_kernels::conv::{self, Conv2d};
+use etpkg_kernels::matmul::{self, Gemm};
+use etpkg_kernels::norm::{self, Norm};
+use etpkg_kernels::pool::{self, Pool2d, PoolKind};
+use etpkg_kernels::softmax::{self, Softmax};
+
+/// A deterministic xorshift generator, so a failure reproduces from its seed.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    /// Uniform in `lo..=hi`.
+    fn range(&mut self, lo: usize, hi: usize) -> usize {
+        lo + (self.next() % (hi - lo + 1) as u64) as usize
+    }
+    fn f32(&mut self) -> f32 {
+        (self.next() >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0
+    }
+    fn vec(&mut self, n: usize) -> Vec<f32> {
+        (0..n).map(|_| self.f32()).collect()
+    }
+    fn coin(&mut self) -> bool {
+        self.next() & 1 == 1
+    }
+}
+
+/// Every activation kind, as the IR and as the kernels spell it.
+fn activations() -> Vec<(Option<Activation>, Act)> {
+    vec![
+        (None, Act::None),
+        (Some(Activation::Relu), Act::Relu),
+        (
+            Some(Activation::Clamp {
+                min: Some(0.0),
+                max: Some(6.0),
+            }),
+            Act::Clamp { min: 0.0, max: 6.0 },
+        ),
+        (
+            Some(Activation::Clamp {
+                min: None,
+                max: Some(0.25),
+            }),
+            Act::Clamp {
+                min: f32::NEG_INFINITY,
+                max: 0.25,
+            },
+        ),
+        (
+            Some(Activation::Clamp {
+                min: Some(-0.5),
+                max: None,
+            }),
+            Act::Clamp {
+                min: -0.5,
+                max: f32::INFINITY,
+            },
+        ),
+        (Some(Activation::Hardswish), Act::Hardswish),
+        (Some(Activation::Hardsigmoid), Act::Hardsigmoid),
+        (Some(Activation::Silu), Act::Silu),
+        (
+            Some(Activation::Gelu { tanh: false }),
+            Act::Gelu { tanh: false },
+        ),
+        (
+            Some(Activation::Gelu { tanh: true }),
+            Act::Gelu { tanh: true },
+        ),
+    ]
+}
+
+/// Runs the interpreter on `op` (wrapped in `Fused` when `act` is given).
+fn reference(op: Op, act: Option<Activation>, inputs: &[&Tensor], shape: &[usize]) -> Vec<f32> {
+    let op = match act {
+        Some(act) => Op::Fused {
+            op: Box::new(op),
+            act,
+        },
+        None => op,
+    };
+    let out = TensorType::new(DType::F32, shape.to_vec());
+    let t = eval(&op, inputs, &out).unwrap_or_else(|e| panic!("interp: {e}"));
+    assert_eq!(t.shape, shape, "interp output shape");
+    t.as_f32().expect("f32 result").to_vec()
+}
+
+/// Asserts `got` matches `want` within `1e-5 · max(1, max|want|)`.
+fn assert_close(what: &str, got: &[f32], want: &[f32]) {
+    assert_eq!(got.len(), want.len(), "{what}: length");
+    let scale = want
+        .iter()
+        .filter(|v| v.is_finite())
+        .fold(1f32, |m, v| m.max(v.abs()));
+    for (i, (g, w)) in got.iter().zip(want).enumerate() {
+        let ok = (g.is_nan() && w.is_nan()) || g == w || (g - w).abs() <= 1e-5 * scale;
+        assert!(ok, "{what}: element {i}: got {g}, want {w}");
+    }
+}
+
+fn t(shape: &[usize], v: Vec<f32>) -> Tensor {
+    Tensor::f32(shape.to_vec(), v)
+}
+
+// ---------------------------------------------------------------------------------------------
+// conv
+
+type ConvFn = fn(&Conv2d, &[f32], &[f32], Option<&[f32]>, &mut [f32], Act);
+type ConvAccepts = fn(&Conv2d) -> bool;
+
+const CONV_VARIANTS: &[(&str, ConvFn, ConvAccepts)] = &[
+    ("generic", conv::generic, conv::generic_accepts),
+    ("direct", conv::direct, conv::direct_accepts),
+    ("depthwise", conv::depthwise, conv::depthwise_accepts),
+    ("pointwise", conv::pointwise, conv::pointwise_accepts),
+];
+
+/// Output size of a forward convolution along one dim, or None if the kernel does not fit.
+fn conv_out(size: usize, k: usize, s: usize, pad: usize, dil: usize) -> Option<usize> {
+    let span = dil * (k - 1) + 1;
+    (size + 2 * pad >= span).then(|| (size + 2 * pad - span) / s + 1)
+}
+
+/// A random convolution of the kind `kind` (0 general, 1 depthwise, 2 pointwise), 1-d or 2-d.
+fn random_conv(r: &mut Rng, kind: usize) -> Option<(Conv2d, bool)> {
+    let one_d = kind != 2 && r.next() % 4 == 0;
+    let groups = match kind {
+        1 => r.range(1, 6),
+        2 => 1,
+        _ => [1, 1, 2, 3][r.range(0, 3)],
+    };
+    let (c_in, c_out) = match kind {
+        1 => (groups, groups),
+        _ => (groups * r.range(1, 5), groups * r.range(1, 9)),
+    };
+    let (kh, kw, stride, pad, dil) = if kind == 2 {
+        (1, 1, [1, 1], [0, 0], [r.range(1, 2), r.range(1, 2)])
+    } else {
+        let k = [r.range(1, 5), r.range(1, 5)];
+        (
+            if one_d { 1 } else { k[0] },
+            k[1],
+            [if one_d { 1 } else { r.range(1, 3) }, r.range(1, 3)],
+            [if one_d { 0 } else { r.range(0, 2) }, r.range(0, 2)],
+            [if one_d { 1 } else { r.range(1, 2) }, r.range(1, 2)],
+        )
+    };
+    let h = if one_d { 1 } else { r.range(1, 13) };
+    let w = r.range(1, 37);
+    let oh = conv_out(h, kh, stride[0], pad[0], dil[0])?;
+    let ow = conv_out(w, kw, stride[1], pad[1], dil[1])?;
+    let p = Conv2d {
+        n: r.range(1, 2),
+        c_in,
+        h,
+        w,
+        c_out,
+        kh,
+        kw,
+        stride,
+        pad,
+        dil,
+        groups,
+        oh,
+        ow,
+    };
+    Some((p, one_d))
+}
+
+#[test]
+fn conv_variants_match_interpreter() {
+    let mut r = Rng(0x1234_5678_9abc_def1);
+    let acts = activations();
+    let mut runs = [0usize; 4];
+    for case in 0..600 {
+        let Some((p, one_d)) = random_conv(&mut r, case % 3) else {
+            continue;
+        };
+        let (_, act) = acts[case % acts.len()];
+        let ir_act = acts[case % acts.len()].0;
+        let x = r.vec(p.n * p.c_in * p.h * p.w);
+        let w = r.vec(p.c_out * (p.c_in / p.groups) * p.kh * p.kw);
+        let bias = r.coin().then(|| r.vec(p.c_out));
+        let (xs, ws, ys) = if one_d {
+            (
+                vec![p.n, p.c_in, p.w],
+                vec![p.c_out, p.c_in / p.groups, p.kw],
+                vec![p.n, p.c_out, p.ow],
+            )
+        } else {
+            (
+                vec![p.n, p.c_in, p.h, p.w],
+                vec![p.c_out, p.c_in / p.groups, p.kh, p.kw],
+                vec![p.n, p.c_out, p.oh, p.ow],
+            )
+        };
+        let sd = if one_d { 1 } else { 0 };
+        let attrs = ConvAttrs {
+            stride: p.stride[sd..].to_vec(),
+            padding: p.pad[sd..].to_vec(),
+            dilation: p.dil[sd..].to_vec(),
+            groups: p.groups,
+            transposed: false,
+            output_padding: vec![],
+        };
+        let (xt, wt) = (t(&xs, x.clone()), t(&ws, w.clone()));
+        let bt = bias.as_ref().map(|b| t(&[p.c_out], b.clone()));
+        let mut inputs = vec![&xt, &wt];
+        inputs.extend(bt.as_ref());
+        let want = reference(Op::Conv(attrs), ir_act, &inputs, &ys);
+        for (i, (name, f, accepts)) in CONV_VARIANTS.iter().enumerate() {
+            if !accepts(&p) {
+                continue;
+            }
+            runs[i] += 1;
+            let mut y = vec![f32::NAN; want.len()];
+            f(&p, &x, &w, bias.as_deref(), &mut y, act);
+            assert_close(&format!("conv.{name} {p:?} {act:?}"), &y, &want);
+        }
+    }
+    assert!(runs.iter().all(|&n| n >= 50), "variant runs {runs:?}");
+}
+
+#[test]
+fn conv_specialized_variants_reject_other_shapes() {
+    let base = Conv2d {
+        n: 1,
+        c_in: 8,
+        h: 5,
+        w: 5,
+        c_out: 8,
+        kh: 3,
+        kw: 3,
+        stride: [1, 1],
+        pad: [1, 1],
+        dil: [1, 1],
+        groups: 1,
+        oh: 5,
+        ow: 5,
+    };
+    assert!(!conv::pointwise_accepts(&base));
+    assert!(!conv::depthwise_accepts(&base));
+    assert!(conv::depthwise_accepts(&Conv2d { groups: 8, ..base }));
+    assert!(!conv::depthwise_accepts(&Conv2d { groups: 4, ..base }));
+    let pw = Conv2d {
+        kh: 1,
+        kw: 1,
+        pad: [0, 0],
+        ..base
+    };
+    assert!(conv::pointwise_accepts(&pw));
+    assert!(!conv::pointwise_accepts(&Conv2d {
+        stride: [2, 2],
+        oh: 3,
+        ow: 3,
+        ..pw
+    }));
+    assert!(!conv::pointwise_accepts(&Conv2d { groups: 2, ..pw }));
+    assert!(!conv::generic_accepts(&Conv2d { groups: 3, ..base }));
+    assert!(!conv::direct_accepts(&Conv2d {
+        stride: [0, 1],
+        ..base
+    }));
+}
+
+// ---------------------------------------------------------------------------------------------
+// matmul (linear, matmul, addmm)
+
+type GemmFn = fn(&Gemm, &[f32], &[f32], Option<&[f32]>, &mut [f32], Act);
+
+const GEMM_VARIANTS: &[(&str, GemmFn, fn(&Gemm) -> bool)] = &[
+    ("generic", matmul::generic, matmul::generic_accepts),
+    ("tiled", matmul::tiled, matmul::tiled_accepts),
+];
+
+fn run_gemm(
+    what: &str,
+    p: &Gemm,
+    a: &[f32],
+    b: &[f32],
+    bias: Option<&[f32]>,
+    act: Act,
+    want: &[f32],
+) {
+    for (name, f, accepts) in GEMM_VARIANTS {
+        assert!(accepts(p));
+        let mut y = vec![f32::NAN; want.len()];
+        f(p, a, b, bias, &mut y, act);
+        assert_close(&format!("matmul.{name} {what} {p:?} {act:?}"), &y, want);
+    }
+}
+
+#[test]
+fn linear_matches_interpreter() {
+    let mut r = Rng(77);
+    for (case, (ir_act, act)) in activations().into_iter().cycle().take(60).enumerate() {
+        let lead = [r.range(1, 3), r.range(1, 23)];
+        let (k, n) = (r.range(1, 70), r.range(1, 40));
+        let x = r.vec(lead[0] * lead[1] * k);
+        let w = r.vec(n * k);
+        let bias = (case % 3 != 0).then(|| r.vec(n));
+        let (xt, wt) = (t(&[lead[0], lead[1], k], x.clone()), t(&[n, k], w.clone()));
+        let bt = bias.as_ref().map(|b| t(&[n], b.clone()));
+        let mut inputs = vec![&xt, &wt];
+        inputs.extend(bt.as_ref());
+        let want = reference(Op::Linear, ir_act, &inputs, &[lead[0], lead[1], n]);
+        let p = Gemm::linear(lead[0] * lead[1], k, n);
+        run_gemm("linear", &p, &x, &w, bias.as_deref(), act, &want);
+    }
+}
+
+#[test]
+fn batched_matmul_broadcasts_like_interpreter() {
+    let mut r = Rng(99);
+    for (ir_act, act) in activations().into_iter().cycle().take(60) {
+        let (m, k, n) = (r.range(1, 19), r.range(1, 40), r.range(1, 37));
+        // Batch dims [d0, d1]; each operand has each dim or broadcasts it (size 1).
+        let d = [r.range(1, 3), r.range(1, 4)];
+        let a_has = [r.coin(), r.coin()];
+        let b_has = [r.coin(), r.coin()];
+        let dims = |has: [bool; 2]| -> Vec<usize> {
+            (0..2).map(|i| if has[i] { d[i] } else { 1 }).collect()
+        };
+        let (ad, bd) = (dims(a_has), dims(b_has));
+        let a = r.vec(ad[0] * ad[1] * m * k);
+        let b = r.vec(bd[0] * bd[1] * k * n);
+        let at = t(&[ad[0], ad[1], m, k], a.clone());
+        let bt = t(&[bd[0], bd[1], k, n], b.clone());
+        let out_b = [ad[0].max(bd[0]), ad[1].max(bd[1])];
+        let want = reference(Op::MatMul, ir_act, &[&at, &bt], &[out_b[0], out_b[1], m, n]);
+        let stride = |dims: &[usize], mat: usize| -> [usize; 4] {
+            let s1 = if dims[1] > 1 { mat } else { 0 };
+            let s0 = if dims[0] > 1 { mat * dims[1] } else { 0 };
+            [0, 0, s0, s1]
+        };
+        let p = Gemm {
+            batch: [1, 1, out_b[0], out_b[1]],
+            a_batch_stride: stride(&ad, m * k),
+            b_batch_stride: stride(&bd, k * n),
+            m,
+            k,
+            n,
+            b_trans: false,
+            alpha: 1.0,
+            beta: 0.0,
+            bias_stride: [0, 0],
+        };
+        run_gemm("matmul", &p, &a, &b, None, act, &want);
+    }
+}
+
+#[test]
+fn addmm_matches_interpreter() {
+    let mut r = Rng(5);
+    for (case, (ir_act, act)) in activations().into_iter().cycle().take(40).enumerate() {
+        let (m, k, n) = (r.range(1, 21), r.range(1, 33), r.range(1, 35));
+        let (alpha, beta) = [(1.0, 1.0), (0.5, 2.0), (-1.5, 0.0)][case % 3];
+        // Bias shapes [n], [m, 1], [m, n] and a scalar-like [1, 1].
+        let (bshape, bstride) = match case % 4 {
+            0 => (vec![n], [0, 1]),
+            1 => (vec![m, 1], [1, 0]),
+            2 => (vec![m, n], [n, 1]),
+            _ => (vec![1, 1], [0, 0]),
+        };
+        let mut bias = r.vec(bshape.iter().product());
+        if beta == 0.0 {
+            bias[0] = f32::NAN;
+        }
+        let (a, b) = (r.vec(m * k), r.vec(k * n));
+        let (ct, at, bt) = (
+            t(&bshape, bias.clone()),
+            t(&[m, k], a.clone()),
+            t(&[k, n], b.clone()),
+        );
+        let want = reference(Op::Addmm { alpha, beta }, ir_act, &[&ct, &at, &bt], &[m, n]);
+        let p = Gemm::addmm(m, k, n, alpha as f32, beta as f32, bstride);
+        run_gemm("addmm", &p, &a, &b, Some(&bias), act, &want);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// norm, softmax
+
+#[test]
+fn norms_match_interpreter() {
+    let mut r = Rng(31);
+    for (case, (ir_act, act)) in activations().into_iter().cycle().take(60).enumerate() {
+        let (n, c, inner) = (r.range(1, 3), r.range(1, 8), r.range(1, 30));
+        let x: Vec<f32> = r.vec(n * c * inner).iter().map(|v| v * 3.0 + 0.5).collect();
+        let (w, b) = (r.vec(c), r.vec(c));
+        let shape = [n, c, inner];
+        let xt = t(&shape, x.clone());
+        let (wt, bt) = (t(&[c], w.clone()), t(&[c], b.clone()));
+        let in_place = case % 2 == 0;
+        let run = |p: &Norm, w: &[f32], b: &[f32], want: &[f32], what: &str| {
+            assert!(norm::generic_accepts(p));
+            let mut y = if in_place {
+                x.clone()
+            } else {
+                vec![f32::NAN; x.len()]
+            };
+            let src = (!in_place).then_some(&x[..]);
+            norm::generic(p, src, &mut y, Some(w), Some(b), act);
+            assert_close(&format!("norm.generic {what} {p:?} {act:?}"), &y, want);
+        };
+        // Batch norm.
+        let mean = r.vec(c);
+        let var: Vec<f32> = r.vec(c).iter().map(|v| v.abs() + 0.1).collect();
+        let (mt, vt) = (t(&[c], mean.clone()), t(&[c], var.clone()));
+        let want = reference(
+            Op::BatchNorm { eps: 1e-5 },
+            ir_act,
+            &[&xt, &wt, &bt, &mt, &vt],
+            &shape,
+        );
+        let p = Norm::Batch {
+            n,
+            c,
+            inner,
+            eps: 1e-5,
+            mean: &mean,
+            var: &var,
+        };
+        run(&p, &w, &b, &want, "batch");
+        // Group norm.
+        let divisors: Vec<usize> = (1..=c).filter(|g| c % g == 0).collect();
+        let groups = divisors[r.range(0, divisors.len() - 1)];
+        let want = reference(
+            Op::GroupNorm { groups, eps: 1e-5 },
+            ir_act,
+            &[&xt, &wt, &bt],
+            &shape,
+        );
+        let p = Norm::Group {
+            n,
+            c,
+            inner,
+            groups,
+            eps: 1e-5,
+        };
+        run(&p, &w, &b, &want, "group");
+        // Layer norm over the last one or two dims.
+        let axis = [1, 2][case % 2];
+        let len: usize = shape[axis..].iter().product();
+        let (lw, lb) = (r.vec(len), r.vec(len));
+        let (lwt, lbt) = (t(&shape[axis..], lw.clone()), t(&shape[axis..], lb.clone()));
+        let want = reference(
+            Op::LayerNorm { axis, eps: 1e-5 },
+            ir_act,
+            &[&xt, &lwt, &lbt],
+            &shape,
+        );
+        let p = Norm::Layer {
+            rows: x.len() / len,
+            len,
+            eps: 1e-5,
+        };
+        run(&p, &lw, &lb, &want, "layer");
+    }
+    assert!(!norm::generic_accepts(&Norm::Group {
+        n: 1,
+        c: 6,
+        inner: 4,
+        groups: 4,
+        eps: 1e-5
+    }));
+}
+
+#[test]
+fn softmax_matches_interpreter() {
+    let mut r = Rng(8);
+    for case in 0..60 {
+        let shape = [r.range(1, 4), r.range(1, 20), r.range(1, 6)];
+        let axis = case % 3;
+        let mut x: Vec<f32> = r
+            .vec(shape.iter().product())
+            .iter()
+            .map(|v| v * 20.0)
+            .collect();
+        if case % 7 == 0 {
+            x[0] = f32::NAN;
+        }
+        if case % 5 == 0 {
+            let last = x.len() - 1;
+            x[last] = f32::NEG_INFINITY;
+        }
+        let log = case % 2 == 1;
+        let want = reference(
+            Op::Softmax { axis, log },
+            None,
+            &[&t(&shape, x.clone())],
+            &shape,
+        );
+        let p = Softmax {
+            outer: shape[..axis].iter().product(),
+            len: shape[axis],
+            inner: shape[axis + 1..].iter().product(),
+            log,
+        };
+        assert!(softmax::generic_accepts(&p));
+        let mut y = vec![0.0; x.len()];
+        softmax::generic(&p, &x, &mut y);
+        assert_close(&format!("softmax.generic {p:?}"), &y, &want);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// pool
+
+/// PyTorch's pooling output size along one dim.
+fn pool_out(input: usize, k: usize, s: usize, p: usize, d: usize, ceil: bool) -> Option<usize> {
+    let span = d * (k - 1) + 1;
+    let num = (input + 2 * p) as i64 - span as i64 + if ceil { s as i64 - 1 } else { 0 };
+    if num < 0 {
+        return None;
+    }
+    let mut out = num as usize / s + 1;
+    if ceil && (out - 1) * s >= input + p {
+        out -= 1;
+    }
+    Some(out)
+}
+
+#[test]
+fn pool_matches_interpreter() {
+    let mut r = Rng(4242);
+    let mut ran = 0;
+    for case in 0..400 {
+        let kind = if case % 2 == 0 {
+            PoolKind::Max
+        } else {
+            PoolKind::Avg
+        };
+        let ir_kind = if kind == PoolKind::Max {
+            IrPoolKind::Max
+        } else {
+            IrPoolKind::Avg
+        };
+        let one_d = case % 5 == 0;
+        let (planes, h, w) = (
+            r.range(1, 5),
+            if one_d { 1 } else { r.range(1, 12) },
+            r.range(1, 15),
+        );
+        let mut x = r.vec(planes * h * w);
+        if case % 11 == 0 {
+            x[r.range(0, planes * h * w - 1)] = f32::NAN;
+        }
+        let in_shape: Vec<usize> = if one_d {
+            vec![planes, w]
+        } else {
+            vec![1, planes, h, w]
+        };
+        let sd = if one_d { 1 } else { 0 };
+        let xt = t(&in_shape, x.clone());
+        let (op, p) = if case % 4 == 3 {
+            let (oh, ow) = (if one_d { 1 } else { r.range(1, 7) }, r.range(1, 9));
+            let p = Pool2d {
+                kind,
+                planes,
+                h,
+                w,
+                oh,
+                ow,
+                adaptive: true,
+                kh: 0,
+                kw: 0,
+                stride: [0, 0],
+                pad: [0, 0],
+                dil: [0, 0],
+                count_include_pad: false,
+                divisor_override: 0,
+            };
+            let size = if one_d { vec![ow] } else { vec![oh, ow] };
+            (
+                Op::AdaptivePool {
+                    kind: ir_kind,
+                    output_size: size,
+                },
+                p,
+            )
+        } else {
+            let k = [if one_d { 1 } else { r.range(1, 4) }, r.range(1, 4)];
+            let s = [if one_d { 1 } else { r.range(1, 3) }, r.range(1, 3)];
+            let d = if kind == PoolKind::Max && !one_d {
+                [r.range(1, 2), r.range(1, 2)]
+            } else if kind == PoolKind::Max {
+                [1, r.range(1, 2)]
+            } else {
+                [1, 1]
+            };
+            let pad: Vec<usize> = (0..2)
+                .map(|i| r.range(0, (d[i] * (k[i] - 1)).div_ceil(2)))
+                .collect();
+            let ceil = r.coin();
+            let (Some(oh), Some(ow)) = (
+                pool_out(h, k[0], s[0], pad[0], d[0], ceil),
+                pool_out(w, k[1], s[1], pad[1], d[1], ceil),
+            ) else {
+                continue;
+            };
+            let divisor = (case % 3 == 0).then(|| r.range(1, 7));
+            let cip = r.coin();
+            let p = Pool2d {
+                kind,
+                planes,
+                h,
+                w,
+                oh,
+                ow,
+                adaptive: false,
+                kh: k[0],
+                kw: k[1],
+                stride: s,
+                pad: [pad[0], pad[1]],
+                dil: d,
+                count_include_pad: cip,
+                divisor_override: divisor.unwrap_or(0),
+            };
+            let attrs = PoolAttrs {
+                kind: ir_kind,
+                kernel: k[sd..].to_vec(),
+                stride: s[sd..].to_vec(),
+                padding: pad[sd..].to_vec(),
+                dilation: d[sd..].to_vec(),
+                ceil_mode: ceil,
+                count_include_pad: cip,
+                divisor_override: divisor,
+            };
+            (Op::Pool(attrs), p)
+        };
+        let mut out_shape = in_shape[..in_shape.len() - 2 + sd].to_vec();
+        if !one_d {
+            out_shape.push(p.oh);
+        }
+        out_shape.push(p.ow);
+        let want = reference(op, None, &[&xt], &out_shape);
+        assert!(pool::generic_accepts(&p));
+        let mut y = vec![0.0; want.len()];
+        pool::generic(&p, &x, &mut y);
+        assert_close(&format!("pool.generic {p:?}"), &y, &want);
+        ran += 1;
+    }
+    assert!(ran > 200);
+}
