@@ -4,13 +4,17 @@
 //! and must match `interp::eval` of the corresponding op within `1e-5 · max(1, max|ref|)`.
 
 use etpkg::interp::{eval, Tensor};
-use etpkg::ir::{Activation, ConvAttrs, DType, Op, PoolAttrs, PoolKind as IrPoolKind, TensorType};
+use etpkg::ir::{
+    Activation, ConvAttrs, DType, Op, PoolAttrs, PoolKind as IrPoolKind, TensorType, UpsampleMode,
+};
 use etpkg_kernels::act::Act;
 use etpkg_kernels::conv::{self, Conv2d};
+use etpkg_kernels::conv_transpose::{self, ConvTranspose2d};
 use etpkg_kernels::matmul::{self, Gemm};
 use etpkg_kernels::norm::{self, Norm};
 use etpkg_kernels::pool::{self, Pool2d, PoolKind};
 use etpkg_kernels::softmax::{self, Softmax};
+use etpkg_kernels::upsample::{self, Mode, Upsample2d};
 
 /// A deterministic xorshift generator, so a failure reproduces from its seed.
 struct Rng(u64);
@@ -655,4 +659,157 @@ fn pool_matches_interpreter() {
         ran += 1;
     }
     assert!(ran > 200);
+}
+
+// ---------------------------------------------------------------------------------------------
+// conv_transpose, upsample
+
+#[test]
+fn conv_transpose_matches_interpreter() {
+    let mut r = Rng(606);
+    let acts = activations();
+    for case in 0..200 {
+        let (ir_act, act) = acts[case % acts.len()];
+        let one_d = case % 4 == 0;
+        let groups = [1, 1, 2, 3][r.range(0, 3)];
+        let (c_in, c_out) = (groups * r.range(1, 4), groups * r.range(1, 4));
+        let k = [if one_d { 1 } else { r.range(1, 4) }, r.range(1, 4)];
+        let s = [if one_d { 1 } else { r.range(1, 3) }, r.range(1, 3)];
+        let d = [if one_d { 1 } else { r.range(1, 2) }, r.range(1, 2)];
+        let pad = [if one_d { 0 } else { r.range(0, 2) }, r.range(0, 2)];
+        // Output padding must be smaller than the stride or the dilation.
+        let op = [0, 1].map(|i| r.range(0, s[i].max(d[i]) - 1));
+        let (h, w) = (if one_d { 1 } else { r.range(1, 7) }, r.range(1, 9));
+        let size = |i: usize, len: usize| {
+            ((len - 1) * s[i] + d[i] * (k[i] - 1) + op[i] + 1) as isize - 2 * pad[i] as isize
+        };
+        let (oh, ow) = (size(0, h), size(1, w));
+        if oh <= 0 || ow <= 0 {
+            continue;
+        }
+        let p = ConvTranspose2d {
+            n: r.range(1, 2),
+            c_in,
+            h,
+            w,
+            c_out,
+            kh: k[0],
+            kw: k[1],
+            stride: s,
+            pad,
+            dil: d,
+            groups,
+            oh: oh as usize,
+            ow: ow as usize,
+        };
+        let x = r.vec(p.n * c_in * h * w);
+        let wv = r.vec(c_in * (c_out / groups) * k[0] * k[1]);
+        let bias = r.coin().then(|| r.vec(c_out));
+        let sd = if one_d { 1 } else { 0 };
+        let dims = |a: usize, b: usize, hh: usize, ww: usize| {
+            let mut v = vec![a, b];
+            if !one_d {
+                v.push(hh);
+            }
+            v.push(ww);
+            v
+        };
+        let xt = t(&dims(p.n, c_in, h, w), x.clone());
+        let wt = t(&dims(c_in, c_out / groups, k[0], k[1]), wv.clone());
+        let bt = bias.as_ref().map(|b| t(&[c_out], b.clone()));
+        let mut inputs = vec![&xt, &wt];
+        inputs.extend(bt.as_ref());
+        let attrs = ConvAttrs {
+            stride: s[sd..].to_vec(),
+            padding: pad[sd..].to_vec(),
+            dilation: d[sd..].to_vec(),
+            groups,
+            transposed: true,
+            output_padding: op[sd..].to_vec(),
+        };
+        let want = reference(
+            Op::Conv(attrs),
+            ir_act,
+            &inputs,
+            &dims(p.n, c_out, p.oh, p.ow),
+        );
+        assert!(conv_transpose::generic_accepts(&p));
+        let mut y = vec![f32::NAN; want.len()];
+        conv_transpose::generic(&p, &x, &wv, bias.as_deref(), &mut y, act);
+        assert_close(&format!("conv_transpose.generic {p:?} {act:?}"), &y, &want);
+    }
+    let bad = ConvTranspose2d {
+        n: 1,
+        c_in: 3,
+        h: 2,
+        w: 2,
+        c_out: 4,
+        kh: 1,
+        kw: 1,
+        stride: [1, 1],
+        pad: [0, 0],
+        dil: [1, 1],
+        groups: 2,
+        oh: 2,
+        ow: 2,
+    };
+    assert!(!conv_transpose::generic_accepts(&bad));
+}
+
+#[test]
+fn upsample_matches_interpreter() {
+    let mut r = Rng(123);
+    for case in 0..120 {
+        let mode = [
+            (UpsampleMode::Nearest, Mode::Nearest),
+            (
+                UpsampleMode::Bilinear {
+                    align_corners: false,
+                },
+                Mode::Bilinear {
+                    align_corners: false,
+                },
+            ),
+            (
+                UpsampleMode::Bilinear {
+                    align_corners: true,
+                },
+                Mode::Bilinear {
+                    align_corners: true,
+                },
+            ),
+        ][case % 3];
+        let planes = r.range(1, 6);
+        let (h, w, oh, ow) = (r.range(1, 9), r.range(1, 9), r.range(1, 17), r.range(1, 17));
+        let x = r.vec(planes * h * w);
+        let want = reference(
+            Op::Upsample {
+                mode: mode.0,
+                size: vec![oh, ow],
+            },
+            None,
+            &[&t(&[1, planes, h, w], x.clone())],
+            &[1, planes, oh, ow],
+        );
+        let p = Upsample2d {
+            mode: mode.1,
+            planes,
+            h,
+            w,
+            oh,
+            ow,
+        };
+        assert!(upsample::generic_accepts(&p));
+        let mut y = vec![f32::NAN; want.len()];
+        upsample::generic(&p, &x, &mut y);
+        assert_close(&format!("upsample.generic {p:?}"), &y, &want);
+    }
+    assert!(!upsample::generic_accepts(&Upsample2d {
+        mode: Mode::Nearest,
+        planes: 1,
+        h: 0,
+        w: 3,
+        oh: 2,
+        ow: 2
+    }));
 }

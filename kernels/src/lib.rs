@@ -16,9 +16,11 @@
 
 pub mod act;
 pub mod conv;
+pub mod conv_transpose;
 pub mod math;
 pub mod matmul;
 pub mod meta;
 pub mod norm;
 pub mod pool;
 pub mod softmax;
+pub mod upsample;
