@@ -140,7 +140,7 @@ fn conv_out(size: usize, k: usize, s: usize, pad: usize, dil: usize) -> Option<u
 
 /// A random convolution of the kind `kind` (0 general, 1 depthwise, 2 pointwise), 1-d or 2-d.
 fn random_conv(r: &mut Rng, kind: usize) -> Option<(Conv2d, bool)> {
-    let one_d = kind != 2 && r.next() % 4 == 0;
+    let one_d = kind != 2 && r.next().is_multiple_of(4);
     let groups = match kind {
         1 => r.range(1, 6),
         2 => 1,
@@ -285,7 +285,9 @@ fn conv_specialized_variants_reject_other_shapes() {
 
 type GemmFn = fn(&Gemm, &[f32], &[f32], Option<&[f32]>, &mut [f32], Act);
 
-const GEMM_VARIANTS: &[(&str, GemmFn, fn(&Gemm) -> bool)] = &[
+type GemmAccepts = fn(&Gemm) -> bool;
+
+const GEMM_VARIANTS: &[(&str, GemmFn, GemmAccepts)] = &[
     ("generic", matmul::generic, matmul::generic_accepts),
     ("tiled", matmul::tiled, matmul::tiled_accepts),
 ];
@@ -812,4 +814,61 @@ fn upsample_matches_interpreter() {
         oh: 2,
         ow: 2
     }));
+}
+
+// ---------------------------------------------------------------------------------------------
+// metadata
+
+/// Every family's table: names are `<family>.<variant>` with a `pub fn <variant>` and
+/// `<variant>_accepts` in the family file, speeds are sane, and exactly one variant is the
+/// universal one (`shape == "any"`, speed 0).
+#[test]
+fn variant_tables_are_consistent() {
+    use etpkg_kernels::meta::KernelInfo;
+    let families: [(&str, &[KernelInfo]); 7] = [
+        ("conv", conv::VARIANTS),
+        ("conv_transpose", conv_transpose::VARIANTS),
+        ("matmul", matmul::VARIANTS),
+        ("norm", norm::VARIANTS),
+        ("pool", pool::VARIANTS),
+        ("softmax", softmax::VARIANTS),
+        ("upsample", upsample::VARIANTS),
+    ];
+    for (family, table) in families {
+        let src = std::fs::read_to_string(format!(
+            "{}/kernels/src/{family}.rs",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap();
+        let universal: Vec<_> = table.iter().filter(|k| k.shape == "any").collect();
+        assert_eq!(universal.len(), 1, "{family}: one universal variant");
+        assert_eq!(universal[0].speed, 0, "{family}: universal is speed 0");
+        for k in table {
+            assert_eq!(k.family, family);
+            let variant = k
+                .name
+                .strip_prefix(&format!("{family}."))
+                .unwrap_or_else(|| panic!("{} is not in {family}", k.name));
+            assert!(
+                src.contains(&format!("//@variant {variant}\n")),
+                "{}",
+                k.name
+            );
+            assert!(src.contains(&format!("pub fn {variant}(")), "{}", k.name);
+            assert!(
+                src.contains(&format!("pub fn {variant}_accepts(")),
+                "{}",
+                k.name
+            );
+            assert!(
+                k.speed <= 3 && (k.shape == "any") == (k.speed == 0),
+                "{}",
+                k.name
+            );
+            assert!(k.isa.is_empty() && k.dtypes == ["f32"], "{}", k.name);
+            assert!(k.code_bytes > 100 && k.code_bytes < 100_000, "{}", k.name);
+        }
+        let blocks = src.matches("//@variant ").count();
+        assert_eq!(blocks, table.len(), "{family}: one table entry per block");
+    }
 }
