@@ -8,6 +8,7 @@ use etpkg::ir::{
     Activation, ConvAttrs, DType, Op, PoolAttrs, PoolKind as IrPoolKind, TensorType, UpsampleMode,
 };
 use etpkg_kernels::act::Act;
+use etpkg_kernels::attention::{self, Mask, Sdpa};
 use etpkg_kernels::conv::{self, Conv2d};
 use etpkg_kernels::conv_transpose::{self, ConvTranspose2d};
 use etpkg_kernels::matmul::{self, Gemm};
@@ -825,7 +826,8 @@ fn upsample_matches_interpreter() {
 #[test]
 fn variant_tables_are_consistent() {
     use etpkg_kernels::meta::KernelInfo;
-    let families: [(&str, &[KernelInfo]); 7] = [
+    let families: [(&str, &[KernelInfo]); 8] = [
+        ("attention", attention::VARIANTS),
         ("conv", conv::VARIANTS),
         ("conv_transpose", conv_transpose::VARIANTS),
         ("matmul", matmul::VARIANTS),
@@ -870,5 +872,82 @@ fn variant_tables_are_consistent() {
         }
         let blocks = src.matches("//@variant ").count();
         assert_eq!(blocks, table.len(), "{family}: one table entry per block");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// attention
+
+#[test]
+fn attention_matches_interpreter() {
+    let mut r = Rng(2024);
+    for case in 0..120 {
+        let (l, s, e, ev) = (r.range(1, 9), r.range(1, 11), r.range(1, 17), r.range(1, 9));
+        let d = [r.range(1, 2), r.range(1, 3)];
+        let has = |r: &mut Rng| [r.coin(), r.coin()];
+        let (qh, kh, vh) = (has(&mut r), has(&mut r), has(&mut r));
+        let dims = |h: [bool; 2]| [0, 1].map(|i| if h[i] { d[i] } else { 1 });
+        let (qd, kd, vd) = (dims(qh), dims(kh), dims(vh));
+        let q = r.vec(qd[0] * qd[1] * l * e);
+        let k = r.vec(kd[0] * kd[1] * s * e);
+        let v = r.vec(vd[0] * vd[1] * s * ev);
+        let causal = case % 3 == 0;
+        let scale = (case % 4 == 1).then_some(0.3);
+        let stride = |dd: [usize; 2], mat: usize| {
+            [
+                0,
+                0,
+                if dd[0] > 1 { mat * dd[1] } else { 0 },
+                if dd[1] > 1 { mat } else { 0 },
+            ]
+        };
+        let out_b = [0, 1].map(|i| qd[i].max(kd[i]).max(vd[i]));
+        // Masks: none, bool [l, s] (sometimes a fully masked row), float [1, s].
+        let kind = case % 3;
+        let bool_mask: Vec<bool> = (0..l * s)
+            .map(|i| !(case % 5 == 0 && i / s == 0) && r.next() % 4 != 0)
+            .collect();
+        let float_mask: Vec<f32> = r.vec(s).iter().map(|v| v * 4.0).collect();
+        let (qt, kt, vt) = (
+            t(&[qd[0], qd[1], l, e], q.clone()),
+            t(&[kd[0], kd[1], s, e], k.clone()),
+            t(&[vd[0], vd[1], s, ev], v.clone()),
+        );
+        let mt = match kind {
+            1 => Some(Tensor::bool(vec![l, s], bool_mask.clone())),
+            2 => Some(t(&[1, s], float_mask.clone())),
+            _ => None,
+        };
+        let mut inputs = vec![&qt, &kt, &vt];
+        inputs.extend(mt.as_ref());
+        let want = reference(
+            Op::Sdpa { causal, scale },
+            None,
+            &inputs,
+            &[out_b[0], out_b[1], l, ev],
+        );
+        let (mask, mask_stride) = match kind {
+            1 => (Mask::Bool(&bool_mask), [0, 0, 0, 0, s, 1]),
+            2 => (Mask::Float(&float_mask), [0, 0, 0, 0, 0, 1]),
+            _ => (Mask::None, [0; 6]),
+        };
+        let p = Sdpa {
+            batch: [1, 1, out_b[0], out_b[1]],
+            q_batch_stride: stride(qd, l * e),
+            k_batch_stride: stride(kd, s * e),
+            v_batch_stride: stride(vd, s * ev),
+            mask_stride,
+            l,
+            s,
+            e,
+            ev,
+            scale: scale.map_or(Sdpa::default_scale(e), |v| v as f32),
+            causal,
+        };
+        assert!(attention::generic_accepts(&p));
+        let mut y = vec![f32::NAN; want.len()];
+        let mut scratch = vec![0.0; s];
+        attention::generic(&p, &q, &k, &v, mask, &mut y, &mut scratch);
+        assert_close(&format!("attention.generic {p:?}"), &y, &want);
     }
 }

@@ -15,6 +15,7 @@
 #![no_std]
 
 pub mod act;
+pub mod attention;
 pub mod conv;
 pub mod conv_transpose;
 pub mod math;
