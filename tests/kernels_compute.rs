@@ -662,6 +662,32 @@ fn pool_matches_interpreter() {
         ran += 1;
     }
     assert!(ran > 200);
+    // Average pooling has no dilation.
+    let avg = Pool2d {
+        kind: PoolKind::Avg,
+        planes: 1,
+        h: 4,
+        w: 4,
+        oh: 2,
+        ow: 2,
+        adaptive: false,
+        kh: 2,
+        kw: 2,
+        stride: [1, 1],
+        pad: [0, 0],
+        dil: [2, 2],
+        count_include_pad: false,
+        divisor_override: 0,
+    };
+    assert!(!pool::generic_accepts(&avg));
+    assert!(pool::generic_accepts(&Pool2d {
+        kind: PoolKind::Max,
+        ..avg
+    }));
+    assert!(!pool::generic_accepts(&Pool2d {
+        stride: [0, 1],
+        ..avg
+    }));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -905,7 +931,7 @@ fn attention_matches_interpreter() {
         // Masks: none, bool [l, s] (sometimes a fully masked row), float [1, s].
         let kind = case % 3;
         let bool_mask: Vec<bool> = (0..l * s)
-            .map(|i| !(case % 5 == 0 && i / s == 0) && r.next() % 4 != 0)
+            .map(|i| !(case % 5 == 0 && i / s == 0) && !r.next().is_multiple_of(4))
             .collect();
         let float_mask: Vec<f32> = r.vec(s).iter().map(|v| v * 4.0).collect();
         let (qt, kt, vt) = (
