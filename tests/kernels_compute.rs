@@ -931,7 +931,11 @@ fn attention_matches_interpreter() {
         // Masks: none, bool [l, s] (sometimes a fully masked row), float [1, s].
         let kind = case % 3;
         let bool_mask: Vec<bool> = (0..l * s)
-            .map(|i| !(case % 5 == 0 && i / s == 0) && !r.next().is_multiple_of(4))
+            .map(|i| {
+                let first_row_masked = case % 5 == 0 && i / s == 0;
+                let dropped = r.next().is_multiple_of(4);
+                !(first_row_masked || dropped)
+            })
             .collect();
         let float_mask: Vec<f32> = r.vec(s).iter().map(|v| v * 4.0).collect();
         let (qt, kt, vt) = (
