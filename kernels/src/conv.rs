@@ -355,8 +355,8 @@ pub fn direct_accepts(p: &Conv2d) -> bool {
 //@end
 
 //@meta
-/// Code sizes: `.text` bytes of each variant's function plus its `_accepts` (helpers and `Act`
-/// inlined, `crate::math` calls not counted) from
+/// Code sizes: `.text` bytes of each variant's function plus its `_accepts` (helpers inlined;
+/// out-of-line `crate::act`/`crate::math` calls not counted) from
 /// `cargo rustc --release -p etpkg-kernels --lib -- --emit=obj -C codegen-units=1` for the default
 /// x86_64 target, read with `nm --size-sort -S`.
 pub const VARIANTS: &[crate::meta::KernelInfo] = &[

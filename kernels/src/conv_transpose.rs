@@ -98,9 +98,10 @@ pub fn generic_accepts(p: &ConvTranspose2d) -> bool {
 //@end
 
 //@meta
-/// Code size: `.text` bytes of the variant's function (helpers inlined, `crate::math` calls not
-/// counted) from `cargo rustc --release -p etpkg-kernels --lib -- --emit=obj -C codegen-units=1`
-/// for the default x86_64 target, read with `nm --size-sort -S`.
+/// Code sizes: `.text` bytes of each variant's function (helpers inlined; out-of-line
+/// `crate::act`/`crate::math` calls not counted) from
+/// `cargo rustc --release -p etpkg-kernels --lib -- --emit=obj -C codegen-units=1` for the default
+/// x86_64 target, read with `nm --size-sort -S`.
 pub const VARIANTS: &[crate::meta::KernelInfo] = &[crate::meta::KernelInfo {
     name: "conv_transpose.generic",
     family: "conv_transpose",
