@@ -4,13 +4,18 @@
 //! and must match `interp::eval` of the corresponding op within `1e-5 · max(1, max|ref|)`.
 
 use etpkg::interp::{eval, Tensor};
-use etpkg::ir::{Activation, ConvAttrs, DType, Op, PoolAttrs, PoolKind as IrPoolKind, TensorType};
+use etpkg::ir::{
+    Activation, ConvAttrs, DType, Op, PoolAttrs, PoolKind as IrPoolKind, TensorType, UpsampleMode,
+};
 use etpkg_kernels::act::Act;
+use etpkg_kernels::attention::{self, Mask, Sdpa};
 use etpkg_kernels::conv::{self, Conv2d};
+use etpkg_kernels::conv_transpose::{self, ConvTranspose2d};
 use etpkg_kernels::matmul::{self, Gemm};
 use etpkg_kernels::norm::{self, Norm};
 use etpkg_kernels::pool::{self, Pool2d, PoolKind};
 use etpkg_kernels::softmax::{self, Softmax};
+use etpkg_kernels::upsample::{self, Mode, Upsample2d};
 
 /// A deterministic xorshift generator, so a failure reproduces from its seed.
 struct Rng(u64);
@@ -136,7 +141,7 @@ fn conv_out(size: usize, k: usize, s: usize, pad: usize, dil: usize) -> Option<u
 
 /// A random convolution of the kind `kind` (0 general, 1 depthwise, 2 pointwise), 1-d or 2-d.
 fn random_conv(r: &mut Rng, kind: usize) -> Option<(Conv2d, bool)> {
-    let one_d = kind != 2 && r.next() % 4 == 0;
+    let one_d = kind != 2 && r.next().is_multiple_of(4);
     let groups = match kind {
         1 => r.range(1, 6),
         2 => 1,
@@ -281,7 +286,9 @@ fn conv_specialized_variants_reject_other_shapes() {
 
 type GemmFn = fn(&Gemm, &[f32], &[f32], Option<&[f32]>, &mut [f32], Act);
 
-const GEMM_VARIANTS: &[(&str, GemmFn, fn(&Gemm) -> bool)] = &[
+type GemmAccepts = fn(&Gemm) -> bool;
+
+const GEMM_VARIANTS: &[(&str, GemmFn, GemmAccepts)] = &[
     ("generic", matmul::generic, matmul::generic_accepts),
     ("tiled", matmul::tiled, matmul::tiled_accepts),
 ];
@@ -308,7 +315,13 @@ fn linear_matches_interpreter() {
     let mut r = Rng(77);
     for (case, (ir_act, act)) in activations().into_iter().cycle().take(60).enumerate() {
         let lead = [r.range(1, 3), r.range(1, 23)];
-        let (k, n) = (r.range(1, 70), r.range(1, 40));
+        // Some depths exceed the tiled variant's k block (256), so partial sums are resumed.
+        let k = if case % 4 == 0 {
+            r.range(257, 700)
+        } else {
+            r.range(1, 70)
+        };
+        let n = r.range(1, 40);
         let x = r.vec(lead[0] * lead[1] * k);
         let w = r.vec(n * k);
         let bias = (case % 3 != 0).then(|| r.vec(n));
@@ -325,8 +338,13 @@ fn linear_matches_interpreter() {
 #[test]
 fn batched_matmul_broadcasts_like_interpreter() {
     let mut r = Rng(99);
-    for (ir_act, act) in activations().into_iter().cycle().take(60) {
-        let (m, k, n) = (r.range(1, 19), r.range(1, 40), r.range(1, 37));
+    for (case, (ir_act, act)) in activations().into_iter().cycle().take(60).enumerate() {
+        let (m, n) = (r.range(1, 19), r.range(1, 37));
+        let k = if case % 4 == 0 {
+            r.range(257, 600)
+        } else {
+            r.range(1, 40)
+        };
         // Batch dims [d0, d1]; each operand has each dim or broadcasts it (size 1).
         let d = [r.range(1, 3), r.range(1, 4)];
         let a_has = [r.coin(), r.coin()];
@@ -366,7 +384,12 @@ fn batched_matmul_broadcasts_like_interpreter() {
 fn addmm_matches_interpreter() {
     let mut r = Rng(5);
     for (case, (ir_act, act)) in activations().into_iter().cycle().take(40).enumerate() {
-        let (m, k, n) = (r.range(1, 21), r.range(1, 33), r.range(1, 35));
+        let (m, n) = (r.range(1, 21), r.range(1, 35));
+        let k = if case % 5 == 4 {
+            r.range(257, 600)
+        } else {
+            r.range(1, 33)
+        };
         let (alpha, beta) = [(1.0, 1.0), (0.5, 2.0), (-1.5, 0.0)][case % 3];
         // Bias shapes [n], [m, 1], [m, n] and a scalar-like [1, 1].
         let (bshape, bstride) = match case % 4 {
@@ -655,4 +678,322 @@ fn pool_matches_interpreter() {
         ran += 1;
     }
     assert!(ran > 200);
+    // Average pooling has no dilation.
+    let avg = Pool2d {
+        kind: PoolKind::Avg,
+        planes: 1,
+        h: 4,
+        w: 4,
+        oh: 2,
+        ow: 2,
+        adaptive: false,
+        kh: 2,
+        kw: 2,
+        stride: [1, 1],
+        pad: [0, 0],
+        dil: [2, 2],
+        count_include_pad: false,
+        divisor_override: 0,
+    };
+    assert!(!pool::generic_accepts(&avg));
+    assert!(pool::generic_accepts(&Pool2d {
+        kind: PoolKind::Max,
+        ..avg
+    }));
+    assert!(!pool::generic_accepts(&Pool2d {
+        stride: [0, 1],
+        ..avg
+    }));
+}
+
+// ---------------------------------------------------------------------------------------------
+// conv_transpose, upsample
+
+#[test]
+fn conv_transpose_matches_interpreter() {
+    let mut r = Rng(606);
+    let acts = activations();
+    for case in 0..200 {
+        let (ir_act, act) = acts[case % acts.len()];
+        let one_d = case % 4 == 0;
+        let groups = [1, 1, 2, 3][r.range(0, 3)];
+        let (c_in, c_out) = (groups * r.range(1, 4), groups * r.range(1, 4));
+        let k = [if one_d { 1 } else { r.range(1, 4) }, r.range(1, 4)];
+        let s = [if one_d { 1 } else { r.range(1, 3) }, r.range(1, 3)];
+        let d = [if one_d { 1 } else { r.range(1, 2) }, r.range(1, 2)];
+        let pad = [if one_d { 0 } else { r.range(0, 2) }, r.range(0, 2)];
+        // Output padding must be smaller than the stride or the dilation.
+        let op = [0, 1].map(|i| r.range(0, s[i].max(d[i]) - 1));
+        let (h, w) = (if one_d { 1 } else { r.range(1, 7) }, r.range(1, 9));
+        let size = |i: usize, len: usize| {
+            ((len - 1) * s[i] + d[i] * (k[i] - 1) + op[i] + 1) as isize - 2 * pad[i] as isize
+        };
+        let (oh, ow) = (size(0, h), size(1, w));
+        if oh <= 0 || ow <= 0 {
+            continue;
+        }
+        let p = ConvTranspose2d {
+            n: r.range(1, 2),
+            c_in,
+            h,
+            w,
+            c_out,
+            kh: k[0],
+            kw: k[1],
+            stride: s,
+            pad,
+            dil: d,
+            groups,
+            oh: oh as usize,
+            ow: ow as usize,
+        };
+        let x = r.vec(p.n * c_in * h * w);
+        let wv = r.vec(c_in * (c_out / groups) * k[0] * k[1]);
+        let bias = r.coin().then(|| r.vec(c_out));
+        let sd = if one_d { 1 } else { 0 };
+        let dims = |a: usize, b: usize, hh: usize, ww: usize| {
+            let mut v = vec![a, b];
+            if !one_d {
+                v.push(hh);
+            }
+            v.push(ww);
+            v
+        };
+        let xt = t(&dims(p.n, c_in, h, w), x.clone());
+        let wt = t(&dims(c_in, c_out / groups, k[0], k[1]), wv.clone());
+        let bt = bias.as_ref().map(|b| t(&[c_out], b.clone()));
+        let mut inputs = vec![&xt, &wt];
+        inputs.extend(bt.as_ref());
+        let attrs = ConvAttrs {
+            stride: s[sd..].to_vec(),
+            padding: pad[sd..].to_vec(),
+            dilation: d[sd..].to_vec(),
+            groups,
+            transposed: true,
+            output_padding: op[sd..].to_vec(),
+        };
+        let want = reference(
+            Op::Conv(attrs),
+            ir_act,
+            &inputs,
+            &dims(p.n, c_out, p.oh, p.ow),
+        );
+        assert!(conv_transpose::generic_accepts(&p));
+        let mut y = vec![f32::NAN; want.len()];
+        conv_transpose::generic(&p, &x, &wv, bias.as_deref(), &mut y, act);
+        assert_close(&format!("conv_transpose.generic {p:?} {act:?}"), &y, &want);
+    }
+    let bad = ConvTranspose2d {
+        n: 1,
+        c_in: 3,
+        h: 2,
+        w: 2,
+        c_out: 4,
+        kh: 1,
+        kw: 1,
+        stride: [1, 1],
+        pad: [0, 0],
+        dil: [1, 1],
+        groups: 2,
+        oh: 2,
+        ow: 2,
+    };
+    assert!(!conv_transpose::generic_accepts(&bad));
+}
+
+#[test]
+fn upsample_matches_interpreter() {
+    let mut r = Rng(123);
+    for case in 0..120 {
+        let mode = [
+            (UpsampleMode::Nearest, Mode::Nearest),
+            (
+                UpsampleMode::Bilinear {
+                    align_corners: false,
+                },
+                Mode::Bilinear {
+                    align_corners: false,
+                },
+            ),
+            (
+                UpsampleMode::Bilinear {
+                    align_corners: true,
+                },
+                Mode::Bilinear {
+                    align_corners: true,
+                },
+            ),
+        ][case % 3];
+        let planes = r.range(1, 6);
+        let (h, w, oh, ow) = (r.range(1, 9), r.range(1, 9), r.range(1, 17), r.range(1, 17));
+        let x = r.vec(planes * h * w);
+        let want = reference(
+            Op::Upsample {
+                mode: mode.0,
+                size: vec![oh, ow],
+            },
+            None,
+            &[&t(&[1, planes, h, w], x.clone())],
+            &[1, planes, oh, ow],
+        );
+        let p = Upsample2d {
+            mode: mode.1,
+            planes,
+            h,
+            w,
+            oh,
+            ow,
+        };
+        assert!(upsample::generic_accepts(&p));
+        let mut y = vec![f32::NAN; want.len()];
+        upsample::generic(&p, &x, &mut y);
+        assert_close(&format!("upsample.generic {p:?}"), &y, &want);
+    }
+    assert!(!upsample::generic_accepts(&Upsample2d {
+        mode: Mode::Nearest,
+        planes: 1,
+        h: 0,
+        w: 3,
+        oh: 2,
+        ow: 2
+    }));
+}
+
+// ---------------------------------------------------------------------------------------------
+// metadata
+
+/// Every family's table: names are `<family>.<variant>` with a `pub fn <variant>` and
+/// `<variant>_accepts` in the family file, speeds are sane, and exactly one variant is the
+/// universal one (`shape == "any"`, speed 0).
+#[test]
+fn variant_tables_are_consistent() {
+    use etpkg_kernels::meta::KernelInfo;
+    let families: [(&str, &[KernelInfo]); 8] = [
+        ("attention", attention::VARIANTS),
+        ("conv", conv::VARIANTS),
+        ("conv_transpose", conv_transpose::VARIANTS),
+        ("matmul", matmul::VARIANTS),
+        ("norm", norm::VARIANTS),
+        ("pool", pool::VARIANTS),
+        ("softmax", softmax::VARIANTS),
+        ("upsample", upsample::VARIANTS),
+    ];
+    for (family, table) in families {
+        let src = std::fs::read_to_string(format!(
+            "{}/kernels/src/{family}.rs",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap();
+        let universal: Vec<_> = table.iter().filter(|k| k.shape == "any").collect();
+        assert_eq!(universal.len(), 1, "{family}: one universal variant");
+        assert_eq!(universal[0].speed, 0, "{family}: universal is speed 0");
+        for k in table {
+            assert_eq!(k.family, family);
+            let variant = k
+                .name
+                .strip_prefix(&format!("{family}."))
+                .unwrap_or_else(|| panic!("{} is not in {family}", k.name));
+            assert!(
+                src.contains(&format!("//@variant {variant}\n")),
+                "{}",
+                k.name
+            );
+            assert!(src.contains(&format!("pub fn {variant}(")), "{}", k.name);
+            assert!(
+                src.contains(&format!("pub fn {variant}_accepts(")),
+                "{}",
+                k.name
+            );
+            assert!(
+                k.speed <= 3 && (k.shape == "any") == (k.speed == 0),
+                "{}",
+                k.name
+            );
+            assert!(k.isa.is_empty() && k.dtypes == ["f32"], "{}", k.name);
+            assert!(k.code_bytes > 100 && k.code_bytes < 100_000, "{}", k.name);
+        }
+        let blocks = src.matches("//@variant ").count();
+        assert_eq!(blocks, table.len(), "{family}: one table entry per block");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// attention
+
+#[test]
+fn attention_matches_interpreter() {
+    let mut r = Rng(2024);
+    for case in 0..120 {
+        let (l, s, e, ev) = (r.range(1, 9), r.range(1, 11), r.range(1, 17), r.range(1, 9));
+        let d = [r.range(1, 2), r.range(1, 3)];
+        let has = |r: &mut Rng| [r.coin(), r.coin()];
+        let (qh, kh, vh) = (has(&mut r), has(&mut r), has(&mut r));
+        let dims = |h: [bool; 2]| [0, 1].map(|i| if h[i] { d[i] } else { 1 });
+        let (qd, kd, vd) = (dims(qh), dims(kh), dims(vh));
+        let q = r.vec(qd[0] * qd[1] * l * e);
+        let k = r.vec(kd[0] * kd[1] * s * e);
+        let v = r.vec(vd[0] * vd[1] * s * ev);
+        let causal = case % 3 == 0;
+        let scale = (case % 4 == 1).then_some(0.3);
+        let stride = |dd: [usize; 2], mat: usize| {
+            [
+                0,
+                0,
+                if dd[0] > 1 { mat * dd[1] } else { 0 },
+                if dd[1] > 1 { mat } else { 0 },
+            ]
+        };
+        let out_b = [0, 1].map(|i| qd[i].max(kd[i]).max(vd[i]));
+        // Masks: none, bool [l, s] (sometimes a fully masked row), float [1, s].
+        let kind = case % 3;
+        let bool_mask: Vec<bool> = (0..l * s)
+            .map(|i| {
+                let first_row_masked = case % 5 == 0 && i / s == 0;
+                let dropped = r.next().is_multiple_of(4);
+                !(first_row_masked || dropped)
+            })
+            .collect();
+        let float_mask: Vec<f32> = r.vec(s).iter().map(|v| v * 4.0).collect();
+        let (qt, kt, vt) = (
+            t(&[qd[0], qd[1], l, e], q.clone()),
+            t(&[kd[0], kd[1], s, e], k.clone()),
+            t(&[vd[0], vd[1], s, ev], v.clone()),
+        );
+        let mt = match kind {
+            1 => Some(Tensor::bool(vec![l, s], bool_mask.clone())),
+            2 => Some(t(&[1, s], float_mask.clone())),
+            _ => None,
+        };
+        let mut inputs = vec![&qt, &kt, &vt];
+        inputs.extend(mt.as_ref());
+        let want = reference(
+            Op::Sdpa { causal, scale },
+            None,
+            &inputs,
+            &[out_b[0], out_b[1], l, ev],
+        );
+        let (mask, mask_stride) = match kind {
+            1 => (Mask::Bool(&bool_mask), [0, 0, 0, 0, s, 1]),
+            2 => (Mask::Float(&float_mask), [0, 0, 0, 0, 0, 1]),
+            _ => (Mask::None, [0; 6]),
+        };
+        let p = Sdpa {
+            batch: [1, 1, out_b[0], out_b[1]],
+            q_batch_stride: stride(qd, l * e),
+            k_batch_stride: stride(kd, s * e),
+            v_batch_stride: stride(vd, s * ev),
+            mask_stride,
+            l,
+            s,
+            e,
+            ev,
+            scale: scale.map_or(Sdpa::default_scale(e), |v| v as f32),
+            causal,
+        };
+        assert!(attention::generic_accepts(&p));
+        let mut y = vec![f32::NAN; want.len()];
+        let mut scratch = vec![0.0; s];
+        attention::generic(&p, &q, &k, &v, mask, &mut y, &mut scratch);
+        assert_close(&format!("attention.generic {p:?}"), &y, &want);
+    }
 }

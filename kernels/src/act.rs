@@ -45,11 +45,12 @@ impl Act {
     pub fn apply(self, x: f32) -> f32 {
         match self {
             Act::None => x,
+            // NaN < 0 is false, so NaN passes through unchanged, as in PyTorch.
             Act::Relu => {
-                if x.is_nan() {
-                    x
+                if x < 0.0 {
+                    0.0
                 } else {
-                    x.max(0.0)
+                    x
                 }
             }
             Act::Clamp { min, max } => {
@@ -91,7 +92,18 @@ impl Act {
         match self {
             Act::None => {}
             Act::Relu => y.iter_mut().for_each(|v| *v = Act::Relu.apply(*v)),
-            Act::Clamp { .. } => y.iter_mut().for_each(|v| *v = self.apply(*v)),
+            Act::Clamp { min, max } => {
+                if min.is_nan() || max.is_nan() {
+                    y.fill(f32::NAN);
+                    return;
+                }
+                // Comparisons with NaN are false, so a NaN element passes both selects
+                // unchanged; written as selects so the loop vectorizes.
+                for v in y.iter_mut() {
+                    let lo = if *v < min { min } else { *v };
+                    *v = if lo > max { max } else { lo };
+                }
+            }
             Act::Hardswish => y.iter_mut().for_each(|v| *v = Act::Hardswish.apply(*v)),
             Act::Hardsigmoid => y.iter_mut().for_each(|v| *v = Act::Hardsigmoid.apply(*v)),
             Act::Silu => y.iter_mut().for_each(|v| *v = Act::Silu.apply(*v)),

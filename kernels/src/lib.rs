@@ -15,8 +15,10 @@
 #![no_std]
 
 pub mod act;
+pub mod attention;
 pub mod binary;
 pub mod conv;
+pub mod conv_transpose;
 pub mod index;
 pub mod layout;
 pub mod math;
@@ -28,4 +30,5 @@ pub mod reduce;
 pub mod shape;
 pub mod softmax;
 pub mod unary;
+pub mod upsample;
 pub mod where_;

@@ -1,0 +1,160 @@
+//! Scaled dot-product attention `softmax(q·kᵀ·scale + mask) · v` with batch broadcasting, an
+//! optional bool or float mask and causal masking. Invariant: computes what etpkg's interpreter
+//! computes: a row whose scores are all −inf (fully masked) gives zeros, a NaN score makes its
+//! row NaN, and the softmax is taken after subtracting the row's maximum.
+//!
+//! Slice lengths: `q` holds the `[.., l, e]` matrices addressed by `q_batch_stride`, `k` the
+//! `[.., s, e]` ones, `v` the `[.., s, ev]` ones; `y` is `batch_len()·l·ev`; the caller's
+//! scratch `scores` must hold at least `s` elements.
+#![forbid(unsafe_code)]
+
+use crate::math;
+
+/// Batch rank the broadcasting index handles.
+pub const MAX_BATCH: usize = 4;
+
+/// An attention mask broadcast to `[batch.., l, s]` through `Sdpa::mask_stride`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Mask<'a> {
+    None,
+    /// `true` keeps a score, `false` masks it to −inf.
+    Bool(&'a [bool]),
+    /// Added to the scaled scores.
+    Float(&'a [f32]),
+}
+
+/// One attention.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Sdpa {
+    /// Output batch dims, right-aligned with leading 1s.
+    pub batch: [usize; MAX_BATCH],
+    /// Element strides of each operand's matrices along the batch dims (0 to broadcast).
+    pub q_batch_stride: [usize; MAX_BATCH],
+    pub k_batch_stride: [usize; MAX_BATCH],
+    pub v_batch_stride: [usize; MAX_BATCH],
+    /// Element strides of the mask along `[batch.., l, s]` (0 to broadcast).
+    pub mask_stride: [usize; MAX_BATCH + 2],
+    pub l: usize,
+    pub s: usize,
+    pub e: usize,
+    pub ev: usize,
+    /// Usually `1/√e` (see [`Sdpa::default_scale`]).
+    pub scale: f32,
+    /// Mask scores with key index `j > i`.
+    pub causal: bool,
+}
+
+impl Sdpa {
+    /// PyTorch's default scale `1/√e`.
+    pub fn default_scale(e: usize) -> f32 {
+        (1.0 / math::sqrt_f64(e as f64)) as f32
+    }
+
+    /// Number of output matrices.
+    pub fn batch_len(&self) -> usize {
+        self.batch.iter().product()
+    }
+}
+
+//@variant generic
+/// Universal attention, one query row at a time; `scores` is scratch of at least `p.s`
+/// elements.
+pub fn generic(
+    p: &Sdpa,
+    q: &[f32],
+    k: &[f32],
+    v: &[f32],
+    mask: Mask,
+    y: &mut [f32],
+    scores: &mut [f32],
+) {
+    debug_assert_eq!(y.len(), p.batch_len() * p.l * p.ev);
+    debug_assert!(scores.len() >= p.s);
+    let (l, s, e, ev) = (p.l, p.s, p.e, p.ev);
+    let scores = &mut scores[..s];
+    for bi in 0..p.batch_len() {
+        let (mut oq, mut ok, mut ov, mut om) = (0, 0, 0, 0);
+        let mut rest = bi;
+        for d in (0..MAX_BATCH).rev() {
+            let size = p.batch[d].max(1);
+            let c = rest % size;
+            rest /= size;
+            oq += c * p.q_batch_stride[d];
+            ok += c * p.k_batch_stride[d];
+            ov += c * p.v_batch_stride[d];
+            om += c * p.mask_stride[d];
+        }
+        for i in 0..l {
+            let qr = &q[oq + i * e..oq + (i + 1) * e];
+            let mut max = f32::NEG_INFINITY;
+            let mut any_nan = false;
+            for (j, sc) in scores.iter_mut().enumerate() {
+                let kr = &k[ok + j * e..ok + (j + 1) * e];
+                let mut dot = 0f32;
+                for (a, b) in qr.iter().zip(kr) {
+                    dot += a * b;
+                }
+                let mut x = dot * p.scale;
+                if p.causal && j > i {
+                    x = f32::NEG_INFINITY;
+                }
+                let mi = om + i * p.mask_stride[MAX_BATCH] + j * p.mask_stride[MAX_BATCH + 1];
+                match mask {
+                    Mask::None => {}
+                    Mask::Bool(m) => {
+                        if !m[mi] {
+                            x = f32::NEG_INFINITY;
+                        }
+                    }
+                    Mask::Float(m) => x += m[mi],
+                }
+                any_nan |= x.is_nan();
+                max = max.max(x);
+                *sc = x;
+            }
+            let out = &mut y[(bi * l + i) * ev..(bi * l + i + 1) * ev];
+            if max == f32::NEG_INFINITY && !any_nan {
+                out.fill(0.0);
+                continue;
+            }
+            let mut total = 0f64;
+            for sc in scores.iter_mut() {
+                *sc = math::exp_f64((*sc - max) as f64) as f32;
+                total += *sc as f64;
+            }
+            out.fill(0.0);
+            for (j, &w) in scores.iter().enumerate() {
+                let vr = &v[ov + j * ev..ov + (j + 1) * ev];
+                for (o, &vv) in out.iter_mut().zip(vr) {
+                    *o += w * vv;
+                }
+            }
+            let inv = (1.0 / total) as f32;
+            for o in out.iter_mut() {
+                *o *= inv;
+            }
+        }
+    }
+}
+
+/// Accepts every attention.
+pub fn generic_accepts(_p: &Sdpa) -> bool {
+    true
+}
+//@end
+
+//@meta
+/// Code sizes: `.text` bytes of each variant's function (helpers inlined; out-of-line
+/// `crate::act`/`crate::math` calls not counted) from
+/// `cargo rustc --release -p etpkg-kernels --lib -- --emit=obj -C codegen-units=1` for the default
+/// x86_64 target, read with `nm --size-sort -S`.
+pub const VARIANTS: &[crate::meta::KernelInfo] = &[crate::meta::KernelInfo {
+    name: "attention.generic",
+    family: "attention",
+    dtypes: &["f32"],
+    isa: &[],
+    shape: "any",
+    speed: 0,
+    code_bytes: 4871,
+}];
+//@end
