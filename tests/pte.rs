@@ -261,6 +261,11 @@ fn ints(v: &serde_json::Value) -> Vec<i64> {
 fn executorch_fixture_facts() {
     let (bytes, f) = fixture();
     let prog = rpte::Program::parse(&bytes).unwrap_or_else(|e| panic!("{e}"));
+    // ExecuTorch's own layout: a 32-byte header and segments at its 128-byte alignment.
+    assert_eq!(&bytes[8..12], b"eh00");
+    assert_eq!(u32::from_le_bytes(bytes[12..16].try_into().unwrap()), 32);
+    assert_eq!(u64_at(&bytes, 24) % 128, 0);
+    assert_eq!(u64_at(&bytes, 24) + u64_at(&bytes, 32), bytes.len() as u64);
     assert_eq!(prog.version() as u64, f["version"].as_u64().unwrap());
     assert_eq!(prog.plans_len() as u64, f["plans"].as_u64().unwrap());
     let plan = prog.plan(0).unwrap();

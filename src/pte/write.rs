@@ -8,6 +8,12 @@
 //! children are written after it and the placeholders are patched, so every `uoffset` is
 //! positive as FlatBuffers requires. Each vtable sits before the first table that uses it and
 //! is shared by later tables with the same layout.
+//!
+//! `Program.constant_buffer` (deprecated) is not written at all: ExecuTorch's `Program::load`
+//! requires it to be absent or empty whenever `constant_segment.offsets` has more than the
+//! reserved entry, and needs no placeholder `Buffer` at index 0. A program without constants
+//! still gets `segments = [{offset 0, size 0}]` and `offsets = [0]`, as ExecuTorch writes it,
+//! with a segment base offset of 0 in the header.
 
 use std::collections::HashMap;
 
