@@ -261,6 +261,11 @@ fn ints(v: &serde_json::Value) -> Vec<i64> {
 fn executorch_fixture_facts() {
     let (bytes, f) = fixture();
     let prog = rpte::Program::parse(&bytes).unwrap_or_else(|e| panic!("{e}"));
+    // ExecuTorch's own layout: a 32-byte header and segments at its 128-byte alignment.
+    assert_eq!(&bytes[8..12], b"eh00");
+    assert_eq!(u32::from_le_bytes(bytes[12..16].try_into().unwrap()), 32);
+    assert_eq!(u64_at(&bytes, 24) % 128, 0);
+    assert_eq!(u64_at(&bytes, 24) + u64_at(&bytes, 32), bytes.len() as u64);
     assert_eq!(prog.version() as u64, f["version"].as_u64().unwrap());
     assert_eq!(prog.plans_len() as u64, f["plans"].as_u64().unwrap());
     let plan = prog.plan(0).unwrap();
@@ -645,4 +650,61 @@ fn hostile_bytes_are_errors() {
         }
     }
     assert!(hits >= 1, "no union tag rejection found");
+}
+
+/// The programs `scripts/gen_pte_fixture.py --check-etpkg` loads into ExecuTorch by hand: one
+/// with no kernels (the input is the output) and one `aten::relu.out` call. Set
+/// `ETPKG_PTE_DUMP_DIR` to write them.
+#[test]
+fn executorch_check_programs_round_trip() {
+    let io = |offset| tensor(ScalarType::Float, &[2, 4], 0, Some((1, offset)));
+    let identity = Program {
+        version: SCHEMA_VERSION,
+        execution_plan: vec![ExecutionPlan {
+            name: "forward".to_string(),
+            values: vec![io(0)],
+            inputs: vec![0],
+            outputs: vec![0],
+            chains: vec![Chain {
+                inputs: vec![0],
+                outputs: vec![0],
+                instructions: vec![],
+            }],
+            operators: vec![],
+            non_const_buffer_sizes: vec![0, 32],
+        }],
+        constants: vec![],
+    };
+    let relu = Program {
+        version: SCHEMA_VERSION,
+        execution_plan: vec![ExecutionPlan {
+            name: "forward".to_string(),
+            values: vec![io(0), io(32)],
+            inputs: vec![0],
+            outputs: vec![1],
+            chains: vec![Chain {
+                inputs: vec![0],
+                outputs: vec![1],
+                // ExecuTorch passes an out-variant kernel its arguments, then the out tensor,
+                // then the returned value (the out tensor again), as its emitter writes them.
+                instructions: vec![Instruction::KernelCall {
+                    op_index: 0,
+                    args: vec![0, 1, 1],
+                }],
+            }],
+            operators: vec![Operator {
+                name: "aten::relu".to_string(),
+                overload: "out".to_string(),
+            }],
+            non_const_buffer_sizes: vec![0, 64],
+        }],
+        constants: vec![],
+    };
+    for (name, p) in [("identity", &identity), ("relu", &relu)] {
+        let bytes = write(p);
+        assert_eq!(&read(&bytes).unwrap(), p);
+        if let Ok(dir) = std::env::var("ETPKG_PTE_DUMP_DIR") {
+            std::fs::write(format!("{dir}/{name}.pte"), &bytes).unwrap();
+        }
+    }
 }

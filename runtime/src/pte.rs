@@ -42,6 +42,13 @@ pub enum PteError {
     },
     /// A table's vtable is malformed.
     Vtable { at: usize },
+    /// A scalar, table or vector is not aligned to its size from the start of the file, as
+    /// the FlatBuffers verifier ExecuTorch runs requires.
+    Misaligned {
+        what: &'static str,
+        at: usize,
+        align: usize,
+    },
     /// A union type tag names no member the reader knows.
     UnionTag {
         what: &'static str,
@@ -128,6 +135,9 @@ impl fmt::Display for PteError {
                 at.saturating_add(len)
             ),
             PteError::Vtable { at } => write!(f, "table at byte {at} has a malformed vtable"),
+            PteError::Misaligned { what, at, align } => {
+                write!(f, "{what} at byte {at} is not {align}-byte aligned")
+            }
             PteError::UnionTag { what, at, tag } => {
                 write!(f, "{what} at byte {at} has unknown union tag {tag}")
             }
@@ -230,11 +240,13 @@ struct Table<'a> {
 
 impl<'a> Table<'a> {
     fn at(buf: &'a [u8], pos: usize) -> R<Table<'a>> {
+        aligned("table", pos, 4)?;
         let soff = i32::from_le_bytes(le::<4>(buf, pos, "table")?);
         let vt = (pos as i64)
             .checked_sub(soff as i64)
             .filter(|v| *v >= 0 && (*v as u64) < buf.len() as u64)
             .ok_or(PteError::Vtable { at: pos })? as usize;
+        aligned("vtable", vt, 2)?;
         let vt_len = rd_u16(buf, vt)? as usize;
         let tbl_len = rd_u16(buf, vt + 2)? as usize;
         if vt_len < 4 || !vt_len.is_multiple_of(2) || tbl_len < 4 {
@@ -278,6 +290,7 @@ impl<'a> Table<'a> {
         if off < 4 || off + size > self.tbl_len {
             return Err(PteError::Vtable { at: self.pos });
         }
+        aligned("table field", self.pos + off, size)?;
         Ok(Some(self.pos + off))
     }
 
@@ -341,7 +354,17 @@ fn follow(buf: &[u8], p: usize, what: &'static str) -> R<usize> {
     }
 }
 
+fn aligned(what: &'static str, at: usize, align: usize) -> R<()> {
+    if at.is_multiple_of(align) {
+        Ok(())
+    } else {
+        Err(PteError::Misaligned { what, at, align })
+    }
+}
+
 fn vector_at<'a>(buf: &'a [u8], p: usize, elem: usize, what: &'static str) -> R<&'a [u8]> {
+    aligned(what, p, 4)?;
+    aligned(what, p + 4, elem)?;
     let n = rd_u32(buf, p, what)? as u64;
     let bytes = n * elem as u64;
     let start = p as u64 + 4;

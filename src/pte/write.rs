@@ -8,6 +8,12 @@
 //! children are written after it and the placeholders are patched, so every `uoffset` is
 //! positive as FlatBuffers requires. Each vtable sits before the first table that uses it and
 //! is shared by later tables with the same layout.
+//!
+//! `Program.constant_buffer` (deprecated) is not written at all: ExecuTorch's `Program::load`
+//! requires it to be absent or empty whenever `constant_segment.offsets` has more than the
+//! reserved entry, and needs no placeholder `Buffer` at index 0. A program without constants
+//! still gets `segments = [{offset 0, size 0}]` and `offsets = [0]`, as ExecuTorch writes it,
+//! with a segment base offset of 0 in the header.
 
 use std::collections::HashMap;
 
@@ -57,7 +63,8 @@ impl Builder {
     /// Writes a table with `fields` given as `(slot, value)`; returns the absolute position of
     /// each field in input order (for patching `Ref`s) and the table's own position.
     fn table(&mut self, fields: &[(u16, F)]) -> (usize, Vec<usize>) {
-        // Largest fields first so that each one is naturally aligned after the 4-byte soffset.
+        // Largest fields first, each at a multiple of its size from the table start; a table
+        // with 8-byte fields starts 8-aligned, so those land 8-aligned in the file too.
         let mut order: Vec<usize> = (0..fields.len()).collect();
         order.sort_by_key(|&i| (std::cmp::Reverse(fields[i].1.size()), fields[i].0));
         let mut rel = vec![0usize; fields.len()];
@@ -65,7 +72,6 @@ impl Builder {
         for &i in &order {
             let s = fields[i].1.size();
             off = off.div_ceil(s) * s;
-            // With an 8-byte field the table starts at 4 mod 8, so relative offset 4 is aligned.
             rel[i] = off;
             off += s;
         }
@@ -92,11 +98,7 @@ impl Builder {
                 p
             }
         };
-        if has8 {
-            self.pad_to(8, 4);
-        } else {
-            self.pad_to(4, 0);
-        }
+        self.pad_to(if has8 { 8 } else { 4 }, 0);
         let pos = self.buf.len();
         self.buf.resize(pos + tbl_len, 0);
         self.buf[pos..pos + 4].copy_from_slice(&((pos - vt_pos) as i32).to_le_bytes());
@@ -260,6 +262,7 @@ fn write_plan(b: &mut Builder, slot: usize, plan: &ExecutionPlan) {
         (4, F::Ref),
         (5, F::Ref),
         (6, F::Ref),
+        (7, F::Ref),
         (8, F::Ref),
     ]);
     b.patch(slot, pos);
@@ -288,8 +291,10 @@ fn write_plan(b: &mut Builder, slot: usize, plan: &ExecutionPlan) {
         b.string(of[0], &op.name);
         b.string(of[1], &op.overload);
     }
+    // ExecuTorch's Method::init rejects a plan without a delegates vector, even an empty one.
+    b.vec_refs(f[6], 0);
     b.vec_i64(
-        f[6],
+        f[7],
         plan.non_const_buffer_sizes.iter().map(|s| s.to_le_bytes()),
     );
 }
