@@ -3,7 +3,7 @@
 //! (in f64, rounded once to f32), including its NaN rules.
 #![forbid(unsafe_code)]
 
-use crate::math;
+use super::math;
 
 /// An activation fused into a producer. `None` stores the result unchanged.
 #[derive(Clone, Copy, Debug, PartialEq)]

@@ -8,7 +8,7 @@
 //! scratch `scores` must hold at least `s` elements.
 #![forbid(unsafe_code)]
 
-use crate::math;
+use super::math;
 
 /// Batch rank the broadcasting index handles.
 pub const MAX_BATCH: usize = 4;
@@ -148,7 +148,7 @@ pub fn generic_accepts(_p: &Sdpa) -> bool {
 /// `crate::act`/`crate::math` calls not counted) from
 /// `cargo rustc --release -p etpkg-kernels --lib -- --emit=obj -C codegen-units=1` for the default
 /// x86_64 target, read with `nm --size-sort -S`.
-pub const VARIANTS: &[crate::meta::KernelInfo] = &[crate::meta::KernelInfo {
+pub const VARIANTS: &[super::meta::KernelInfo] = &[super::meta::KernelInfo {
     name: "attention.generic",
     family: "attention",
     dtypes: &["f32"],

@@ -11,8 +11,8 @@
 // generated crate.
 #![allow(clippy::needless_range_loop, unused_imports, dead_code)]
 
-use crate::act::Act;
-use crate::shape::{load, operand_strides, DType, Dst, Elem, Operand, Rows, Shape, Src, CHUNK};
+use super::act::Act;
+use super::shape::{load, operand_strides, DType, Dst, Elem, Operand, Rows, Shape, Src, CHUNK};
 
 /// The binary op, as etpkg's IR names it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -103,7 +103,7 @@ pub fn float_op(op: BinaryOp, p: f32, q: f32) -> f32 {
         BinaryOp::Mul => p * q,
         BinaryOp::Div => p / q,
         BinaryOp::FloorDiv => floor_div_f32(p, q),
-        BinaryOp::TruncDiv => crate::math::trunc(p / q),
+        BinaryOp::TruncDiv => super::math::trunc(p / q),
         BinaryOp::Rem => {
             // fmod is exact; shifting by the divisor moves the result to the divisor's sign.
             let m = p % q;
@@ -113,7 +113,7 @@ pub fn float_op(op: BinaryOp, p: f32, q: f32) -> f32 {
                 m
             }
         }
-        BinaryOp::Pow => crate::math::powf(p, q),
+        BinaryOp::Pow => super::math::powf(p, q),
         BinaryOp::Maximum => {
             if p.is_nan() || q.is_nan() {
                 f32::NAN
@@ -146,7 +146,7 @@ fn floor_div_f32(p: f32, q: f32) -> f32 {
     if div == 0.0 {
         return 0f32.copysign(p / q);
     }
-    let f = crate::math::floor(div);
+    let f = super::math::floor(div);
     if div - f > 0.5 {
         f + 1.0
     } else {
@@ -521,7 +521,7 @@ pub fn binary_f32_channel(
 ) {
     let a_full = p.a == p.out;
     let (full, small, small_shape) = if a_full { (a, b, &p.b) } else { (b, a, &p.a) };
-    let Some(ss) = crate::shape::broadcast_strides(small_shape, &p.out) else {
+    let Some(ss) = super::shape::broadcast_strides(small_shape, &p.out) else {
         return;
     };
     let rows = Rows::new(&p.out, [ss]);
@@ -553,7 +553,7 @@ pub fn binary_f32_channel_accepts(p: &BinaryParams) -> bool {
     } else {
         return false;
     };
-    match crate::shape::broadcast_strides(small, &p.out) {
+    match super::shape::broadcast_strides(small, &p.out) {
         Some(ss) => Rows::new(&p.out, [ss]).row_strides()[0] <= 1,
         None => false,
     }
@@ -567,8 +567,8 @@ pub fn binary_f32_channel_accepts(p: &BinaryParams) -> bool {
 /// reachable from the wrapper (relocations in `objdump -dr`), core's panic paths excluded.
 /// Shared helpers a variant reaches (`crate::math`, `crate::act`, the row walker) are counted
 /// in every variant that reaches them.
-pub const VARIANTS: &[crate::meta::KernelInfo] = &[
-    crate::meta::KernelInfo {
+pub const VARIANTS: &[super::meta::KernelInfo] = &[
+    super::meta::KernelInfo {
         name: "binary.binary",
         family: "binary",
         dtypes: &["f32", "i64", "bool"],
@@ -577,7 +577,7 @@ pub const VARIANTS: &[crate::meta::KernelInfo] = &[
         speed: 0,
         code_bytes: 61647,
     },
-    crate::meta::KernelInfo {
+    super::meta::KernelInfo {
         name: "binary.binary_f32_same",
         family: "binary",
         dtypes: &["f32"],
@@ -586,7 +586,7 @@ pub const VARIANTS: &[crate::meta::KernelInfo] = &[
         speed: 2,
         code_bytes: 15251,
     },
-    crate::meta::KernelInfo {
+    super::meta::KernelInfo {
         name: "binary.binary_f32_scalar",
         family: "binary",
         dtypes: &["f32"],
@@ -595,7 +595,7 @@ pub const VARIANTS: &[crate::meta::KernelInfo] = &[
         speed: 2,
         code_bytes: 15580,
     },
-    crate::meta::KernelInfo {
+    super::meta::KernelInfo {
         name: "binary.binary_f32_channel",
         family: "binary",
         dtypes: &["f32"],

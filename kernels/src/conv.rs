@@ -7,7 +7,7 @@
 //! `bias` (if any) is `c_out`, `y` is `n·c_out·oh·ow`.
 #![forbid(unsafe_code)]
 
-use crate::act::Act;
+use super::act::Act;
 
 /// Shape and attributes of one convolution. `oh`/`ow` are the output size the caller computed
 /// (`(h + 2·pad − dil·(k − 1) − 1) / stride + 1`).
@@ -359,8 +359,8 @@ pub fn direct_accepts(p: &Conv2d) -> bool {
 /// out-of-line `crate::act`/`crate::math` calls not counted) from
 /// `cargo rustc --release -p etpkg-kernels --lib -- --emit=obj -C codegen-units=1` for the default
 /// x86_64 target, read with `nm --size-sort -S`.
-pub const VARIANTS: &[crate::meta::KernelInfo] = &[
-    crate::meta::KernelInfo {
+pub const VARIANTS: &[super::meta::KernelInfo] = &[
+    super::meta::KernelInfo {
         name: "conv.generic",
         family: "conv",
         dtypes: &["f32"],
@@ -369,7 +369,7 @@ pub const VARIANTS: &[crate::meta::KernelInfo] = &[
         speed: 0,
         code_bytes: 2681,
     },
-    crate::meta::KernelInfo {
+    super::meta::KernelInfo {
         name: "conv.direct",
         family: "conv",
         dtypes: &["f32"],
@@ -378,7 +378,7 @@ pub const VARIANTS: &[crate::meta::KernelInfo] = &[
         speed: 1,
         code_bytes: 6789,
     },
-    crate::meta::KernelInfo {
+    super::meta::KernelInfo {
         name: "conv.depthwise",
         family: "conv",
         dtypes: &["f32"],
@@ -387,7 +387,7 @@ pub const VARIANTS: &[crate::meta::KernelInfo] = &[
         speed: 2,
         code_bytes: 5918,
     },
-    crate::meta::KernelInfo {
+    super::meta::KernelInfo {
         name: "conv.pointwise",
         family: "conv",
         dtypes: &["f32"],

@@ -8,7 +8,7 @@
 //! `c_out`, `y` is `n·c_out·oh·ow`.
 #![forbid(unsafe_code)]
 
-use crate::act::Act;
+use super::act::Act;
 
 /// Shape and attributes of one transposed convolution; `oh`/`ow` include output padding.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -102,7 +102,7 @@ pub fn generic_accepts(p: &ConvTranspose2d) -> bool {
 /// `crate::act`/`crate::math` calls not counted) from
 /// `cargo rustc --release -p etpkg-kernels --lib -- --emit=obj -C codegen-units=1` for the default
 /// x86_64 target, read with `nm --size-sort -S`.
-pub const VARIANTS: &[crate::meta::KernelInfo] = &[crate::meta::KernelInfo {
+pub const VARIANTS: &[super::meta::KernelInfo] = &[super::meta::KernelInfo {
     name: "conv_transpose.generic",
     family: "conv_transpose",
     dtypes: &["f32"],

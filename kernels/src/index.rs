@@ -10,7 +10,7 @@
 // generated crate.
 #![allow(clippy::needless_range_loop, unused_imports, dead_code)]
 
-use crate::shape::{split_at_axis, Elem, MultiIndex, Shape};
+use super::shape::{split_at_axis, Elem, MultiIndex, Shape};
 
 /// An index outside `[-size, size)` for take or `[0, size)` for gather.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -133,8 +133,8 @@ pub fn gather_accepts(p: &GatherParams) -> bool {
 /// reachable from the wrapper (relocations in `objdump -dr`), core's panic paths excluded.
 /// Shared helpers a variant reaches (`crate::math`, `crate::act`, the row walker) are counted
 /// in every variant that reaches them.
-pub const VARIANTS: &[crate::meta::KernelInfo] = &[
-    crate::meta::KernelInfo {
+pub const VARIANTS: &[super::meta::KernelInfo] = &[
+    super::meta::KernelInfo {
         name: "index.take",
         family: "index",
         dtypes: &["f32", "i64", "bool"],
@@ -143,7 +143,7 @@ pub const VARIANTS: &[crate::meta::KernelInfo] = &[
         speed: 0,
         code_bytes: 681,
     },
-    crate::meta::KernelInfo {
+    super::meta::KernelInfo {
         name: "index.gather",
         family: "index",
         dtypes: &["f32", "i64", "bool"],

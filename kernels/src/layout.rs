@@ -10,7 +10,7 @@
 // generated crate.
 #![allow(clippy::needless_range_loop, unused_imports, dead_code)]
 
-use crate::shape::{split_at_axis, Elem, MultiIndex, Rows, Shape, MAX_RANK};
+use super::shape::{split_at_axis, Elem, MultiIndex, Rows, Shape, MAX_RANK};
 
 /// Copies a strided source row into `dst`; stride 1 is a memcpy and stride 0 a fill.
 #[inline]
@@ -156,7 +156,7 @@ pub fn permute_accepts(p: &PermuteParams) -> bool {
 //@variant expand
 /// `y = x.expand(out)`. `y` has `out`'s numel.
 pub fn expand<T: Elem>(p: &ExpandParams, x: &[T], y: &mut [T]) {
-    let Some(strides) = crate::shape::broadcast_strides(&p.x, &p.out) else {
+    let Some(strides) = super::shape::broadcast_strides(&p.x, &p.out) else {
         return;
     };
     let rows = Rows::new(&p.out, [strides]);
@@ -166,7 +166,7 @@ pub fn expand<T: Elem>(p: &ExpandParams, x: &[T], y: &mut [T]) {
 
 /// True when `x` broadcasts to `out`.
 pub fn expand_accepts(p: &ExpandParams) -> bool {
-    crate::shape::broadcast_strides(&p.x, &p.out).is_some()
+    super::shape::broadcast_strides(&p.x, &p.out).is_some()
 }
 //@end
 
@@ -360,8 +360,8 @@ pub fn triangle_accepts(p: &TriangleParams) -> bool {
 pub fn cumsum<S: Elem, T: Elem>(p: &CumsumParams, x: &[S], y: &mut [T]) -> Result<(), LayoutError> {
     let (outer, len, inner) = split_at_axis(&p.x, p.axis);
     match T::DTYPE {
-        crate::shape::DType::Bool => return Err(LayoutError::BoolCumsum),
-        crate::shape::DType::F32 => {
+        super::shape::DType::Bool => return Err(LayoutError::BoolCumsum),
+        super::shape::DType::F32 => {
             for o in 0..outer {
                 for n in 0..inner {
                     let mut acc = 0f64;
@@ -373,7 +373,7 @@ pub fn cumsum<S: Elem, T: Elem>(p: &CumsumParams, x: &[S], y: &mut [T]) -> Resul
                 }
             }
         }
-        crate::shape::DType::I64 => {
+        super::shape::DType::I64 => {
             for o in 0..outer {
                 for n in 0..inner {
                     let mut acc = 0i64;
@@ -417,8 +417,8 @@ pub fn cast_accepts(_p: &CastParams) -> bool {
 /// reachable from the wrapper (relocations in `objdump -dr`), core's panic paths excluded.
 /// Shared helpers a variant reaches (`crate::math`, `crate::act`, the row walker) are counted
 /// in every variant that reaches them.
-pub const VARIANTS: &[crate::meta::KernelInfo] = &[
-    crate::meta::KernelInfo {
+pub const VARIANTS: &[super::meta::KernelInfo] = &[
+    super::meta::KernelInfo {
         name: "layout.permute",
         family: "layout",
         dtypes: &["f32", "i64", "bool"],
@@ -427,7 +427,7 @@ pub const VARIANTS: &[crate::meta::KernelInfo] = &[
         speed: 0,
         code_bytes: 3064,
     },
-    crate::meta::KernelInfo {
+    super::meta::KernelInfo {
         name: "layout.expand",
         family: "layout",
         dtypes: &["f32", "i64", "bool"],
@@ -436,7 +436,7 @@ pub const VARIANTS: &[crate::meta::KernelInfo] = &[
         speed: 0,
         code_bytes: 3195,
     },
-    crate::meta::KernelInfo {
+    super::meta::KernelInfo {
         name: "layout.tile",
         family: "layout",
         dtypes: &["f32", "i64", "bool"],
@@ -445,7 +445,7 @@ pub const VARIANTS: &[crate::meta::KernelInfo] = &[
         speed: 0,
         code_bytes: 2350,
     },
-    crate::meta::KernelInfo {
+    super::meta::KernelInfo {
         name: "layout.concat",
         family: "layout",
         dtypes: &["f32", "i64", "bool"],
@@ -454,7 +454,7 @@ pub const VARIANTS: &[crate::meta::KernelInfo] = &[
         speed: 0,
         code_bytes: 607,
     },
-    crate::meta::KernelInfo {
+    super::meta::KernelInfo {
         name: "layout.slice",
         family: "layout",
         dtypes: &["f32", "i64", "bool"],
@@ -463,7 +463,7 @@ pub const VARIANTS: &[crate::meta::KernelInfo] = &[
         speed: 0,
         code_bytes: 742,
     },
-    crate::meta::KernelInfo {
+    super::meta::KernelInfo {
         name: "layout.pad",
         family: "layout",
         dtypes: &["f32", "i64", "bool"],
@@ -472,7 +472,7 @@ pub const VARIANTS: &[crate::meta::KernelInfo] = &[
         speed: 0,
         code_bytes: 2971,
     },
-    crate::meta::KernelInfo {
+    super::meta::KernelInfo {
         name: "layout.triangle",
         family: "layout",
         dtypes: &["f32", "i64", "bool"],
@@ -481,7 +481,7 @@ pub const VARIANTS: &[crate::meta::KernelInfo] = &[
         speed: 0,
         code_bytes: 1271,
     },
-    crate::meta::KernelInfo {
+    super::meta::KernelInfo {
         name: "layout.cumsum",
         family: "layout",
         dtypes: &["f32", "i64", "bool"],
@@ -490,7 +490,7 @@ pub const VARIANTS: &[crate::meta::KernelInfo] = &[
         speed: 0,
         code_bytes: 510,
     },
-    crate::meta::KernelInfo {
+    super::meta::KernelInfo {
         name: "layout.cast",
         family: "layout",
         dtypes: &["f32", "i64", "bool"],

@@ -12,6 +12,10 @@
 //! ```
 //!
 //! Text outside blocks is the family's shared part and is always copied with it.
+//!
+//! Files name each other as `super::math`, `super::act`, `super::shape`, never through
+//! `crate::`: a generated runtime places them under its own `kernels` module, where only the
+//! relative path still resolves.
 #![no_std]
 
 pub mod act;

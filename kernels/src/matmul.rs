@@ -8,7 +8,7 @@
 //! any) is indexed `i·bias_stride[0] + j·bias_stride[1]`, `y` is `batch_len()·m·n`.
 #![forbid(unsafe_code)]
 
-use crate::act::Act;
+use super::act::Act;
 
 /// Batch rank the broadcasting index handles; callers fold extra leading dims of size 1 away.
 pub const MAX_BATCH: usize = 4;
@@ -346,8 +346,8 @@ pub fn tiled_accepts(_p: &Gemm) -> bool {
 /// `crate::act`/`crate::math` calls not counted) from
 /// `cargo rustc --release -p etpkg-kernels --lib -- --emit=obj -C codegen-units=1` for the default
 /// x86_64 target, read with `nm --size-sort -S`.
-pub const VARIANTS: &[crate::meta::KernelInfo] = &[
-    crate::meta::KernelInfo {
+pub const VARIANTS: &[super::meta::KernelInfo] = &[
+    super::meta::KernelInfo {
         name: "matmul.generic",
         family: "matmul",
         dtypes: &["f32"],
@@ -356,7 +356,7 @@ pub const VARIANTS: &[crate::meta::KernelInfo] = &[
         speed: 0,
         code_bytes: 3372,
     },
-    crate::meta::KernelInfo {
+    super::meta::KernelInfo {
         name: "matmul.tiled",
         family: "matmul",
         dtypes: &["f32"],

@@ -3,8 +3,8 @@
 //! etpkg's interpreter does; layer and group statistics are accumulated in f64 (biased variance).
 #![forbid(unsafe_code)]
 
-use crate::act::Act;
-use crate::math;
+use super::act::Act;
+use super::math;
 
 /// Which normalization, with its shape. Every tensor is contiguous; `x` and `y` have the same
 /// length, given per kind below.
@@ -147,7 +147,7 @@ pub fn generic_accepts(p: &Norm) -> bool {
 /// `crate::act`/`crate::math` calls not counted) from
 /// `cargo rustc --release -p etpkg-kernels --lib -- --emit=obj -C codegen-units=1` for the default
 /// x86_64 target, read with `nm --size-sort -S`.
-pub const VARIANTS: &[crate::meta::KernelInfo] = &[crate::meta::KernelInfo {
+pub const VARIANTS: &[super::meta::KernelInfo] = &[super::meta::KernelInfo {
     name: "norm.generic",
     family: "norm",
     dtypes: &["f32"],

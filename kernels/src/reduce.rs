@@ -11,7 +11,7 @@
 // generated crate.
 #![allow(clippy::needless_range_loop, unused_imports, dead_code)]
 
-use crate::shape::{DType, Elem, Rows, Shape, MAX_RANK};
+use super::shape::{DType, Elem, Rows, Shape, MAX_RANK};
 
 /// The reduction applied to each group.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -259,7 +259,7 @@ pub fn arg_reduce<T: Elem>(
     y: &mut [i64],
 ) -> Result<(), ReduceError> {
     let (outer, len, inner) = match p.axis {
-        Some(a) => crate::shape::split_at_axis(&p.x, a),
+        Some(a) => super::shape::split_at_axis(&p.x, a),
         None => (1, p.x.numel(), 1),
     };
     if T::DTYPE == DType::Bool {
@@ -307,8 +307,8 @@ pub fn arg_reduce_accepts(p: &ArgParams) -> bool {
 /// reachable from the wrapper (relocations in `objdump -dr`), core's panic paths excluded.
 /// Shared helpers a variant reaches (`crate::math`, `crate::act`, the row walker) are counted
 /// in every variant that reaches them.
-pub const VARIANTS: &[crate::meta::KernelInfo] = &[
-    crate::meta::KernelInfo {
+pub const VARIANTS: &[super::meta::KernelInfo] = &[
+    super::meta::KernelInfo {
         name: "reduce.reduce",
         family: "reduce",
         dtypes: &["f32", "i64", "bool"],
@@ -317,7 +317,7 @@ pub const VARIANTS: &[crate::meta::KernelInfo] = &[
         speed: 0,
         code_bytes: 8088,
     },
-    crate::meta::KernelInfo {
+    super::meta::KernelInfo {
         name: "reduce.var",
         family: "reduce",
         dtypes: &["f32"],
@@ -326,7 +326,7 @@ pub const VARIANTS: &[crate::meta::KernelInfo] = &[
         speed: 0,
         code_bytes: 4735,
     },
-    crate::meta::KernelInfo {
+    super::meta::KernelInfo {
         name: "reduce.arg_reduce",
         family: "reduce",
         dtypes: &["f32", "i64"],

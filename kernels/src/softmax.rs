@@ -3,7 +3,7 @@
 //! first, sums are accumulated in f64, and a NaN anywhere in a line makes the whole line NaN.
 #![forbid(unsafe_code)]
 
-use crate::math;
+use super::math;
 
 /// The tensor seen as `[outer, len, inner]` with the softmax axis in the middle.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -62,7 +62,7 @@ pub fn generic_accepts(_p: &Softmax) -> bool {
 /// `crate::act`/`crate::math` calls not counted) from
 /// `cargo rustc --release -p etpkg-kernels --lib -- --emit=obj -C codegen-units=1` for the default
 /// x86_64 target, read with `nm --size-sort -S`.
-pub const VARIANTS: &[crate::meta::KernelInfo] = &[crate::meta::KernelInfo {
+pub const VARIANTS: &[super::meta::KernelInfo] = &[super::meta::KernelInfo {
     name: "softmax.generic",
     family: "softmax",
     dtypes: &["f32"],

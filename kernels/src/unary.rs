@@ -10,9 +10,9 @@
 // generated crate.
 #![allow(clippy::needless_range_loop, unused_imports, dead_code)]
 
-use crate::act::Act;
-use crate::math;
-use crate::shape::{load, DType, Dst, Elem, Operand, Src, CHUNK};
+use super::act::Act;
+use super::math;
+use super::shape::{load, DType, Dst, Elem, Operand, Src, CHUNK};
 
 /// The unary op, as etpkg's IR names it, with its attributes.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -309,8 +309,8 @@ pub fn unary_f32_accepts(p: &UnaryParams) -> bool {
 /// reachable from the wrapper (relocations in `objdump -dr`), core's panic paths excluded.
 /// Shared helpers a variant reaches (`crate::math`, `crate::act`, the row walker) are counted
 /// in every variant that reaches them.
-pub const VARIANTS: &[crate::meta::KernelInfo] = &[
-    crate::meta::KernelInfo {
+pub const VARIANTS: &[super::meta::KernelInfo] = &[
+    super::meta::KernelInfo {
         name: "unary.unary",
         family: "unary",
         dtypes: &["f32", "i64", "bool"],
@@ -319,7 +319,7 @@ pub const VARIANTS: &[crate::meta::KernelInfo] = &[
         speed: 0,
         code_bytes: 19684,
     },
-    crate::meta::KernelInfo {
+    super::meta::KernelInfo {
         name: "unary.unary_f32",
         family: "unary",
         dtypes: &["f32"],

@@ -87,7 +87,7 @@ pub fn generic_accepts(p: &Upsample2d) -> bool {
 /// `crate::act`/`crate::math` calls not counted) from
 /// `cargo rustc --release -p etpkg-kernels --lib -- --emit=obj -C codegen-units=1` for the default
 /// x86_64 target, read with `nm --size-sort -S`.
-pub const VARIANTS: &[crate::meta::KernelInfo] = &[crate::meta::KernelInfo {
+pub const VARIANTS: &[super::meta::KernelInfo] = &[super::meta::KernelInfo {
     name: "upsample.generic",
     family: "upsample",
     dtypes: &["f32"],

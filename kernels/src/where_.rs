@@ -9,7 +9,7 @@
 // generated crate.
 #![allow(clippy::needless_range_loop, unused_imports, dead_code)]
 
-use crate::shape::{load, operand_strides, Dst, Elem, Rows, Shape, Src, CHUNK};
+use super::shape::{load, operand_strides, Dst, Elem, Rows, Shape, Src, CHUNK};
 
 /// Shapes of the three operands and of the output (their broadcast).
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -54,7 +54,7 @@ fn where_typed<T: Elem>(
     b: Src<'_>,
     y: &mut [T],
 ) -> Result<(), WhereError> {
-    let sc = crate::shape::broadcast_strides(&p.cond, &p.out).ok_or(WhereError)?;
+    let sc = super::shape::broadcast_strides(&p.cond, &p.out).ok_or(WhereError)?;
     let sa = operand_strides(&a, &p.a, &p.out).ok_or(WhereError)?;
     let sb = operand_strides(&b, &p.b, &p.out).ok_or(WhereError)?;
     let rows = Rows::new(&p.out, [sc, sa, sb]);
@@ -85,7 +85,7 @@ fn where_typed<T: Elem>(
 pub fn select_accepts(p: &WhereParams) -> bool {
     [p.cond, p.a, p.b]
         .iter()
-        .all(|s| crate::shape::broadcast_strides(s, &p.out).is_some())
+        .all(|s| super::shape::broadcast_strides(s, &p.out).is_some())
 }
 //@end
 
@@ -96,7 +96,7 @@ pub fn select_accepts(p: &WhereParams) -> bool {
 /// reachable from the wrapper (relocations in `objdump -dr`), core's panic paths excluded.
 /// Shared helpers a variant reaches (`crate::math`, `crate::act`, the row walker) are counted
 /// in every variant that reaches them.
-pub const VARIANTS: &[crate::meta::KernelInfo] = &[crate::meta::KernelInfo {
+pub const VARIANTS: &[super::meta::KernelInfo] = &[super::meta::KernelInfo {
     name: "where_.select",
     family: "where_",
     dtypes: &["f32", "i64", "bool"],
