@@ -3,10 +3,14 @@
 //! an emitted program gives back the graph's ops.
 //!
 //! This file is shared: etpkg compiles it (kernel selection, `inspect`, tests) and copies it
-//! into every generated runtime crate. It is `no_std` and allocates nothing.
+//! into every generated runtime crate, beside `pte.rs` and the kernels' `act.rs`, which it
+//! names through `super::`. It is `no_std` and allocates nothing.
 
-/// The largest tensor rank a program may use.
-pub const MAX_RANK: usize = 8;
+/// The activation a fused step applies to its own result (`Act::None` when not fused): the
+/// kernels' own type, so a binding passes it through unchanged.
+pub use super::kernels::act::Act;
+/// The largest tensor rank a program may use: the one the reader enforces.
+pub use super::pte::MAX_RANK;
 
 /// A value index into the execution plan's `values`.
 pub type ValueIndex = u32;
@@ -40,25 +44,6 @@ impl Ints {
     pub fn as_slice(&self) -> &[i64] {
         &self.v[..self.len as usize]
     }
-}
-
-/// The activation a fused step applies to its own result (`Act::None` when not fused).
-#[derive(Clone, Copy, Debug, PartialEq, Default)]
-pub enum Act {
-    #[default]
-    None,
-    Relu,
-    /// Clamp to `[min, max]`; a missing bound is infinite.
-    Clamp {
-        min: f32,
-        max: f32,
-    },
-    Hardswish,
-    Hardsigmoid,
-    Silu,
-    Gelu {
-        tanh: bool,
-    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
