@@ -173,36 +173,24 @@ impl Activation {
     }
 }
 
-/// Writes out `<producer>+<activation>` for every producer, in `Activation::index` order, so
-/// `Op::name` can stay `&'static str` for fused ops too.
+/// Defines, from one list of producers, `FUSED_PRODUCERS` and `FUSED_NAMES` (every
+/// `<producer>+<activation>`, in `Activation::index` order), so `Op::name` can stay
+/// `&'static str` for fused ops too. Any other producer is named `fused+<act>`.
 macro_rules! fused_names {
     ($($p:literal),* $(,)?) => {
-        &[$([
+        const FUSED_PRODUCERS: &[&str] = &[$($p),*];
+        const FUSED_NAMES: &[[&str; 6]] = &[$([
             concat!($p, "+relu"),
             concat!($p, "+clamp"),
             concat!($p, "+hardswish"),
             concat!($p, "+hardsigmoid"),
             concat!($p, "+silu"),
             concat!($p, "+gelu"),
-        ]),*]
+        ]),*];
     };
 }
 
-/// Producers whose fused names are spelled out; any other producer is named `fused+<act>`.
-const FUSED_PRODUCERS: &[&str] = &[
-    "conv",
-    "conv_transpose",
-    "linear",
-    "matmul",
-    "addmm",
-    "batch_norm",
-    "layer_norm",
-    "add",
-    "sub",
-    "mul",
-    "fused",
-];
-const FUSED_NAMES: &[[&str; 6]] = fused_names!(
+fused_names!(
     "conv",
     "conv_transpose",
     "linear",
