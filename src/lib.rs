@@ -16,3 +16,4 @@ pub mod passes;
 pub mod pt2;
 pub mod pte;
 pub mod rt;
+pub mod select;

@@ -4,7 +4,7 @@
 use anyhow::{bail, Result};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use etpkg::build::BuildOptions;
-use etpkg::ops::project;
+use etpkg::ops::{project, target};
 use etpkg::ops::status::{self, Verbosity};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -98,20 +98,58 @@ enum Command {
     },
     /// List the built-in devices a target can name.
     Targets,
-    /// Run a model on `.npy` inputs and write its outputs as `.npy` files.
+    /// Run a model on `.npy` inputs and write its outputs as `.npy` files: a built target's
+    /// program with its generated runtime (`--target`), or the reference interpreter
+    /// (`--reference --model FILE.pt2`).
     Run {
+        /// Path to `ExecuTorch.toml` (default: the nearest one from the current directory up).
+        #[arg(long, value_name = "PATH")]
+        manifest_path: Option<PathBuf>,
+        /// Build this target and run its program with its generated runtime.
+        #[arg(long, value_name = "TARGET", conflicts_with = "reference")]
+        target: Option<String>,
+        /// Run this `.pte` file instead of the target's own program (with the target's runtime).
+        #[arg(long, value_name = "FILE.pte", requires = "target")]
+        program: Option<PathBuf>,
         /// Run the reference interpreter on the imported graph (the correctness oracle).
-        #[arg(long)]
+        #[arg(long, requires = "model")]
         reference: bool,
-        /// The `torch.export` archive to run.
+        /// The `torch.export` archive to run with `--reference`.
         #[arg(long, value_name = "FILE.pt2")]
-        model: PathBuf,
+        model: Option<PathBuf>,
         /// One `.npy` file per model input, in the model's input order.
         #[arg(long = "input", value_name = "FILE.npy")]
         inputs: Vec<PathBuf>,
         /// Where to write `output_0.npy`, `output_1.npy`, ...
         #[arg(long, value_name = "DIR")]
         output_dir: PathBuf,
+    },
+    /// Build, run the manifest's `[verify]` inputs and compare every output with
+    /// `[verify].expected`; exits 1 past the tolerance.
+    Verify {
+        #[command(flatten)]
+        project: ProjectArgs,
+        /// Print the per-output errors as JSON on stdout.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Build and time a target's program: median latency over repeated runs and a per-op
+    /// breakdown.
+    Bench {
+        #[command(flatten)]
+        project: ProjectArgs,
+        /// Timed runs.
+        #[arg(long, default_value_t = 50)]
+        iterations: usize,
+        /// Untimed runs first.
+        #[arg(long, default_value_t = 5)]
+        warmup: usize,
+        /// Inputs (default: the manifest's `[verify].inputs`).
+        #[arg(long = "input", value_name = "FILE.npy")]
+        inputs: Vec<PathBuf>,
+        /// Print the result as JSON on stdout.
+        #[arg(long)]
+        json: bool,
     },
     /// List the ATen ops etpkg can lower.
     Ops,
@@ -137,6 +175,56 @@ fn cache_dir() -> Option<PathBuf> {
     std::env::var_os("ETPKG_CACHE_DIR")
         .filter(|v| !v.is_empty())
         .map(PathBuf::from)
+}
+
+/// The targets a command works on: those named, or every target of the manifest.
+fn targets_of(m: &etpkg::manifest::Manifest, named: &[String]) -> Vec<String> {
+    if named.is_empty() {
+        m.targets.keys().cloned().collect()
+    } else {
+        named.to_vec()
+    }
+}
+
+/// Builds one target, printing status lines only for work actually done.
+fn build_quietly(m: &etpkg::manifest::Manifest, t: &str, verbosity: Verbosity) -> Result<()> {
+    let opts = BuildOptions {
+        targets: vec![t.to_string()],
+        profile: None,
+        jobs: 0,
+        cache_dir: cache_dir(),
+    };
+    let mut sink = status::Human::new(verbosity);
+    project::build(m, &opts, &mut sink)?;
+    Ok(())
+}
+
+fn bench_text(b: &target::Bench) -> String {
+    let ms = |ns: u64| ns as f64 / 1e6;
+    let mut s = format!(
+        "target `{}`: median {:.3} ms over {} runs (min {:.3}, max {:.3}; {} warm-up)\n",
+        b.target,
+        ms(b.median_ns),
+        b.iterations,
+        ms(b.min_ns),
+        ms(b.max_ns),
+        b.warmup
+    );
+    let total: u64 = b.ops.iter().map(|o| o.median_ns).sum::<u64>().max(1);
+    s.push_str("  instr  op                          median ms   share\n");
+    for o in b.ops.iter().take(15) {
+        s.push_str(&format!(
+            "  {:>5}  {:<26} {:>10.3}  {:>5.1}%\n",
+            o.instruction,
+            o.op,
+            ms(o.median_ns),
+            100.0 * o.median_ns as f64 / total as f64
+        ));
+    }
+    if b.ops.len() > 15 {
+        s.push_str(&format!("  ... {} more instructions\n", b.ops.len() - 15));
+    }
+    s
 }
 
 fn manifest(given: Option<&std::path::Path>) -> Result<etpkg::manifest::Manifest> {
@@ -265,18 +353,36 @@ fn real_main() -> Result<()> {
             }
         }
         Command::Run {
+            manifest_path,
+            target,
+            program,
             reference,
             model,
             inputs,
             output_dir,
         } => {
-            if !reference {
-                bail!(
-                    "`etpkg run` on a built target is not available yet; pass `--reference` to run \
-                     the reference interpreter on {}",
-                    model.display()
+            if let Some(t) = target {
+                let m = manifest(manifest_path.as_deref())?;
+                build_quietly(&m, &t, verbosity)?;
+                let outs =
+                    target::run(&m, &t, program.as_deref(), &inputs, &output_dir)?;
+                say(
+                    "Ran",
+                    &format!(
+                        "target `{t}`, wrote {} output(s) to {}",
+                        outs.len(),
+                        output_dir.display()
+                    ),
                 );
+                return Ok(());
             }
+            let model = match (reference, model) {
+                (true, Some(model)) => model,
+                _ => bail!(
+                    "say what to run: `--target TARGET` (a built target's program and runtime) \
+                     or `--reference --model FILE.pt2` (the reference interpreter)"
+                ),
+            };
             let r = etpkg::ops::run_reference(&model, &inputs, &output_dir)?;
             eprintln!(
                 "{:>12} {} ({} nodes) in {:.1} ms",
@@ -292,6 +398,58 @@ fn real_main() -> Result<()> {
                 r.outputs.len(),
                 output_dir.display()
             );
+        }
+        Command::Verify { project: p, json } => {
+            let m = manifest(p.manifest_path.as_deref())?;
+            let targets = targets_of(&m, &p.targets);
+            let mut all = Vec::new();
+            for t in &targets {
+                build_quietly(&m, t, verbosity)?;
+                all.push(target::verify(&m, t)?);
+            }
+            if json {
+                println!("{}", serde_json::to_string_pretty(&all)?);
+            }
+            for v in &all {
+                for o in &v.outputs {
+                    say(
+                        if o.pass { "Verified" } else { "Mismatch" },
+                        &format!(
+                            "target `{}` output {}: max abs error {:.3e}, max rel error {:.3e} (tolerance {:.1e})",
+                            v.target, o.index, o.max_abs_error, o.max_rel_error, v.tolerance
+                        ),
+                    );
+                }
+            }
+            if let Some(v) = all.iter().find(|v| !v.pass()) {
+                bail!(
+                    "target `{}` does not match `[verify].expected` within {:.1e} in {}",
+                    v.target,
+                    v.tolerance,
+                    m.path.display()
+                );
+            }
+        }
+        Command::Bench {
+            project: p,
+            iterations,
+            warmup,
+            inputs,
+            json,
+        } => {
+            let m = manifest(p.manifest_path.as_deref())?;
+            let mut all = Vec::new();
+            for t in targets_of(&m, &p.targets) {
+                build_quietly(&m, &t, verbosity)?;
+                all.push(target::bench(&m, &t, &inputs, iterations, warmup)?);
+            }
+            if json {
+                println!("{}", serde_json::to_string_pretty(&all)?);
+            } else {
+                for b in &all {
+                    print!("{}", bench_text(b));
+                }
+            }
         }
         Command::Ops => {
             for t in etpkg::lower::supported_targets() {

@@ -823,6 +823,11 @@ impl<'a> Program<'a> {
         Ok(())
     }
 
+    /// The whole file the program was parsed from.
+    pub fn bytes(&self) -> &'a [u8] {
+        self.buf
+    }
+
     pub fn version(&self) -> u32 {
         self.version
     }

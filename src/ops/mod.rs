@@ -3,6 +3,8 @@
 
 pub mod project;
 mod run;
+pub mod runner;
 pub mod status;
+pub mod target;
 
 pub use run::{run_reference, RunError, RunReport};

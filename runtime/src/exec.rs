@@ -1,0 +1,701 @@
+//! The executor: runs a validated program's `forward` plan inside a caller's arena. Invariant:
+//! after `Method::load` succeeds, `execute` touches only the blob and the arena it was given,
+//! allocates nothing, and reports every fault (a shape a kernel refuses, an overlap the plan
+//! should not contain) as an error, never as undefined behaviour.
+//!
+//! The arena holds the plan's memory ids one after another, each starting on a 64-byte
+//! boundary:
+//!
+//! ```text
+//! arena
+//! ├── memory id 1   non_const_buffer_sizes[1] bytes, at 0
+//! ├── memory id 2   non_const_buffer_sizes[2] bytes, at align64(end of id 1)
+//! └── ...
+//! ```
+//!
+//! Nothing is precomputed into tables at load time, so a method needs no storage beyond the
+//! arena: each step's operands are resolved from the program when the step runs, which costs a
+//! few FlatBuffer reads per operand.
+//!
+//! This file is shared: etpkg compiles it and every generated runtime copies it unchanged.
+
+use core::fmt;
+
+use super::decode::{decode, DecodeError};
+use super::ops::{self, DType, In, OpError, Shape, TensorMeta};
+use super::pte::{Plan, Program, PteError, TensorInfo, Value};
+use super::step::{Kind, Step};
+
+/// Alignment the blob, the arena and every memory id's start must have.
+pub const ALIGN: usize = 64;
+
+/// The most memory ids a plan may use (id 0 is reserved by the format).
+pub const MAX_MEMORY_IDS: usize = 8;
+
+/// The most tensors a concatenation may join.
+pub const MAX_LIST: usize = 64;
+
+/// Why a program could not be loaded.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum LoadError {
+    /// The blob is not a valid `.pte` file.
+    Pte(PteError),
+    /// The blob or the arena does not start on a 64-byte boundary.
+    Misaligned { what: &'static str },
+    /// The program has no plan named `forward`.
+    NoForward,
+    /// The plan uses more memory ids than this runtime supports, or a negative size.
+    MemoryIds { count: usize },
+    /// The arena is smaller than the plan needs.
+    ArenaTooSmall { needed: usize, given: usize },
+    /// A value the plan uses cannot be given to a kernel.
+    Value { index: u32, reason: &'static str },
+    /// An instruction cannot be decoded.
+    Instruction { index: usize, error: DecodeError },
+    /// An instruction this runtime does not execute (delegate calls, control flow).
+    Unsupported { index: usize, what: &'static str },
+}
+
+/// Why a run failed.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum ExecError {
+    /// A kernel refused its operands.
+    Op {
+        instruction: usize,
+        op: &'static str,
+        error: OpError,
+    },
+    /// An operand overlaps the output in a way no plan produces.
+    Overlap { instruction: usize, value: u32 },
+    /// The output of an instruction is not a planned tensor.
+    NotWritable { instruction: usize, value: u32 },
+    /// A concatenation joins more tensors than [`MAX_LIST`].
+    TooManyInputs { instruction: usize },
+    /// An input or output index out of range.
+    NoSuchIo { what: &'static str, index: usize },
+    /// Input bytes of the wrong length or element type.
+    InputSize {
+        index: usize,
+        expected: usize,
+        given: usize,
+    },
+    InputType { index: usize },
+    /// The program's value cannot be resolved (only after a load that validated it: a bug).
+    Value { index: u32 },
+}
+
+impl fmt::Display for LoadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LoadError::Pte(e) => write!(f, "invalid program: {e}"),
+            LoadError::Misaligned { what } => {
+                write!(f, "the {what} must start on a {ALIGN}-byte boundary")
+            }
+            LoadError::NoForward => write!(f, "the program has no `forward` method"),
+            LoadError::MemoryIds { count } => write!(
+                f,
+                "the plan uses {count} memory ids; this runtime supports at most {}",
+                MAX_MEMORY_IDS - 1
+            ),
+            LoadError::ArenaTooSmall { needed, given } => write!(
+                f,
+                "the arena holds {given} bytes but the program needs {needed}"
+            ),
+            LoadError::Value { index, reason } => write!(f, "value {index}: {reason}"),
+            LoadError::Instruction { index, error } => {
+                write!(f, "instruction {index}: {error}")
+            }
+            LoadError::Unsupported { index, what } => {
+                write!(f, "instruction {index}: {what} is not supported by this runtime")
+            }
+        }
+    }
+}
+
+impl fmt::Display for ExecError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ExecError::Op {
+                instruction,
+                op,
+                error,
+            } => write!(f, "instruction {instruction} ({op}): {error}"),
+            ExecError::Overlap { instruction, value } => write!(
+                f,
+                "instruction {instruction}: operand value {value} partly overlaps the output"
+            ),
+            ExecError::NotWritable { instruction, value } => write!(
+                f,
+                "instruction {instruction}: output value {value} is not a planned tensor"
+            ),
+            ExecError::TooManyInputs { instruction } => write!(
+                f,
+                "instruction {instruction}: more than {MAX_LIST} tensors to concatenate"
+            ),
+            ExecError::NoSuchIo { what, index } => write!(f, "the method has no {what} {index}"),
+            ExecError::InputSize {
+                index,
+                expected,
+                given,
+            } => write!(
+                f,
+                "input {index} takes {expected} bytes, {given} were given"
+            ),
+            ExecError::InputType { index } => {
+                write!(f, "input {index} has a different element type")
+            }
+            ExecError::Value { index } => write!(f, "value {index} cannot be resolved"),
+        }
+    }
+}
+
+/// Sees each instruction before and after it runs (per-op timing in runners and benchmarks).
+pub trait Observer {
+    fn before(&mut self, instruction: usize, step: &Step);
+    fn after(&mut self, instruction: usize, step: &Step);
+}
+
+struct NoObserver;
+
+impl Observer for NoObserver {
+    fn before(&mut self, _: usize, _: &Step) {}
+    fn after(&mut self, _: usize, _: &Step) {}
+}
+
+/// Where a tensor's bytes are.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Place {
+    /// `len` bytes at `start` in the blob's constant data.
+    Constant(usize, usize),
+    /// `len` bytes at `start` in the arena.
+    Arena(usize, usize),
+}
+
+/// Start of each memory id in the arena, and the arena bytes needed.
+#[derive(Clone, Copy)]
+struct Layout {
+    base: [usize; MAX_MEMORY_IDS],
+    size: [usize; MAX_MEMORY_IDS],
+    count: usize,
+    total: usize,
+}
+
+fn align_up(n: usize) -> Option<usize> {
+    n.checked_add(ALIGN - 1).map(|v| v / ALIGN * ALIGN)
+}
+
+fn layout(plan: &Plan<'_>) -> Result<Layout, LoadError> {
+    let sizes = plan.non_const_buffer_sizes();
+    let count = sizes.len();
+    if count > MAX_MEMORY_IDS {
+        return Err(LoadError::MemoryIds { count });
+    }
+    let mut l = Layout {
+        base: [0; MAX_MEMORY_IDS],
+        size: [0; MAX_MEMORY_IDS],
+        count,
+        total: 0,
+    };
+    let mut at = 0usize;
+    // Id 0 is reserved by the format; its recorded size is ignored.
+    for id in 1..count {
+        let s = sizes.get(id).unwrap_or(0);
+        let s = usize::try_from(s).map_err(|_| LoadError::MemoryIds { count })?;
+        l.base[id] = at;
+        l.size[id] = s;
+        at = at
+            .checked_add(s)
+            .and_then(align_up)
+            .ok_or(LoadError::MemoryIds { count })?;
+    }
+    l.total = at;
+    Ok(l)
+}
+
+fn dtype_of(scalar_type: i8) -> Option<DType> {
+    match scalar_type {
+        6 => Some(DType::F32),
+        4 => Some(DType::I64),
+        11 => Some(DType::Bool),
+        _ => None,
+    }
+}
+
+fn elem_size(d: DType) -> usize {
+    match d {
+        DType::F32 => 4,
+        DType::I64 => 8,
+        DType::Bool => 1,
+    }
+}
+
+/// A tensor's metadata as kernels see it, checked: a supported dtype, a rank within bounds and
+/// the contiguous dim order.
+fn meta_of(t: &TensorInfo<'_>) -> Result<TensorMeta, &'static str> {
+    let dtype = dtype_of(t.scalar_type).ok_or("element type not supported by the kernels")?;
+    let mut dims = [0usize; super::pte::MAX_RANK];
+    let rank = t.sizes.len();
+    if rank > dims.len() {
+        return Err("rank above the supported maximum");
+    }
+    for (i, s) in t.sizes.iter().enumerate() {
+        dims[i] = usize::try_from(s).map_err(|_| "negative size")?;
+    }
+    if t.dim_order.len() != rank || t.dim_order.iter().enumerate().any(|(i, &d)| d as usize != i)
+    {
+        return Err("only contiguous tensors (dim order 0..rank) are supported");
+    }
+    let shape = Shape::new(&dims[..rank]).ok_or("rank above the supported maximum")?;
+    Ok(TensorMeta { dtype, shape })
+}
+
+fn nbytes(m: &TensorMeta) -> Option<usize> {
+    m.shape
+        .dims()
+        .iter()
+        .try_fold(elem_size(m.dtype), |n, &d| n.checked_mul(d))
+}
+
+/// The metadata of tensor value `index`: what kernel selection and the executor both see.
+pub fn tensor_meta(plan: &Plan<'_>, index: u32) -> Result<TensorMeta, &'static str> {
+    match plan.value(index as usize) {
+        Some(Value::Tensor(t)) => meta_of(&t),
+        Some(_) => Err("not a tensor"),
+        None => Err("no such value"),
+    }
+}
+
+/// Calls `f` with every tensor value `step` reads, expanding a concatenation's list.
+pub fn for_each_operand(
+    plan: &Plan<'_>,
+    step: &Step,
+    mut f: impl FnMut(u32),
+) -> Result<(), &'static str> {
+    if let Kind::Concat { .. } = step.kind {
+        match plan.value(step.inputs[0] as usize) {
+            Some(Value::TensorList(items)) => {
+                if items.len() > MAX_LIST {
+                    return Err("more tensors to concatenate than this runtime supports");
+                }
+                for v in items.iter() {
+                    f(u32::try_from(v).map_err(|_| "negative value index")?);
+                }
+                Ok(())
+            }
+            _ => Err("a concatenation's operand is not a tensor list"),
+        }
+    } else {
+        for &v in step.inputs() {
+            f(v);
+        }
+        Ok(())
+    }
+}
+
+/// A program's `forward` method bound to an arena.
+pub struct Method<'a> {
+    program: Program<'a>,
+    plan: Plan<'a>,
+    arena: &'a mut [u8],
+    layout: Layout,
+}
+
+impl<'a> Method<'a> {
+    /// Bytes of arena the program's `forward` plan needs.
+    pub fn arena_bytes(blob: &[u8]) -> Result<usize, LoadError> {
+        let program = Program::parse(blob).map_err(LoadError::Pte)?;
+        let plan = program.plan_named("forward").ok_or(LoadError::NoForward)?;
+        Ok(layout(&plan)?.total)
+    }
+
+    /// Validates the blob and every instruction of `forward`, and binds the arena.
+    pub fn load(blob: &'a [u8], arena: &'a mut [u8]) -> Result<Method<'a>, LoadError> {
+        if blob.as_ptr() as usize % ALIGN != 0 {
+            return Err(LoadError::Misaligned { what: "program" });
+        }
+        if arena.as_ptr() as usize % ALIGN != 0 {
+            return Err(LoadError::Misaligned { what: "arena" });
+        }
+        let program = Program::parse(blob).map_err(LoadError::Pte)?;
+        let plan = program.plan_named("forward").ok_or(LoadError::NoForward)?;
+        let layout = layout(&plan)?;
+        if arena.len() < layout.total {
+            return Err(LoadError::ArenaTooSmall {
+                needed: layout.total,
+                given: arena.len(),
+            });
+        }
+        let m = Method {
+            program,
+            plan,
+            arena,
+            layout,
+        };
+        m.validate()?;
+        Ok(m)
+    }
+
+    /// Checks that every tensor an instruction or the signature uses resolves to bytes of the
+    /// right size, and that every instruction decodes.
+    fn validate(&self) -> Result<(), LoadError> {
+        for v in self.plan.inputs().iter().chain(self.plan.outputs().iter()) {
+            let index = u32::try_from(v).map_err(|_| LoadError::Value {
+                index: 0,
+                reason: "negative value index",
+            })?;
+            self.tensor(index).map_err(|reason| LoadError::Value { index, reason })?;
+        }
+        for i in 0..self.plan.instructions_len() {
+            let step = match self.step(i)? {
+                Some(s) => s,
+                None => continue,
+            };
+            let out = step.output;
+            match self.tensor(out) {
+                Ok((_, Place::Arena(..))) => {}
+                Ok(_) => {
+                    return Err(LoadError::Value {
+                        index: out,
+                        reason: "an instruction writes a constant",
+                    })
+                }
+                Err(reason) => return Err(LoadError::Value { index: out, reason }),
+            }
+            let mut bad = None;
+            self.for_each_operand(&step, |v| {
+                if bad.is_none() {
+                    if let Err(reason) = self.tensor(v) {
+                        bad = Some(LoadError::Value { index: v, reason });
+                    }
+                }
+            })
+            .map_err(|reason| LoadError::Value {
+                index: step.inputs[0],
+                reason,
+            })?;
+            if let Some(e) = bad {
+                return Err(e);
+            }
+        }
+        Ok(())
+    }
+
+    /// The decoded step of instruction `i`, or None for an instruction that computes nothing.
+    fn step(&self, i: usize) -> Result<Option<Step>, LoadError> {
+        match self.plan.instruction(i) {
+            Some(super::pte::Instruction::Kernel { .. }) => decode(&self.plan, i)
+                .map_err(|error| LoadError::Instruction { index: i, error }),
+            Some(super::pte::Instruction::Delegate { .. }) => Err(LoadError::Unsupported {
+                index: i,
+                what: "a delegate call",
+            }),
+            Some(super::pte::Instruction::JumpFalse { .. }) => Err(LoadError::Unsupported {
+                index: i,
+                what: "a conditional jump",
+            }),
+            Some(super::pte::Instruction::Move { .. }) => Err(LoadError::Unsupported {
+                index: i,
+                what: "a move",
+            }),
+            // Freeing a value is a no-op: the memory plan already decided where everything lives.
+            Some(super::pte::Instruction::Free { .. }) => Ok(None),
+            None => Err(LoadError::Unsupported {
+                index: i,
+                what: "an unreadable instruction",
+            }),
+        }
+    }
+
+    fn for_each_operand(&self, step: &Step, f: impl FnMut(u32)) -> Result<(), &'static str> {
+        for_each_operand(&self.plan, step, f)
+    }
+
+    /// A tensor value's metadata and where its bytes are.
+    fn tensor(&self, index: u32) -> Result<(TensorMeta, Place), &'static str> {
+        let t = match self.plan.value(index as usize) {
+            Some(Value::Tensor(t)) => t,
+            Some(_) => return Err("not a tensor"),
+            None => return Err("no such value"),
+        };
+        let meta = meta_of(&t)?;
+        let len = nbytes(&meta).ok_or("byte size overflows")?;
+        if t.data_buffer_idx != 0 {
+            let data = self
+                .program
+                .constant(t.data_buffer_idx)
+                .ok_or("constant data missing")?;
+            if data.len() < len {
+                return Err("constant data shorter than the tensor");
+            }
+            let start = data.as_ptr() as usize - self.program_base();
+            return Ok((meta, Place::Constant(start, len)));
+        }
+        let (id, offset) = t.allocation.ok_or("a non-constant tensor without memory")?;
+        let id = id as usize;
+        if id == 0 || id >= self.layout.count {
+            return Err("memory id out of range");
+        }
+        let offset = usize::try_from(offset).map_err(|_| "offset out of range")?;
+        let end = offset.checked_add(len).ok_or("offset out of range")?;
+        if end > self.layout.size[id] {
+            return Err("tensor extends past its memory id");
+        }
+        Ok((meta, Place::Arena(self.layout.base[id] + offset, len)))
+    }
+
+    fn program_base(&self) -> usize {
+        self.program.bytes().as_ptr() as usize
+    }
+
+    fn constant_bytes(&self, start: usize, len: usize) -> &'a [u8] {
+        &self.program.bytes()[start..start + len]
+    }
+
+    fn io_value(&self, what: &'static str, index: usize) -> Result<u32, ExecError> {
+        let list = if what == "input" {
+            self.plan.inputs()
+        } else {
+            self.plan.outputs()
+        };
+        list.get(index)
+            .and_then(|v| u32::try_from(v).ok())
+            .ok_or(ExecError::NoSuchIo { what, index })
+    }
+
+    /// Number of instructions in the plan, including those that compute nothing.
+    pub fn instructions(&self) -> usize {
+        self.plan.instructions_len()
+    }
+
+    /// The op name of instruction `i`, or None when it computes nothing.
+    pub fn instruction_name(&self, i: usize) -> Option<&'static str> {
+        match self.step(i) {
+            Ok(Some(s)) => Some(s.kind.name()),
+            _ => None,
+        }
+    }
+
+    pub fn inputs(&self) -> usize {
+        self.plan.inputs().len()
+    }
+
+    pub fn outputs(&self) -> usize {
+        self.plan.outputs().len()
+    }
+
+    pub fn input_meta(&self, i: usize) -> Option<TensorMeta> {
+        let v = self.io_value("input", i).ok()?;
+        self.tensor(v).ok().map(|(m, _)| m)
+    }
+
+    pub fn output_meta(&self, i: usize) -> Option<TensorMeta> {
+        let v = self.io_value("output", i).ok()?;
+        self.tensor(v).ok().map(|(m, _)| m)
+    }
+
+    /// Copies `bytes` (little-endian elements) into input `i`.
+    pub fn set_input(&mut self, i: usize, bytes: &[u8]) -> Result<(), ExecError> {
+        let v = self.io_value("input", i)?;
+        let (_, place) = self.tensor(v).map_err(|_| ExecError::Value { index: v })?;
+        match place {
+            Place::Arena(start, len) => {
+                if bytes.len() != len {
+                    return Err(ExecError::InputSize {
+                        index: i,
+                        expected: len,
+                        given: bytes.len(),
+                    });
+                }
+                self.arena[start..start + len].copy_from_slice(bytes);
+                Ok(())
+            }
+            Place::Constant(..) => Err(ExecError::NotWritable {
+                instruction: 0,
+                value: v,
+            }),
+        }
+    }
+
+    pub fn set_input_f32(&mut self, i: usize, v: &[f32]) -> Result<(), ExecError> {
+        self.set_typed(i, DType::F32, v.len(), |dst| {
+            for (d, x) in dst.chunks_exact_mut(4).zip(v) {
+                d.copy_from_slice(&x.to_le_bytes());
+            }
+        })
+    }
+
+    pub fn set_input_i64(&mut self, i: usize, v: &[i64]) -> Result<(), ExecError> {
+        self.set_typed(i, DType::I64, v.len(), |dst| {
+            for (d, x) in dst.chunks_exact_mut(8).zip(v) {
+                d.copy_from_slice(&x.to_le_bytes());
+            }
+        })
+    }
+
+    fn set_typed(
+        &mut self,
+        i: usize,
+        dtype: DType,
+        n: usize,
+        write: impl FnOnce(&mut [u8]),
+    ) -> Result<(), ExecError> {
+        let v = self.io_value("input", i)?;
+        let (meta, place) = self.tensor(v).map_err(|_| ExecError::Value { index: v })?;
+        if meta.dtype != dtype {
+            return Err(ExecError::InputType { index: i });
+        }
+        let (start, len) = match place {
+            Place::Arena(s, l) => (s, l),
+            Place::Constant(..) => {
+                return Err(ExecError::NotWritable {
+                    instruction: 0,
+                    value: v,
+                })
+            }
+        };
+        if n * elem_size(dtype) != len {
+            return Err(ExecError::InputSize {
+                index: i,
+                expected: len / elem_size(dtype),
+                given: n,
+            });
+        }
+        write(&mut self.arena[start..start + len]);
+        Ok(())
+    }
+
+    /// The bytes of output `i` (valid after `execute`).
+    pub fn output(&self, i: usize) -> Result<&[u8], ExecError> {
+        let v = self.io_value("output", i)?;
+        let (_, place) = self.tensor(v).map_err(|_| ExecError::Value { index: v })?;
+        Ok(match place {
+            Place::Arena(s, l) => &self.arena[s..s + l],
+            Place::Constant(s, l) => self.constant_bytes(s, l),
+        })
+    }
+
+    /// Output `i` as f32 values; an error when it holds another element type.
+    pub fn output_f32(&self, i: usize) -> Result<&[f32], ExecError> {
+        let m = self
+            .output_meta(i)
+            .ok_or(ExecError::NoSuchIo { what: "output", index: i })?;
+        if m.dtype != DType::F32 {
+            return Err(ExecError::InputType { index: i });
+        }
+        let bytes = self.output(i)?;
+        ops::as_f32(bytes).map_err(|error| ExecError::Op {
+            instruction: 0,
+            op: "output",
+            error,
+        })
+    }
+
+    /// Runs the method once.
+    pub fn execute(&mut self) -> Result<(), ExecError> {
+        self.execute_observed(&mut NoObserver)
+    }
+
+    /// Runs the method once, telling `obs` about each instruction.
+    pub fn execute_observed(&mut self, obs: &mut dyn Observer) -> Result<(), ExecError> {
+        for i in 0..self.plan.instructions_len() {
+            // `load` decoded every instruction already; a failure now would be a bug in the
+            // reader, reported as an error all the same.
+            let step = match self.step(i) {
+                Ok(Some(s)) => s,
+                Ok(None) => continue,
+                Err(_) => return Err(ExecError::Value { index: 0 }),
+            };
+            obs.before(i, &step);
+            self.run_step(i, &step)?;
+            obs.after(i, &step);
+        }
+        Ok(())
+    }
+
+    fn run_step(&mut self, i: usize, step: &Step) -> Result<(), ExecError> {
+        let (out_meta, out_place) = self.tensor(step.output).map_err(|_| ExecError::Value {
+            index: step.output,
+        })?;
+        let (o_start, o_len) = match out_place {
+            Place::Arena(s, l) => (s, l),
+            Place::Constant(..) => {
+                return Err(ExecError::NotWritable {
+                    instruction: i,
+                    value: step.output,
+                })
+            }
+        };
+        let o_end = o_start + o_len;
+
+        // Gather the operands' places first, so the arena is split only once.
+        let mut places = [(out_meta, Place::Constant(0, 0), 0u32); MAX_LIST];
+        let mut n = 0;
+        let mut too_many = false;
+        let mut unresolved = None;
+        self.for_each_operand(step, |v| {
+            if n == MAX_LIST {
+                too_many = true;
+                return;
+            }
+            match self.tensor(v) {
+                Ok((m, p)) => {
+                    places[n] = (m, p, v);
+                    n += 1;
+                }
+                Err(_) => unresolved = unresolved.or(Some(v)),
+            }
+        })
+        .map_err(|_| ExecError::Value {
+            index: step.inputs[0],
+        })?;
+        if too_many {
+            return Err(ExecError::TooManyInputs { instruction: i });
+        }
+        if let Some(v) = unresolved {
+            return Err(ExecError::Value { index: v });
+        }
+        let places = &places[..n];
+
+        // A view whose output lies inside its input, or a concatenation whose inputs were all
+        // written inside its output, already holds its result: the planner aliased them.
+        let inside = |p: &Place| matches!(*p, Place::Arena(s, l) if s <= o_start && o_end <= s + l);
+        let within = |p: &Place| matches!(*p, Place::Arena(s, l) if o_start <= s && s + l <= o_end);
+        match step.kind {
+            Kind::Reshape | Kind::Slice { .. } if places.first().is_some_and(|p| inside(&p.1)) => {
+                return Ok(());
+            }
+            Kind::Concat { .. } if !places.is_empty() && places.iter().all(|p| within(&p.1)) => {
+                return Ok(());
+            }
+            _ => {}
+        }
+
+        let blob = self.program.bytes();
+        let (lo, rest) = self.arena.split_at_mut(o_start);
+        let (y, hi) = rest.split_at_mut(o_len);
+        let lo: &[u8] = lo;
+        let hi: &[u8] = hi;
+        let mut ins = [In::InPlace(out_meta); MAX_LIST];
+        for (k, &(meta, place, v)) in places.iter().enumerate() {
+            ins[k] = match place {
+                Place::Constant(s, l) => In::Tensor(meta, &blob[s..s + l]),
+                Place::Arena(s, l) if s == o_start && l == o_len => In::InPlace(meta),
+                Place::Arena(s, l) if s + l <= o_start => In::Tensor(meta, &lo[s..s + l]),
+                Place::Arena(s, l) if s >= o_end => {
+                    In::Tensor(meta, &hi[s - o_end..s - o_end + l])
+                }
+                Place::Arena(..) => {
+                    return Err(ExecError::Overlap {
+                        instruction: i,
+                        value: v,
+                    })
+                }
+            };
+        }
+        ops::run(step, &ins[..n], out_meta, y).map_err(|error| ExecError::Op {
+            instruction: i,
+            op: step.kind.name(),
+            error,
+        })
+    }
+}
