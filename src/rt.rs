@@ -9,3 +9,6 @@ pub mod pte;
 pub mod step;
 
 pub use etpkg_kernels as kernels;
+
+#[path = "../runtime/src/decode.rs"]
+pub mod decode;
