@@ -545,3 +545,56 @@ fn stock_executorch_argument_lists_decode() {
         Err(DecodeError::Arguments { .. })
     ));
 }
+
+#[test]
+fn an_executorch_written_program_decodes() {
+    // `tests/fixtures/pte/conv_relu_linear.pte` is ExecuTorch 1.5.1's own output
+    // (`scripts/gen_pte_fixture.py`): conv, relu, a flatten ExecuTorch turned into a shared
+    // allocation, then linear as permute_copy + addmm.
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/pte/conv_relu_linear.pte"
+    );
+    let bytes = std::fs::read(path).unwrap();
+    let program = Program::parse(&bytes).unwrap();
+    let p = program.plan_named("forward").unwrap();
+    let steps: Vec<Step> = (0..p.instructions_len())
+        .map(|i| decode(&p, i).unwrap().unwrap())
+        .collect();
+    let io: Vec<(&[u32], u32)> = steps.iter().map(|s| (s.inputs(), s.output)).collect();
+    assert_eq!(
+        io,
+        [
+            (&[4u32, 0, 1][..], 5),
+            (&[5][..], 20),
+            (&[2][..], 22),
+            (&[3, 21, 22][..], 26)
+        ]
+    );
+    assert_eq!(
+        steps[0].kind,
+        Kind::Conv {
+            spatial: 2,
+            stride: [1, 1],
+            padding: [0, 0],
+            dilation: [1, 1],
+            output_padding: [0, 0],
+            groups: 1,
+            transposed: false
+        }
+    );
+    assert_eq!(steps[1].kind, Kind::Unary(step::Unary::Relu));
+    assert_eq!(
+        steps[2].kind,
+        Kind::Permute {
+            perm: Ints::from_slice(&[1, 0]).unwrap()
+        }
+    );
+    assert_eq!(
+        steps[3].kind,
+        Kind::Addmm {
+            alpha: 1.0,
+            beta: 1.0
+        }
+    );
+}
