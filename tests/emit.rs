@@ -385,8 +385,8 @@ fn every_fixture_emits_and_decodes_back() {
         for flavour in ["export", "core"] {
             let label = format!("{name} ({flavour})");
             let (g, plan) = optimized(&dir.join(format!("{flavour}.pt2")));
-            let program = emit(&g, &plan, &EmitOptions::default())
-                .unwrap_or_else(|e| panic!("{label}: {e}"));
+            let program =
+                emit(&g, &plan, &EmitOptions::default()).unwrap_or_else(|e| panic!("{label}: {e}"));
             let bytes = pte::write(&program);
             instructions += check(&label, &g, &plan, &bytes);
             // Same input, same bytes.
@@ -540,10 +540,7 @@ fn stock_executorch_argument_lists_decode() {
     let bytes = hand_made("aten::relu", "out", vec![], vec![0, 1, 1, 1]);
     let program = Program::parse(&bytes).unwrap();
     let p = program.plan_named("forward").unwrap();
-    assert!(matches!(
-        decode(&p, 0),
-        Err(DecodeError::Arguments { .. })
-    ));
+    assert!(matches!(decode(&p, 0), Err(DecodeError::Arguments { .. })));
 }
 
 #[test]

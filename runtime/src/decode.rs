@@ -239,8 +239,16 @@ const OPS: &[(&str, &str, Id)] = &[
     ("aten::mul", "out", Id::Binary(Binary::Mul, false)),
     ("aten::div", "out", Id::Binary(Binary::Div, false)),
     ("aten::div", "out_mode", Id::DivMode),
-    ("aten::remainder", "Tensor_out", Id::Binary(Binary::Rem, false)),
-    ("aten::pow", "Tensor_Tensor_out", Id::Binary(Binary::Pow, false)),
+    (
+        "aten::remainder",
+        "Tensor_out",
+        Id::Binary(Binary::Rem, false),
+    ),
+    (
+        "aten::pow",
+        "Tensor_Tensor_out",
+        Id::Binary(Binary::Pow, false),
+    ),
     ("aten::maximum", "out", Id::Binary(Binary::Maximum, false)),
     ("aten::minimum", "out", Id::Binary(Binary::Minimum, false)),
     ("aten::eq", "Tensor_out", Id::Binary(Binary::Eq, false)),
@@ -252,9 +260,21 @@ const OPS: &[(&str, &str, Id)] = &[
     ("aten::logical_and", "out", Id::Binary(Binary::And, false)),
     ("aten::logical_or", "out", Id::Binary(Binary::Or, false)),
     ("aten::logical_xor", "out", Id::Binary(Binary::Xor, false)),
-    ("aten::bitwise_and", "Tensor_out", Id::Binary(Binary::And, false)),
-    ("aten::bitwise_or", "Tensor_out", Id::Binary(Binary::Or, false)),
-    ("aten::bitwise_xor", "Tensor_out", Id::Binary(Binary::Xor, false)),
+    (
+        "aten::bitwise_and",
+        "Tensor_out",
+        Id::Binary(Binary::And, false),
+    ),
+    (
+        "aten::bitwise_or",
+        "Tensor_out",
+        Id::Binary(Binary::Or, false),
+    ),
+    (
+        "aten::bitwise_xor",
+        "Tensor_out",
+        Id::Binary(Binary::Xor, false),
+    ),
     ("aten::where", "self_out", Id::Where),
     ("aten::_softmax", "out", Id::Softmax(false)),
     ("aten::_log_softmax", "out", Id::Softmax(true)),
@@ -1109,9 +1129,9 @@ pub fn decode(plan: &Plan<'_>, instruction: usize) -> Result<Option<Step>, Decod
             })
         }
     };
-    let (name, overload) =
-        plan.operator(op_index as usize)
-            .ok_or(DecodeError::NoInstruction { instruction })?;
+    let (name, overload) = plan
+        .operator(op_index as usize)
+        .ok_or(DecodeError::NoInstruction { instruction })?;
     let operator = OperatorName::new(name, overload);
     let (id, act_name) = resolve(name, overload).ok_or(DecodeError::UnknownOperator {
         instruction,

@@ -140,9 +140,9 @@ impl Builder {
             Arg::OptDouble(None) => self.attr(AttrKey::Null),
             Arg::Str(s) => self.attr(AttrKey::Str(s.to_string())),
             Arg::Ints(v) => self.attr(AttrKey::IntList(v.clone())),
-            Arg::TensorList(v) => self.attr(AttrKey::TensorList(
-                v.iter().map(|x| x.0 as i32).collect(),
-            )),
+            Arg::TensorList(v) => {
+                self.attr(AttrKey::TensorList(v.iter().map(|x| x.0 as i32).collect()))
+            }
             Arg::Extra(i) => *i,
         }
     }

@@ -9,8 +9,8 @@
 //! `Double` or `Null`; `gelu`: the approximation string; the others none).
 
 use crate::ir::{
-    Activation, ArgOp, BinaryOp, DType, Graph, Node, Op, PoolKind, ReduceOp, UnaryOp,
-    UpsampleMode, ValueId,
+    Activation, ArgOp, BinaryOp, DType, Graph, Node, Op, PoolKind, ReduceOp, UnaryOp, UpsampleMode,
+    ValueId,
 };
 
 /// One argument of a kernel call, before it becomes a value index.
@@ -303,9 +303,11 @@ pub fn call(g: &Graph, node: &Node) -> Result<Call, String> {
             }
         },
         Op::AdaptivePool { kind, output_size } => match kind {
-            PoolKind::Avg if output_size.len() == 2 => {
-                aten("_adaptive_avg_pool2d", "out", vec![x(0)?, ints(output_size)])
-            }
+            PoolKind::Avg if output_size.len() == 2 => aten(
+                "_adaptive_avg_pool2d",
+                "out",
+                vec![x(0)?, ints(output_size)],
+            ),
             PoolKind::Avg => etpkg("adaptive_avg_pool", vec![x(0)?, ints(output_size)]),
             PoolKind::Max => etpkg("adaptive_max_pool", vec![x(0)?, ints(output_size)]),
         },
@@ -320,10 +322,7 @@ pub fn call(g: &Graph, node: &Node) -> Result<Call, String> {
         Op::Concat { axis } => aten(
             "cat",
             "out",
-            vec![
-                Arg::TensorList(node.inputs.clone()),
-                Arg::Int(*axis as i64),
-            ],
+            vec![Arg::TensorList(node.inputs.clone()), Arg::Int(*axis as i64)],
         ),
         Op::Slice {
             axis,
