@@ -191,6 +191,9 @@ pub(super) fn run(
     kept: &dyn Fn(&str) -> bool,
 ) -> Result<&'static str, OpError> {
     let p = params(c)?;
+    if !matches!(p, P::Reshape(_)) {
+        c.none_in_place()?;
+    }
     match p {
         P::Reshape(p) => {
             //@use layout.cast

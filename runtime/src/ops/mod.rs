@@ -247,6 +247,11 @@ macro_rules! same_type {
             (super::Data::F32($xs), super::kernels::shape::Dst::F32($ys)) => $body,
             (super::Data::I64($xs), super::kernels::shape::Dst::I64($ys)) => $body,
             (super::Data::Bool($xs), super::kernels::shape::Dst::Bool($ys)) => $body,
+            (super::Data::InOut, _) => {
+                return Err($c.err(super::Reason::InPlace {
+                    which: super::Which::Input(0),
+                }))
+            }
             _ => {
                 return Err($c.err(super::Reason::DType {
                     which: super::Which::Output,
@@ -673,7 +678,7 @@ pub fn run_with(
     y: &mut [u8],
     kept: &dyn Fn(&str) -> bool,
 ) -> Result<&'static str, OpError> {
-    let op = step.kind.name();
+    let op = step.name();
     let err = |reason| OpError { op, reason };
     check_metas(op, step, ins.len(), |i| ins[i].meta(), &out)?;
     if y.len() != out.byte_len() {
@@ -779,7 +784,7 @@ pub fn accepting(
     out: &TensorMeta,
     found: &mut dyn FnMut(&'static str),
 ) {
-    let op = step.kind.name();
+    let op = step.name();
     if check_metas(op, step, ins.len(), |i| ins[i], out).is_err() {
         return;
     }
