@@ -4,6 +4,7 @@
 pub mod build;
 pub mod cache;
 pub mod device;
+pub mod emit;
 pub mod fsio;
 pub mod interp;
 pub mod ir;

@@ -158,10 +158,13 @@ fn second_build_is_all_fresh() {
     let p = Project::with_model("fresh", "classifier", THREE_TARGETS);
     let first = p.build(&[]);
     // One import and one set of graph passes shared by three targets (their profiles list
-    // the same graph passes), then a memory plan, a report and a publish per target.
+    // the same graph passes), then a memory plan, a program, a report and a publish per target.
     assert_eq!(
         first.with("finished"),
         [
+            "emit host",
+            "emit mcu",
+            "emit x86",
             "import net",
             "passes release",
             "plan host",
@@ -175,11 +178,27 @@ fn second_build_is_all_fresh() {
             "report x86"
         ]
     );
-    assert_eq!(first.summary()["ran"], 11);
+    assert_eq!(first.summary()["ran"], 14);
+    // The published program is a valid ExecuTorch program, and the report describes it.
+    let pte = fs::read(p.dir.join("target/etpkg/host/program.pte")).unwrap();
+    let program = etpkg::rt::pte::Program::parse(&pte).unwrap();
+    let forward = program.plan_named("forward").unwrap();
+    let report: Value =
+        serde_json::from_slice(&fs::read(p.dir.join("target/etpkg/host/report.json")).unwrap())
+            .unwrap();
+    assert_eq!(report["program"]["bytes"], pte.len());
+    assert_eq!(
+        report["program"]["instructions"],
+        forward.instructions_len()
+    );
+    assert_eq!(
+        report["program"]["operators"].as_array().unwrap().len(),
+        forward.operators_len()
+    );
     let second = p.build(&[]);
     assert!(second.with("started").is_empty());
-    assert_eq!(second.with("fresh").len(), 11);
-    assert_eq!(second.summary()["fresh"], 11);
+    assert_eq!(second.with("fresh").len(), 14);
+    assert_eq!(second.summary()["fresh"], 14);
 }
 
 #[test]
@@ -221,7 +240,7 @@ fn new_model_bytes_rebuild_everything_downstream_of_import() {
     assert!(p.build(&[]).with("started").is_empty());
     fs::copy(fixture("conv1d_net"), &model).unwrap();
     let ev = p.build(&[]);
-    assert_eq!(ev.with("finished").len(), 11, "{:?}", ev.with("finished"));
+    assert_eq!(ev.with("finished").len(), 14, "{:?}", ev.with("finished"));
     let report: Value =
         serde_json::from_slice(&fs::read(p.dir.join("target/etpkg/mcu/report.json")).unwrap())
             .unwrap();
@@ -235,7 +254,8 @@ fn changing_one_targets_profile_rebuilds_only_that_target() {
     p.write_manifest(&THREE_TARGETS.replace("kernels = \"size\"", "kernels = \"speed\""));
     let ev = p.build(&[]);
     assert_eq!(ev.with("finished"), ["publish mcu", "report mcu"]);
-    assert_eq!(ev.with("fresh").len(), 9);
+    // The kernel objective does not reach the program: its emit node stays fresh.
+    assert_eq!(ev.with("fresh").len(), 12);
     let report: Value =
         serde_json::from_slice(&fs::read(p.dir.join("target/etpkg/mcu/report.json")).unwrap())
             .unwrap();
@@ -246,12 +266,12 @@ fn changing_one_targets_profile_rebuilds_only_that_target() {
     let ev = p.build(&[]);
     assert_eq!(
         ev.with("finished"),
-        ["plan mcu", "publish mcu", "report mcu"]
+        ["emit mcu", "plan mcu", "publish mcu", "report mcu"]
     );
     let ev = p.build(&["--profile", "small", "--target", "host"]);
     assert_eq!(
         ev.with("finished"),
-        ["plan host", "publish host", "report host"]
+        ["emit host", "plan host", "publish host", "report host"]
     );
 }
 
@@ -345,7 +365,7 @@ fn the_export_step_runs_only_when_its_command_or_inputs_change() {
             .count()
     };
     let ev = p.build(&[]);
-    assert_eq!(ev.with("finished").len(), 12);
+    assert_eq!(ev.with("finished").len(), 15);
     assert_eq!(runs(), 1);
     assert!(p.build(&[]).with("started").is_empty());
     fs::write(p.dir.join("unrelated.txt"), "x").unwrap();
@@ -436,7 +456,7 @@ fn two_builds_at_once_both_succeed_with_identical_outputs() {
     }
     // The build lock serializes them: one does the work, the other finds it fresh.
     ran.sort();
-    assert_eq!(ran, [0, 11]);
+    assert_eq!(ran, [0, 14]);
     assert_eq!(p.published(), expected);
 }
 
@@ -455,7 +475,7 @@ fn a_shared_cache_dir_serves_a_second_project() {
         assert!(out.status.success());
         Events::parse(&out.stdout)
     };
-    assert_eq!(build(&a).with("finished").len(), 11);
+    assert_eq!(build(&a).with("finished").len(), 14);
     // The second project finds every cached node in the shared store and only publishes.
     assert_eq!(
         build(&b).with("finished"),
@@ -479,7 +499,7 @@ fn clean_removes_outputs_and_cache() {
     assert_eq!(p.build(&[]).with("finished").len(), 3);
     assert!(p.run(&["clean", "--cache"]).status.success());
     assert!(!p.dir.join("target/etpkg-cache").exists());
-    assert_eq!(p.build(&[]).with("finished").len(), 11);
+    assert_eq!(p.build(&[]).with("finished").len(), 14);
 }
 
 #[test]
@@ -488,10 +508,12 @@ fn graph_prints_the_dag_as_dot() {
     let dot = |p: &Project| String::from_utf8(p.run(&["graph"]).stdout).unwrap();
     let before = dot(&p);
     assert!(before.starts_with("digraph etpkg {"));
-    assert_eq!(before.matches("->").count(), 16);
-    assert_eq!(before.matches("(dirty)").count(), 11);
+    // Per target: passes → plan, passes and plan → emit, import, passes, plan and emit →
+    // report, report and emit → publish; plus import → passes once.
+    assert_eq!(before.matches("->").count(), 28);
+    assert_eq!(before.matches("(dirty)").count(), 14);
     p.build(&[]);
-    assert_eq!(dot(&p).matches("(fresh)").count(), 11);
+    assert_eq!(dot(&p).matches("(fresh)").count(), 14);
 }
 
 #[test]
@@ -543,10 +565,14 @@ fn unknown_target_and_profile_are_errors_with_suggestions() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("did you mean `small`?"));
     // A built-in device name that is not a declared target builds as an ad-hoc target.
     let ev = p.build(&["--target", "aarch64-linux"]);
-    assert_eq!(ev.with("finished").len(), 5);
+    assert_eq!(ev.with("finished").len(), 6);
     assert!(p
         .dir
         .join("target/etpkg/aarch64-linux/report.json")
+        .exists());
+    assert!(p
+        .dir
+        .join("target/etpkg/aarch64-linux/program.pte")
         .exists());
 }
 

@@ -273,3 +273,256 @@ impl Step {
         &self.inputs[..self.n_inputs as usize]
     }
 }
+
+impl Unary {
+    /// The op's name, as `etpkg::ir::UnaryOp::name` gives it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Unary::Relu => "relu",
+            Unary::Sigmoid => "sigmoid",
+            Unary::Tanh => "tanh",
+            Unary::Exp => "exp",
+            Unary::Log => "log",
+            Unary::Sqrt => "sqrt",
+            Unary::Rsqrt => "rsqrt",
+            Unary::Neg => "neg",
+            Unary::Abs => "abs",
+            Unary::Erf => "erf",
+            Unary::Reciprocal => "reciprocal",
+            Unary::Floor => "floor",
+            Unary::Ceil => "ceil",
+            Unary::Round => "round",
+            Unary::Sign => "sign",
+            Unary::Sin => "sin",
+            Unary::Cos => "cos",
+            Unary::LogicalNot => "logical_not",
+            Unary::Silu => "silu",
+            Unary::Hardswish => "hardswish",
+            Unary::Hardsigmoid => "hardsigmoid",
+            Unary::Gelu { .. } => "gelu",
+        }
+    }
+}
+
+impl Binary {
+    /// The op's name, as `etpkg::ir::BinaryOp::name` gives it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Binary::Add => "add",
+            Binary::Sub => "sub",
+            Binary::Mul => "mul",
+            Binary::Div => "div",
+            Binary::FloorDiv => "floor_div",
+            Binary::TruncDiv => "trunc_div",
+            Binary::Rem => "rem",
+            Binary::Pow => "pow",
+            Binary::Maximum => "maximum",
+            Binary::Minimum => "minimum",
+            Binary::Eq => "eq",
+            Binary::Ne => "ne",
+            Binary::Lt => "lt",
+            Binary::Le => "le",
+            Binary::Gt => "gt",
+            Binary::Ge => "ge",
+            Binary::And => "and",
+            Binary::Or => "or",
+            Binary::Xor => "xor",
+        }
+    }
+}
+
+impl Kind {
+    /// The op's name for reports, as `etpkg::ir::Op::name` gives it for the unfused op.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Kind::Conv {
+                transposed: true, ..
+            } => "conv_transpose",
+            Kind::Conv { .. } => "conv",
+            Kind::Linear => "linear",
+            Kind::MatMul => "matmul",
+            Kind::Addmm { .. } => "addmm",
+            Kind::BatchNorm { .. } => "batch_norm",
+            Kind::LayerNorm { .. } => "layer_norm",
+            Kind::GroupNorm { .. } => "group_norm",
+            Kind::Sdpa { .. } => "sdpa",
+            Kind::Unary(u) => u.name(),
+            Kind::LeakyRelu { .. } => "leaky_relu",
+            Kind::Elu { .. } => "elu",
+            Kind::Clamp { .. } => "clamp",
+            Kind::Binary(b) => b.name(),
+            Kind::Where => "where",
+            Kind::Softmax { log: false, .. } => "softmax",
+            Kind::Softmax { log: true, .. } => "log_softmax",
+            Kind::Reduce { op, .. } => match op {
+                Reduce::Sum => "sum",
+                Reduce::Mean => "mean",
+                Reduce::Max => "amax",
+                Reduce::Min => "amin",
+                Reduce::Prod => "prod",
+            },
+            Kind::Var { .. } => "var",
+            Kind::ArgReduce { max: true, .. } => "argmax",
+            Kind::ArgReduce { max: false, .. } => "argmin",
+            Kind::Pool {
+                kind: PoolKind::Max,
+                ..
+            } => "max_pool",
+            Kind::Pool {
+                kind: PoolKind::Avg,
+                ..
+            } => "avg_pool",
+            Kind::AdaptivePool {
+                kind: PoolKind::Max,
+            } => "adaptive_max_pool",
+            Kind::AdaptivePool {
+                kind: PoolKind::Avg,
+            } => "adaptive_avg_pool",
+            Kind::Reshape => "reshape",
+            Kind::Permute { .. } => "permute",
+            Kind::Expand => "expand",
+            Kind::Tile { .. } => "tile",
+            Kind::Concat { .. } => "concat",
+            Kind::Slice { .. } => "slice",
+            Kind::Take { .. } => "take",
+            Kind::Gather { .. } => "gather",
+            Kind::Cast => "cast",
+            Kind::Pad { .. } => "pad",
+            Kind::Triangle { upper: false, .. } => "tril",
+            Kind::Triangle { upper: true, .. } => "triu",
+            Kind::Cumsum { .. } => "cumsum",
+            Kind::Upsample { .. } => "upsample",
+        }
+    }
+}
+
+/// Producers whose fused names are spelled out, in `etpkg::ir::Op::name`'s order; any other
+/// producer is named `fused+<act>`, as there.
+const FUSED_PRODUCERS: &[&str] = &[
+    "conv",
+    "conv_transpose",
+    "linear",
+    "matmul",
+    "addmm",
+    "batch_norm",
+    "layer_norm",
+    "add",
+    "sub",
+    "mul",
+    "fused",
+];
+
+/// `<producer>+<act>` for each row of [`FUSED_PRODUCERS`] and each activation, in the order
+/// relu, clamp, hardswish, hardsigmoid, silu, gelu.
+const FUSED_NAMES: &[[&str; 6]] = &[
+    [
+        "conv+relu",
+        "conv+clamp",
+        "conv+hardswish",
+        "conv+hardsigmoid",
+        "conv+silu",
+        "conv+gelu",
+    ],
+    [
+        "conv_transpose+relu",
+        "conv_transpose+clamp",
+        "conv_transpose+hardswish",
+        "conv_transpose+hardsigmoid",
+        "conv_transpose+silu",
+        "conv_transpose+gelu",
+    ],
+    [
+        "linear+relu",
+        "linear+clamp",
+        "linear+hardswish",
+        "linear+hardsigmoid",
+        "linear+silu",
+        "linear+gelu",
+    ],
+    [
+        "matmul+relu",
+        "matmul+clamp",
+        "matmul+hardswish",
+        "matmul+hardsigmoid",
+        "matmul+silu",
+        "matmul+gelu",
+    ],
+    [
+        "addmm+relu",
+        "addmm+clamp",
+        "addmm+hardswish",
+        "addmm+hardsigmoid",
+        "addmm+silu",
+        "addmm+gelu",
+    ],
+    [
+        "batch_norm+relu",
+        "batch_norm+clamp",
+        "batch_norm+hardswish",
+        "batch_norm+hardsigmoid",
+        "batch_norm+silu",
+        "batch_norm+gelu",
+    ],
+    [
+        "layer_norm+relu",
+        "layer_norm+clamp",
+        "layer_norm+hardswish",
+        "layer_norm+hardsigmoid",
+        "layer_norm+silu",
+        "layer_norm+gelu",
+    ],
+    [
+        "add+relu",
+        "add+clamp",
+        "add+hardswish",
+        "add+hardsigmoid",
+        "add+silu",
+        "add+gelu",
+    ],
+    [
+        "sub+relu",
+        "sub+clamp",
+        "sub+hardswish",
+        "sub+hardsigmoid",
+        "sub+silu",
+        "sub+gelu",
+    ],
+    [
+        "mul+relu",
+        "mul+clamp",
+        "mul+hardswish",
+        "mul+hardsigmoid",
+        "mul+silu",
+        "mul+gelu",
+    ],
+    [
+        "fused+relu",
+        "fused+clamp",
+        "fused+hardswish",
+        "fused+hardsigmoid",
+        "fused+silu",
+        "fused+gelu",
+    ],
+];
+
+impl Step {
+    /// The step's name for reports: the op's, with `+<act>` when an activation is fused into
+    /// it, as `etpkg::ir::Op::name` names the fused op.
+    pub fn name(&self) -> &'static str {
+        let col = match self.act {
+            Act::None => return self.kind.name(),
+            Act::Relu => 0,
+            Act::Clamp { .. } => 1,
+            Act::Hardswish => 2,
+            Act::Hardsigmoid => 3,
+            Act::Silu => 4,
+            Act::Gelu { .. } => 5,
+        };
+        let inner = self.kind.name();
+        let row = FUSED_PRODUCERS
+            .iter()
+            .position(|p| *p == inner)
+            .unwrap_or(FUSED_PRODUCERS.len() - 1);
+        FUSED_NAMES[row][col]
+    }
+}

@@ -245,6 +245,7 @@ fn run_node(
         Work::Import(w) => stage::import::run(w, &deps)?,
         Work::Passes(w) => stage::passes::run(w, &deps)?,
         Work::Plan(w) => stage::plan_memory::run(w, &deps)?,
+        Work::Emit(w) => stage::emit::run(w, &deps)?,
         Work::Report(w) => stage::report::run(w, &deps)?,
         Work::Publish(w) => stage::publish::run(w, &node.key, &deps)?,
     };

@@ -10,12 +10,13 @@
 //! | import  | `model` (blake3 of the `.pt2` bytes, or the export node's key), `model-name` (which model in the archive, or none), `inputs` (the manifest's declared input shapes and dtypes) |
 //! | passes  | `import` (the import node's key), `passes` (the profile's graph passes, in order; memory-planning names are left out) |
 //! | plan    | `passes` (the passes node's key), `device` (canonical JSON of the resolved device), `planner` (the profile's `memory-planner`), `aliasing` (whether `alias-views`, `in-place`, `concat-in-place` are in the profile's passes) |
-//! | report  | `import`, `passes`, `plan` (those nodes' keys), `package` (name, version), `target` (name), `device` (canonical JSON of the resolved device: triple, ISA features, regions, alignment, std), `profile` (canonical JSON of the resolved profile: name, passes, memory planner, kernels, ops) |
-//! | publish | `target` (name), one `input` per published file (file name, producing node's key) |
+//! | emit    | `plan` (the plan node's key, which covers the graph, device and planner options), `ops` (the profile's op set) |
+//! | report  | `import`, `passes`, `plan`, `emit` (those nodes' keys), `package` (name, version), `target` (name), `device` (canonical JSON of the resolved device: triple, ISA features, regions, alignment, std), `profile` (canonical JSON of the resolved profile: name, passes, memory planner, kernels, ops) |
+//! | publish | `target` (name), one `input` per published file (`report.json`, `program.pte`: file name, producing node's key) |
 //!
 //! The project's location never enters a key, so that projects in different folders, or CI
 //! machines sharing `ETPKG_CACHE_DIR`, share cache entries. Stages that land later (kernel
-//! selection, emission, crate generation) add rows here: their key is their configuration plus
+//! selection, crate generation) add rows here: their key is their configuration plus
 //! the keys of the nodes whose outputs they read.
 
 use crate::cache::Digest;

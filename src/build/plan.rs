@@ -4,6 +4,7 @@
 
 use super::fingerprint::Fingerprints;
 use super::key::KeyBuilder;
+use super::stage::emit::EmitWork;
 use super::stage::export::ExportWork;
 use super::stage::import::{ImportWork, ModelBytes};
 use super::stage::passes::PassesWork;
@@ -14,7 +15,8 @@ use super::stage::StageKind;
 use super::{BuildError, Layout};
 use crate::cache::Digest;
 use crate::device::Device;
-use crate::manifest::{Manifest, Profile};
+use crate::emit::EmitOptions;
+use crate::manifest::{Manifest, OpSet, Profile};
 use crate::memory::PlanOptions;
 use std::collections::HashMap;
 use std::path::Path;
@@ -32,6 +34,7 @@ pub enum Work {
     Import(ImportWork),
     Passes(PassesWork),
     Plan(Box<PlanWork>),
+    Emit(Box<EmitWork>),
     Report(Box<ReportWork>),
     Publish(PublishWork),
 }
@@ -204,10 +207,34 @@ impl Plan {
                 &mut by_key,
             );
 
+            // The program: the plan's key covers the graph, device and planner options; the
+            // profile's op set is the only other thing emission reads.
+            let mut k = KeyBuilder::new(StageKind::Emit.name(), StageKind::Emit.version());
+            k.key("plan", &plan.nodes[memory].key);
+            k.json("ops", &sel.profile.ops);
+            let program = plan.add(
+                Node {
+                    stage: StageKind::Emit,
+                    key: k.finish(),
+                    name: sel.target.clone(),
+                    targets: Vec::new(),
+                    deps: vec![passes, memory],
+                    work: Work::Emit(Box::new(EmitWork {
+                        device: sel.device.clone(),
+                        options,
+                        emit: EmitOptions {
+                            aten_only: sel.profile.ops == OpSet::Aten,
+                        },
+                    })),
+                },
+                &mut by_key,
+            );
+
             let mut k = KeyBuilder::new(StageKind::Report.name(), StageKind::Report.version());
             k.key("import", &plan.nodes[import].key);
             k.key("passes", &plan.nodes[passes].key);
             k.key("plan", &plan.nodes[memory].key);
+            k.key("emit", &plan.nodes[program].key);
             k.json(
                 "package",
                 &(&manifest.package.name, &manifest.package.version),
@@ -222,7 +249,7 @@ impl Plan {
                     key: k.finish(),
                     name: sel.target.clone(),
                     targets: Vec::new(),
-                    deps: vec![import, passes, memory],
+                    deps: vec![import, passes, memory, program],
                     work: Work::Report(Box::new(ReportWork {
                         package: manifest.package.clone(),
                         target: sel.target.clone(),
@@ -238,17 +265,22 @@ impl Plan {
             k.field("target", sel.target.as_bytes());
             k.field("input", b"report.json");
             k.key("input-key", &plan.nodes[report].key);
+            k.field("input", b"program.pte");
+            k.key("input-key", &plan.nodes[program].key);
             let publish = plan.add(
                 Node {
                     stage: StageKind::Publish,
                     key: k.finish(),
                     name: sel.target.clone(),
                     targets: Vec::new(),
-                    deps: vec![report],
+                    deps: vec![report, program],
                     work: Work::Publish(PublishWork {
                         dir: layout.published(&sel.target),
                         staging: layout.staging(),
-                        files: vec![("report.json".into(), 0, "report.json".into())],
+                        files: vec![
+                            ("report.json".into(), 0, "report.json".into()),
+                            ("program.pte".into(), 1, "program.pte".into()),
+                        ],
                     }),
                 },
                 &mut by_key,

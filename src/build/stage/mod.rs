@@ -2,6 +2,7 @@
 //! key covers: it reads only its inputs (dependency outputs and the files its key hashes) and
 //! returns named output bytes; the scheduler does all caching and publishing.
 
+pub mod emit;
 pub mod export;
 pub mod import;
 pub mod passes;
@@ -22,17 +23,19 @@ pub enum StageKind {
     Import,
     Passes,
     Plan,
+    Emit,
     Report,
     Publish,
 }
 
 impl StageKind {
     /// Every stage, in pipeline order.
-    pub const ALL: [StageKind; 6] = [
+    pub const ALL: [StageKind; 7] = [
         StageKind::Export,
         StageKind::Import,
         StageKind::Passes,
         StageKind::Plan,
+        StageKind::Emit,
         StageKind::Report,
         StageKind::Publish,
     ];
@@ -48,6 +51,7 @@ impl StageKind {
             StageKind::Import => "import",
             StageKind::Passes => "passes",
             StageKind::Plan => "plan",
+            StageKind::Emit => "emit",
             StageKind::Report => "report",
             StageKind::Publish => "publish",
         }
@@ -60,6 +64,7 @@ impl StageKind {
             StageKind::Import => "Importing",
             StageKind::Passes => "Optimizing",
             StageKind::Plan => "Planning",
+            StageKind::Emit => "Emitting",
             StageKind::Report => "Reporting",
             StageKind::Publish => "Publishing",
         }
@@ -72,7 +77,8 @@ impl StageKind {
             StageKind::Import => 1,
             StageKind::Passes => 1,
             StageKind::Plan => 1,
-            StageKind::Report => 2,
+            StageKind::Emit => 1,
+            StageKind::Report => 3,
             StageKind::Publish => 1,
         }
     }
@@ -94,6 +100,8 @@ pub enum StageError {
     Cache(#[from] CacheError),
     #[error(transparent)]
     Plan(crate::memory::PlanError),
+    #[error(transparent)]
+    Emit(#[from] crate::emit::EmitError),
     #[error("cannot write {}: {source}", path.display())]
     Write {
         path: PathBuf,

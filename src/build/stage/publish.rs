@@ -4,11 +4,12 @@
 //!
 //! ```text
 //! target/etpkg/<target>/
-//!   report.json            ops, device, profile and the model's signature
+//!   report.json            ops, device, profile, the model's signature and the program
+//!   program.pte            the ExecuTorch program (the emit stage's output)
 //!   .etpkg-publish.json    the publish key and the files it wrote (the freshness stamp)
 //! ```
 //!
-//! `program.pte` and `runtime/` join this directory when their stages land.
+//! `runtime/` joins this directory when its stage lands.
 
 use super::{Outputs, Produced, StageError};
 use crate::cache::{Digest, OutputRef};

@@ -55,6 +55,8 @@ struct Report<'a> {
     /// The activation arena per memory region: planned bytes, lower bound, their ratio, the
     /// peak step and the tensors live there.
     memory: Memory,
+    /// The emitted program: its size, operators, instruction count and arena sizes.
+    program: serde_json::Value,
     /// The pipeline's stages and whether this build has them yet.
     stages: Vec<(&'static str, &'static str)>,
 }
@@ -78,13 +80,14 @@ fn json_of(outputs: &Outputs, name: &str) -> Result<serde_json::Value, StageErro
         .map_err(|e| StageError::Internal(format!("stage output `{name}` does not parse: {e}")))
 }
 
-/// Dependencies, in the plan's order: import, passes, plan.
+/// Dependencies, in the plan's order: import, passes, plan, emit.
 pub fn run(w: &ReportWork, deps: &[&Outputs]) -> Result<Produced, StageError> {
-    let [import, passes, plan] = deps else {
+    let [import, passes, plan, program] = deps else {
         return Err(StageError::Internal(
-            "report needs its import, passes and plan".into(),
+            "report needs its import, passes, plan and program".into(),
         ));
     };
+    let program = json_of(program, "program")?;
     let summary = json_of(import, "summary")?;
     let passes = json_of(passes, "passes")?;
     let plan = json_of(plan, "plan")?;
@@ -110,13 +113,14 @@ pub fn run(w: &ReportWork, deps: &[&Outputs]) -> Result<Produced, StageError> {
             total_bytes,
             regions,
         },
+        program,
         stages: vec![
             ("import", "done"),
             ("lower", "done"),
             ("passes", "done"),
             ("plan-memory", "done"),
             ("select-kernels", "not yet implemented"),
-            ("emit", "not yet implemented"),
+            ("emit", "done"),
             ("generate", "not yet implemented"),
         ],
     };

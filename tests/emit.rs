@@ -1,0 +1,597 @@
+//! Emission round trips: every fixture model, both export flavours, optimized with the default
+//! passes and planned for `host`, is emitted, written, parsed by the runtime's reader, and every
+//! instruction decoded. The expected step of each node is computed here, from the graph's ops
+//! alone, without the emitter's operator table.
+
+mod common;
+
+use common::fixtures::fixture_dirs;
+use etpkg::emit::{emit, EmitError, EmitOptions};
+use etpkg::ir::{
+    Activation, ArgOp, BinaryOp, Graph, Node, Op, PoolKind, ReduceOp, UnaryOp, UpsampleMode,
+    ValueDef,
+};
+use etpkg::manifest::Profile;
+use etpkg::memory::{self, MemoryPlan, PlanOptions};
+use etpkg::pte::model::{self, EValue, Instruction, Operator, ScalarType};
+use etpkg::rt::decode::{decode, known_operator, DecodeError};
+use etpkg::rt::pte::{Program, Value};
+use etpkg::rt::step::{self, Act, Ints, Kind, Step, MAX_INPUTS};
+use etpkg::{device, passes, pt2, pte};
+
+fn unary(u: UnaryOp) -> Kind {
+    let plain = |x| Kind::Unary(x);
+    match u {
+        UnaryOp::Relu => plain(step::Unary::Relu),
+        UnaryOp::Sigmoid => plain(step::Unary::Sigmoid),
+        UnaryOp::Tanh => plain(step::Unary::Tanh),
+        UnaryOp::Exp => plain(step::Unary::Exp),
+        UnaryOp::Log => plain(step::Unary::Log),
+        UnaryOp::Sqrt => plain(step::Unary::Sqrt),
+        UnaryOp::Rsqrt => plain(step::Unary::Rsqrt),
+        UnaryOp::Neg => plain(step::Unary::Neg),
+        UnaryOp::Abs => plain(step::Unary::Abs),
+        UnaryOp::Erf => plain(step::Unary::Erf),
+        UnaryOp::Reciprocal => plain(step::Unary::Reciprocal),
+        UnaryOp::Floor => plain(step::Unary::Floor),
+        UnaryOp::Ceil => plain(step::Unary::Ceil),
+        UnaryOp::Round => plain(step::Unary::Round),
+        UnaryOp::Sign => plain(step::Unary::Sign),
+        UnaryOp::Sin => plain(step::Unary::Sin),
+        UnaryOp::Cos => plain(step::Unary::Cos),
+        UnaryOp::LogicalNot => plain(step::Unary::LogicalNot),
+        UnaryOp::Silu => plain(step::Unary::Silu),
+        UnaryOp::Hardswish => plain(step::Unary::Hardswish),
+        UnaryOp::Hardsigmoid => plain(step::Unary::Hardsigmoid),
+        UnaryOp::Gelu { tanh } => plain(step::Unary::Gelu { tanh }),
+        UnaryOp::Clamp { min, max } => Kind::Clamp {
+            min: min.unwrap_or(f64::NEG_INFINITY),
+            max: max.unwrap_or(f64::INFINITY),
+        },
+        UnaryOp::LeakyRelu { slope } => Kind::LeakyRelu {
+            slope: slope as f32,
+        },
+        UnaryOp::Elu { alpha } => Kind::Elu {
+            alpha: alpha as f32,
+        },
+    }
+}
+
+fn binary(b: BinaryOp) -> step::Binary {
+    use step::Binary as B;
+    match b {
+        BinaryOp::Add => B::Add,
+        BinaryOp::Sub => B::Sub,
+        BinaryOp::Mul => B::Mul,
+        BinaryOp::Div => B::Div,
+        BinaryOp::FloorDiv => B::FloorDiv,
+        BinaryOp::TruncDiv => B::TruncDiv,
+        BinaryOp::Rem => B::Rem,
+        BinaryOp::Pow => B::Pow,
+        BinaryOp::Maximum => B::Maximum,
+        BinaryOp::Minimum => B::Minimum,
+        BinaryOp::Eq => B::Eq,
+        BinaryOp::Ne => B::Ne,
+        BinaryOp::Lt => B::Lt,
+        BinaryOp::Le => B::Le,
+        BinaryOp::Gt => B::Gt,
+        BinaryOp::Ge => B::Ge,
+        BinaryOp::And => B::And,
+        BinaryOp::Or => B::Or,
+        BinaryOp::Xor => B::Xor,
+    }
+}
+
+/// `[v0, v1]` with 1-d windows padded by the neutral value.
+fn pair(v: &[usize], neutral: usize) -> [usize; 2] {
+    [
+        v.first().copied().unwrap_or(neutral),
+        v.get(1).copied().unwrap_or(neutral),
+    ]
+}
+
+fn mask(axes: &[usize]) -> u32 {
+    axes.iter().fold(0, |m, &a| m | 1 << a)
+}
+
+fn ints(v: &[usize]) -> Ints {
+    Ints::from_slice(&v.iter().map(|&x| x as i64).collect::<Vec<_>>()).unwrap()
+}
+
+fn kind(op: &Op) -> Kind {
+    match op {
+        Op::Conv(a) => Kind::Conv {
+            spatial: a.stride.len() as u8,
+            stride: pair(&a.stride, 1),
+            padding: pair(&a.padding, 0),
+            dilation: pair(&a.dilation, 1),
+            output_padding: pair(&a.output_padding, 0),
+            groups: a.groups,
+            transposed: a.transposed,
+        },
+        Op::Linear => Kind::Linear,
+        Op::MatMul => Kind::MatMul,
+        Op::Addmm { alpha, beta } => Kind::Addmm {
+            alpha: *alpha as f32,
+            beta: *beta as f32,
+        },
+        Op::BatchNorm { eps } => Kind::BatchNorm { eps: *eps as f32 },
+        Op::LayerNorm { axis, eps } => Kind::LayerNorm {
+            axis: *axis,
+            eps: *eps as f32,
+        },
+        Op::GroupNorm { groups, eps } => Kind::GroupNorm {
+            groups: *groups,
+            eps: *eps as f32,
+        },
+        Op::Sdpa { causal, scale } => Kind::Sdpa {
+            causal: *causal,
+            scale: scale.map_or(f32::NAN, |s| s as f32),
+        },
+        Op::Unary(u) => unary(*u),
+        Op::Binary(b) => Kind::Binary(binary(*b)),
+        Op::Where => Kind::Where,
+        Op::Softmax { axis, log } => Kind::Softmax {
+            axis: *axis,
+            log: *log,
+        },
+        Op::Reduce { op, axes, keepdim } => Kind::Reduce {
+            op: match op {
+                ReduceOp::Sum => step::Reduce::Sum,
+                ReduceOp::Mean => step::Reduce::Mean,
+                ReduceOp::Max => step::Reduce::Max,
+                ReduceOp::Min => step::Reduce::Min,
+                ReduceOp::Prod => step::Reduce::Prod,
+            },
+            axes: mask(axes),
+            keepdim: *keepdim,
+        },
+        Op::Var {
+            axes,
+            correction,
+            keepdim,
+        } => Kind::Var {
+            axes: mask(axes),
+            correction: *correction,
+            keepdim: *keepdim,
+        },
+        Op::ArgReduce { op, axis, keepdim } => Kind::ArgReduce {
+            max: *op == ArgOp::Max,
+            axis: axis.map_or(-1, |a| a as i32),
+            keepdim: *keepdim,
+        },
+        Op::Pool(p) => Kind::Pool {
+            kind: match p.kind {
+                PoolKind::Max => step::PoolKind::Max,
+                PoolKind::Avg => step::PoolKind::Avg,
+            },
+            spatial: p.kernel.len() as u8,
+            kernel: pair(&p.kernel, 1),
+            stride: pair(&p.stride, 1),
+            padding: pair(&p.padding, 0),
+            dilation: pair(&p.dilation, 1),
+            ceil_mode: p.ceil_mode,
+            count_include_pad: p.kind == PoolKind::Avg && p.count_include_pad,
+            divisor_override: p.divisor_override.unwrap_or(0),
+        },
+        Op::AdaptivePool { kind, .. } => Kind::AdaptivePool {
+            kind: match kind {
+                PoolKind::Max => step::PoolKind::Max,
+                PoolKind::Avg => step::PoolKind::Avg,
+            },
+        },
+        Op::Reshape { .. } => Kind::Reshape,
+        Op::Permute { perm } => Kind::Permute { perm: ints(perm) },
+        Op::Expand { .. } => Kind::Expand,
+        Op::Tile { repeats } => Kind::Tile {
+            repeats: ints(repeats),
+        },
+        Op::Concat { axis } => Kind::Concat { axis: *axis },
+        Op::Slice {
+            axis,
+            start,
+            end,
+            step,
+        } => Kind::Slice {
+            axis: *axis,
+            start: *start,
+            end: *end,
+            step: *step,
+        },
+        Op::Take { axis } => Kind::Take { axis: *axis },
+        Op::Gather { axis } => Kind::Gather { axis: *axis },
+        Op::Cast { .. } => Kind::Cast,
+        Op::Pad { pads, value } => {
+            let mut flat = [0i64; 2 * step::MAX_RANK];
+            for (i, (b, a)) in pads.iter().enumerate() {
+                flat[2 * i] = *b;
+                flat[2 * i + 1] = *a;
+            }
+            Kind::Pad {
+                pads: flat,
+                value: *value,
+            }
+        }
+        Op::Triangle { upper, diagonal } => Kind::Triangle {
+            upper: *upper,
+            diagonal: *diagonal,
+        },
+        Op::Cumsum { axis } => Kind::Cumsum { axis: *axis },
+        Op::Upsample { mode, .. } => match mode {
+            UpsampleMode::Nearest => Kind::Upsample {
+                bilinear: false,
+                align_corners: false,
+            },
+            UpsampleMode::Bilinear { align_corners } => Kind::Upsample {
+                bilinear: true,
+                align_corners: *align_corners,
+            },
+        },
+        Op::Fused { op, .. } => kind(op),
+    }
+}
+
+fn act(op: &Op) -> Act {
+    match op {
+        Op::Fused { act, .. } => match act {
+            Activation::Relu => Act::Relu,
+            Activation::Clamp { min, max } => Act::Clamp {
+                min: min.map_or(f32::NEG_INFINITY, |v| v as f32),
+                max: max.map_or(f32::INFINITY, |v| v as f32),
+            },
+            Activation::Hardswish => Act::Hardswish,
+            Activation::Hardsigmoid => Act::Hardsigmoid,
+            Activation::Silu => Act::Silu,
+            Activation::Gelu { tanh } => Act::Gelu { tanh: *tanh },
+        },
+        _ => Act::None,
+    }
+}
+
+/// The step a node must decode to. A concat's operand is its tensor list, whose index only the
+/// program knows: `list` supplies it.
+fn expected_step(_g: &Graph, node: &Node, list: Option<u32>) -> Step {
+    let mut inputs = [0u32; MAX_INPUTS];
+    let base = match &node.op {
+        Op::Fused { op, .. } => op.as_ref(),
+        op => op,
+    };
+    let n = if matches!(base, Op::Concat { .. }) {
+        inputs[0] = list.expect("a concat's list");
+        1
+    } else {
+        for (slot, v) in inputs.iter_mut().zip(&node.inputs) {
+            *slot = v.0;
+        }
+        node.inputs.len()
+    };
+    Step {
+        kind: kind(&node.op),
+        act: act(&node.op),
+        inputs,
+        n_inputs: n as u8,
+        output: node.output.0,
+    }
+}
+
+fn options() -> PlanOptions {
+    PlanOptions::from_profile(&Profile::release())
+}
+
+fn optimized(path: &std::path::Path) -> (Graph, MemoryPlan) {
+    let mut g = pt2::import(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .graph;
+    let names: Vec<String> = passes::GRAPH_PASSES.iter().map(|s| s.to_string()).collect();
+    passes::run_passes(&mut g, &names).unwrap();
+    let host = device::builtin("host").unwrap().unwrap();
+    let plan = memory::plan(&g, &options(), &host).unwrap();
+    (g, plan)
+}
+
+/// Checks one emitted program against its graph and plan; returns the instruction count.
+fn check(label: &str, g: &Graph, plan: &MemoryPlan, bytes: &[u8]) -> usize {
+    let program = Program::parse(bytes).unwrap_or_else(|e| panic!("{label}: {e}"));
+    let p = program.plan_named("forward").expect("forward");
+    // Inputs, outputs and allocations are the graph's and the memory plan's.
+    let ins: Vec<i32> = p.inputs().iter().collect();
+    let want: Vec<i32> = g.inputs.iter().map(|v| v.0 as i32).collect();
+    assert_eq!(ins, want, "{label}: inputs");
+    let outs: Vec<i32> = p.outputs().iter().collect();
+    assert_eq!(outs.len(), g.outputs.len(), "{label}: outputs");
+    for (o, v) in outs.iter().zip(&g.outputs) {
+        if matches!(g.value(*v).def, ValueDef::Node(_)) {
+            assert_eq!(*o, v.0 as i32, "{label}: output");
+        }
+    }
+    let sizes: Vec<i64> = p.non_const_buffer_sizes().iter().collect();
+    assert_eq!(sizes[0], 0, "{label}");
+    for (r, region) in plan.regions.iter().enumerate() {
+        assert!(sizes[r + 1] >= region.planned_bytes as i64, "{label}");
+    }
+    for (i, value) in g.values.iter().enumerate() {
+        let Some(Value::Tensor(t)) = p.value(i) else {
+            panic!("{label}: value {i} is not a tensor");
+        };
+        let sizes: Vec<usize> = t.sizes.iter().map(|s| s as usize).collect();
+        assert_eq!(sizes, value.ty.shape, "{label}: value {i} shape");
+        match &plan.values[i] {
+            Some(pl) => {
+                assert_eq!(
+                    t.allocation,
+                    Some((pl.region as u32 + 1, pl.offset)),
+                    "{label}: value {i} allocation"
+                );
+                assert_eq!(t.data_buffer_idx, 0);
+            }
+            None => {
+                let ValueDef::Const(c) = value.def else {
+                    panic!("{label}: unplanned non-constant {i}");
+                };
+                assert_eq!(t.allocation, None);
+                // The reader gives the segment from the constant's offset on.
+                let want = g.constants[c.0 as usize].data.bytes();
+                let got = program.constant(t.data_buffer_idx).unwrap();
+                assert!(
+                    got.len() >= want.len() && &got[..want.len()] == want,
+                    "{label}: constant {i} bytes"
+                );
+            }
+        }
+    }
+    // Every node's instruction decodes to the node's step.
+    assert!(p.instructions_len() >= g.nodes.len(), "{label}");
+    for (n, node) in g.nodes.iter().enumerate() {
+        let got = decode(&p, n)
+            .unwrap_or_else(|e| panic!("{label}: node {n} ({}): {e}", node.op.name()))
+            .expect("a kernel call");
+        let list = match got.kind {
+            Kind::Concat { .. } => {
+                let Some(Value::TensorList(items)) = p.value(got.inputs[0] as usize) else {
+                    panic!("{label}: node {n}: concat without a tensor list");
+                };
+                let items: Vec<u32> = items.iter().map(|v| v as u32).collect();
+                let want: Vec<u32> = node.inputs.iter().map(|v| v.0).collect();
+                assert_eq!(items, want, "{label}: node {n}: concat list");
+                Some(got.inputs[0])
+            }
+            _ => None,
+        };
+        let want = expected_step(g, node, list);
+        // Debug text, so that NaN attributes (an absent sdpa scale) compare equal.
+        assert_eq!(
+            format!("{got:?}"),
+            format!("{want:?}"),
+            "{label}: node {n} ({})",
+            node.op.name()
+        );
+    }
+    // Copies for outputs that are inputs or constants decode as same-dtype casts.
+    for i in g.nodes.len()..p.instructions_len() {
+        let got = decode(&p, i).unwrap().unwrap();
+        assert_eq!(got.kind, Kind::Cast, "{label}: instruction {i}");
+    }
+    p.instructions_len()
+}
+
+#[test]
+fn every_fixture_emits_and_decodes_back() {
+    let dirs = fixture_dirs();
+    assert!(dirs.len() >= 6);
+    let mut programs = 0;
+    let mut instructions = 0;
+    for dir in &dirs {
+        let name = dir.file_name().unwrap().to_string_lossy().to_string();
+        for flavour in ["export", "core"] {
+            let label = format!("{name} ({flavour})");
+            let (g, plan) = optimized(&dir.join(format!("{flavour}.pt2")));
+            let program =
+                emit(&g, &plan, &EmitOptions::default()).unwrap_or_else(|e| panic!("{label}: {e}"));
+            let bytes = pte::write(&program);
+            instructions += check(&label, &g, &plan, &bytes);
+            // Same input, same bytes.
+            let again = pte::write(&emit(&g, &plan, &EmitOptions::default()).unwrap());
+            assert!(bytes == again, "{label}: emission is not deterministic");
+            // The owned reader gives back the program emitted.
+            assert_eq!(pte::read(&bytes).unwrap(), program, "{label}: read back");
+            programs += 1;
+        }
+    }
+    assert_eq!(programs, 2 * dirs.len());
+    assert!(instructions > 100);
+    eprintln!("{programs} programs, {instructions} instructions");
+}
+
+#[test]
+fn aten_only_rejects_a_fused_op() {
+    let dir = fixture_dirs()
+        .into_iter()
+        .find(|d| d.ends_with("classifier"))
+        .unwrap();
+    let (g, plan) = optimized(&dir.join("export.pt2"));
+    assert!(g.nodes.iter().any(|n| matches!(n.op, Op::Fused { .. })));
+    let err = emit(&g, &plan, &EmitOptions { aten_only: true }).unwrap_err();
+    assert!(matches!(err, EmitError::NotAten { .. }));
+    insta::assert_snapshot!(err.to_string());
+}
+
+#[test]
+fn aten_only_accepts_an_unfused_graph() {
+    let dir = fixture_dirs()
+        .into_iter()
+        .find(|d| d.ends_with("mobilenet_v2"))
+        .unwrap();
+    let mut g = pt2::import(&dir.join("export.pt2")).unwrap().graph;
+    passes::run_passes(&mut g, &["fold-batch-norm".to_string()]).unwrap();
+    let host = device::builtin("host").unwrap().unwrap();
+    let plan = memory::plan(&g, &options(), &host).unwrap();
+    let program = emit(&g, &plan, &EmitOptions { aten_only: true }).unwrap();
+    let ops = &program.execution_plan[0].operators;
+    assert!(ops.iter().all(|o| o.name.starts_with("aten::")));
+    check("mobilenet_v2 (aten)", &g, &plan, &pte::write(&program));
+}
+
+fn tensor(alloc_offset: u64) -> EValue {
+    EValue::Tensor(model::Tensor {
+        scalar_type: ScalarType::Float,
+        sizes: vec![4],
+        dim_order: vec![0],
+        data_buffer_idx: 0,
+        allocation: Some(model::Allocation {
+            memory_id: 1,
+            offset: alloc_offset,
+        }),
+    })
+}
+
+/// A one-instruction program calling `name.overload` on `[x, y, y]` plus `extra` values.
+fn hand_made(name: &str, overload: &str, extra: Vec<EValue>, args: Vec<i32>) -> Vec<u8> {
+    let mut values = vec![tensor(0), tensor(64)];
+    values.extend(extra);
+    let program = model::Program {
+        version: pte::SCHEMA_VERSION,
+        constants: Vec::new(),
+        execution_plan: vec![model::ExecutionPlan {
+            name: "forward".into(),
+            values,
+            inputs: vec![0],
+            outputs: vec![1],
+            chains: vec![model::Chain {
+                inputs: vec![0],
+                outputs: vec![1],
+                instructions: vec![Instruction::KernelCall { op_index: 0, args }],
+            }],
+            operators: vec![Operator {
+                name: name.into(),
+                overload: overload.into(),
+            }],
+            non_const_buffer_sizes: vec![0, 128],
+        }],
+    };
+    pte::write(&program)
+}
+
+#[test]
+fn an_unknown_operator_is_named() {
+    let bytes = hand_made("custom::frobnicate", "out", vec![], vec![0, 1, 1]);
+    let program = Program::parse(&bytes).unwrap();
+    let p = program.plan_named("forward").unwrap();
+    let err = decode(&p, 0).unwrap_err();
+    assert!(matches!(err, DecodeError::UnknownOperator { .. }));
+    insta::assert_snapshot!(err.to_string());
+    assert!(!known_operator("custom::frobnicate", "out"));
+    assert!(known_operator("aten::relu", "out"));
+    assert!(known_operator("etpkg::conv_relu", "out"));
+    assert!(!known_operator("etpkg::conv_tanh", "out"));
+}
+
+#[test]
+fn stock_executorch_argument_lists_decode() {
+    // hardtanh(x, 0, 6) as ExecuTorch writes it: Double scalars, out, out.
+    let bytes = hand_made(
+        "aten::hardtanh",
+        "out",
+        vec![EValue::Double(0.0), EValue::Double(6.0)],
+        vec![0, 2, 3, 1, 1],
+    );
+    let program = Program::parse(&bytes).unwrap();
+    let p = program.plan_named("forward").unwrap();
+    let got = decode(&p, 0).unwrap().unwrap();
+    assert_eq!(got.kind, Kind::Clamp { min: 0.0, max: 6.0 });
+    assert_eq!((got.inputs(), got.output), (&[0u32][..], 1));
+
+    // mean.out(x, dim=[-1], keepdim=True, dtype=None): list items index Int values.
+    let bytes = hand_made(
+        "aten::mean",
+        "out",
+        vec![
+            EValue::Int(-1),
+            EValue::IntList(vec![2]),
+            EValue::Bool(true),
+            EValue::Null,
+        ],
+        vec![0, 3, 4, 5, 1, 1],
+    );
+    let program = Program::parse(&bytes).unwrap();
+    let p = program.plan_named("forward").unwrap();
+    let got = decode(&p, 0).unwrap().unwrap();
+    assert_eq!(
+        got.kind,
+        Kind::Reduce {
+            op: step::Reduce::Mean,
+            axes: 1,
+            keepdim: true
+        }
+    );
+
+    // add.out with alpha 2 has no step: an error that says why, not a wrong add.
+    let bytes = hand_made(
+        "aten::add",
+        "out",
+        vec![EValue::Int(2)],
+        vec![0, 0, 2, 1, 1],
+    );
+    let program = Program::parse(&bytes).unwrap();
+    let p = program.plan_named("forward").unwrap();
+    let err = decode(&p, 0).unwrap_err();
+    assert!(err.to_string().contains("alpha"), "{err}");
+
+    // A wrong argument count is an error too.
+    let bytes = hand_made("aten::relu", "out", vec![], vec![0, 1, 1, 1]);
+    let program = Program::parse(&bytes).unwrap();
+    let p = program.plan_named("forward").unwrap();
+    assert!(matches!(decode(&p, 0), Err(DecodeError::Arguments { .. })));
+}
+
+#[test]
+fn an_executorch_written_program_decodes() {
+    // `tests/fixtures/pte/conv_relu_linear.pte` is ExecuTorch 1.5.1's own output
+    // (`scripts/gen_pte_fixture.py`): conv, relu, a flatten ExecuTorch turned into a shared
+    // allocation, then linear as permute_copy + addmm.
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/pte/conv_relu_linear.pte"
+    );
+    let bytes = std::fs::read(path).unwrap();
+    let program = Program::parse(&bytes).unwrap();
+    let p = program.plan_named("forward").unwrap();
+    let steps: Vec<Step> = (0..p.instructions_len())
+        .map(|i| decode(&p, i).unwrap().unwrap())
+        .collect();
+    let io: Vec<(&[u32], u32)> = steps.iter().map(|s| (s.inputs(), s.output)).collect();
+    assert_eq!(
+        io,
+        [
+            (&[4u32, 0, 1][..], 5),
+            (&[5][..], 20),
+            (&[2][..], 22),
+            (&[3, 21, 22][..], 26)
+        ]
+    );
+    assert_eq!(
+        steps[0].kind,
+        Kind::Conv {
+            spatial: 2,
+            stride: [1, 1],
+            padding: [0, 0],
+            dilation: [1, 1],
+            output_padding: [0, 0],
+            groups: 1,
+            transposed: false
+        }
+    );
+    assert_eq!(steps[1].kind, Kind::Unary(step::Unary::Relu));
+    assert_eq!(
+        steps[2].kind,
+        Kind::Permute {
+            perm: Ints::from_slice(&[1, 0]).unwrap()
+        }
+    );
+    assert_eq!(
+        steps[3].kind,
+        Kind::Addmm {
+            alpha: 1.0,
+            beta: 1.0
+        }
+    );
+}

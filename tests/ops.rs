@@ -1,0 +1,732 @@
+//! The runtime's op bindings (`etpkg::rt::ops`) checked node by node against the reference
+//! interpreter. Invariant: for every node of every fixture (both export flavours, after the
+//! default passes, so fused ops appear), `ops::run` on the interpreter's own input bytes gives
+//! the interpreter's output — f32 within `1e-5 · max(1, max|ref|)`, i64 and bool exactly — also
+//! in place, also with only the universal variants kept, and an `OpError` (never a panic) when
+//! the node's kernel family is missing.
+
+mod common;
+
+use common::fixtures::{fixture_dirs, inputs, relative_error};
+use etpkg::interp::{self, Tensor};
+use etpkg::ir::{
+    self, Activation, ArgOp, BinaryOp, Graph, Node, Op, PoolKind, ReduceOp, UnaryOp, UpsampleMode,
+};
+use etpkg::rt::kernels;
+use etpkg::rt::kernels::meta::KernelInfo;
+use etpkg::rt::ops::{self, In, OpError, Reason, TensorMeta};
+use etpkg::rt::step::{self, Act, Ints, Kind, Step, MAX_INPUTS};
+use std::collections::BTreeMap;
+
+const TOLERANCE: f64 = 1e-5;
+
+/// A zeroed byte buffer whose usable part starts on a 64-byte boundary, as the executor's
+/// arena guarantees.
+struct Aligned {
+    buf: Vec<u8>,
+    off: usize,
+    len: usize,
+}
+
+impl Aligned {
+    fn new(bytes: &[u8]) -> Aligned {
+        let mut buf = vec![0u8; bytes.len() + 64];
+        let off = buf.as_ptr().align_offset(64);
+        buf[off..off + bytes.len()].copy_from_slice(bytes);
+        Aligned {
+            buf,
+            off,
+            len: bytes.len(),
+        }
+    }
+
+    fn bytes(&self) -> &[u8] {
+        &self.buf[self.off..self.off + self.len]
+    }
+
+    fn bytes_mut(&mut self) -> &mut [u8] {
+        &mut self.buf[self.off..self.off + self.len]
+    }
+}
+
+fn kdtype(d: ir::DType) -> ops::DType {
+    match d {
+        ir::DType::F32 => ops::DType::F32,
+        ir::DType::I64 => ops::DType::I64,
+        ir::DType::Bool => ops::DType::Bool,
+        other => panic!("the fixtures compute only f32, i64 and bool, not {other}"),
+    }
+}
+
+fn meta(ty: &ir::TensorType) -> TensorMeta {
+    TensorMeta::new(kdtype(ty.dtype), &ty.shape).expect("fixture ranks fit MAX_RANK")
+}
+
+fn act_of(a: Activation) -> Act {
+    match a {
+        Activation::Relu => Act::Relu,
+        Activation::Clamp { min, max } => Act::Clamp {
+            min: min.map_or(f32::NEG_INFINITY, |v| v as f32),
+            max: max.map_or(f32::INFINITY, |v| v as f32),
+        },
+        Activation::Hardswish => Act::Hardswish,
+        Activation::Hardsigmoid => Act::Hardsigmoid,
+        Activation::Silu => Act::Silu,
+        Activation::Gelu { tanh } => Act::Gelu { tanh },
+    }
+}
+
+/// Per-spatial-dim attribute lists as the step's 2-entry arrays (entry 0 for a 1-d op).
+fn pair(v: &[usize], fill: usize) -> [usize; 2] {
+    match v {
+        [a] => [*a, fill],
+        [a, b] => [*a, *b],
+        _ => panic!("attribute {v:?} is not 1-d or 2-d"),
+    }
+}
+
+fn ints(v: &[usize]) -> Ints {
+    let v: Vec<i64> = v.iter().map(|&x| x as i64).collect();
+    Ints::from_slice(&v).unwrap()
+}
+
+fn axis_bits(axes: &[usize]) -> u32 {
+    axes.iter().fold(0, |m, &a| m | 1 << a)
+}
+
+fn unary_of(u: UnaryOp) -> Kind {
+    use step::Unary as U;
+    Kind::Unary(match u {
+        UnaryOp::Relu => U::Relu,
+        UnaryOp::Sigmoid => U::Sigmoid,
+        UnaryOp::Tanh => U::Tanh,
+        UnaryOp::Exp => U::Exp,
+        UnaryOp::Log => U::Log,
+        UnaryOp::Sqrt => U::Sqrt,
+        UnaryOp::Rsqrt => U::Rsqrt,
+        UnaryOp::Neg => U::Neg,
+        UnaryOp::Abs => U::Abs,
+        UnaryOp::Erf => U::Erf,
+        UnaryOp::Reciprocal => U::Reciprocal,
+        UnaryOp::Floor => U::Floor,
+        UnaryOp::Ceil => U::Ceil,
+        UnaryOp::Round => U::Round,
+        UnaryOp::Sign => U::Sign,
+        UnaryOp::Sin => U::Sin,
+        UnaryOp::Cos => U::Cos,
+        UnaryOp::LogicalNot => U::LogicalNot,
+        UnaryOp::Silu => U::Silu,
+        UnaryOp::Hardswish => U::Hardswish,
+        UnaryOp::Hardsigmoid => U::Hardsigmoid,
+        UnaryOp::Gelu { tanh } => U::Gelu { tanh },
+        UnaryOp::Clamp { min, max } => {
+            return Kind::Clamp {
+                min: min.unwrap_or(f64::NEG_INFINITY),
+                max: max.unwrap_or(f64::INFINITY),
+            }
+        }
+        UnaryOp::LeakyRelu { slope } => {
+            return Kind::LeakyRelu {
+                slope: slope as f32,
+            }
+        }
+        UnaryOp::Elu { alpha } => {
+            return Kind::Elu {
+                alpha: alpha as f32,
+            }
+        }
+    })
+}
+
+fn binary_of(b: BinaryOp) -> step::Binary {
+    use step::Binary as B;
+    match b {
+        BinaryOp::Add => B::Add,
+        BinaryOp::Sub => B::Sub,
+        BinaryOp::Mul => B::Mul,
+        BinaryOp::Div => B::Div,
+        BinaryOp::FloorDiv => B::FloorDiv,
+        BinaryOp::TruncDiv => B::TruncDiv,
+        BinaryOp::Rem => B::Rem,
+        BinaryOp::Pow => B::Pow,
+        BinaryOp::Maximum => B::Maximum,
+        BinaryOp::Minimum => B::Minimum,
+        BinaryOp::Eq => B::Eq,
+        BinaryOp::Ne => B::Ne,
+        BinaryOp::Lt => B::Lt,
+        BinaryOp::Le => B::Le,
+        BinaryOp::Gt => B::Gt,
+        BinaryOp::Ge => B::Ge,
+        BinaryOp::And => B::And,
+        BinaryOp::Or => B::Or,
+        BinaryOp::Xor => B::Xor,
+    }
+}
+
+fn pool_kind(k: PoolKind) -> step::PoolKind {
+    match k {
+        PoolKind::Max => step::PoolKind::Max,
+        PoolKind::Avg => step::PoolKind::Avg,
+    }
+}
+
+fn kind_of(op: &Op) -> Kind {
+    match op {
+        Op::Conv(a) => Kind::Conv {
+            spatial: a.stride.len() as u8,
+            stride: pair(&a.stride, 1),
+            padding: pair(&a.padding, 0),
+            dilation: pair(&a.dilation, 1),
+            output_padding: pair(&a.output_padding, 0),
+            groups: a.groups,
+            transposed: a.transposed,
+        },
+        Op::Linear => Kind::Linear,
+        Op::MatMul => Kind::MatMul,
+        Op::Addmm { alpha, beta } => Kind::Addmm {
+            alpha: *alpha as f32,
+            beta: *beta as f32,
+        },
+        Op::BatchNorm { eps } => Kind::BatchNorm { eps: *eps as f32 },
+        Op::LayerNorm { axis, eps } => Kind::LayerNorm {
+            axis: *axis,
+            eps: *eps as f32,
+        },
+        Op::GroupNorm { groups, eps } => Kind::GroupNorm {
+            groups: *groups,
+            eps: *eps as f32,
+        },
+        Op::Sdpa { causal, scale } => Kind::Sdpa {
+            causal: *causal,
+            scale: scale.map_or(f32::NAN, |s| s as f32),
+        },
+        Op::Unary(u) => unary_of(*u),
+        Op::Binary(b) => Kind::Binary(binary_of(*b)),
+        Op::Where => Kind::Where,
+        Op::Softmax { axis, log } => Kind::Softmax {
+            axis: *axis,
+            log: *log,
+        },
+        Op::Reduce { op, axes, keepdim } => Kind::Reduce {
+            op: match op {
+                ReduceOp::Sum => step::Reduce::Sum,
+                ReduceOp::Mean => step::Reduce::Mean,
+                ReduceOp::Max => step::Reduce::Max,
+                ReduceOp::Min => step::Reduce::Min,
+                ReduceOp::Prod => step::Reduce::Prod,
+            },
+            axes: axis_bits(axes),
+            keepdim: *keepdim,
+        },
+        Op::Var {
+            axes,
+            correction,
+            keepdim,
+        } => Kind::Var {
+            axes: axis_bits(axes),
+            correction: *correction,
+            keepdim: *keepdim,
+        },
+        Op::ArgReduce { op, axis, keepdim } => Kind::ArgReduce {
+            max: *op == ArgOp::Max,
+            axis: axis.map_or(-1, |a| a as i32),
+            keepdim: *keepdim,
+        },
+        Op::Pool(a) => Kind::Pool {
+            kind: pool_kind(a.kind),
+            spatial: a.kernel.len() as u8,
+            kernel: pair(&a.kernel, 1),
+            stride: pair(&a.stride, 1),
+            padding: pair(&a.padding, 0),
+            dilation: pair(&a.dilation, 1),
+            ceil_mode: a.ceil_mode,
+            count_include_pad: a.count_include_pad,
+            divisor_override: a.divisor_override.unwrap_or(0),
+        },
+        Op::AdaptivePool { kind, .. } => Kind::AdaptivePool {
+            kind: pool_kind(*kind),
+        },
+        Op::Reshape { .. } => Kind::Reshape,
+        Op::Permute { perm } => Kind::Permute { perm: ints(perm) },
+        Op::Expand { .. } => Kind::Expand,
+        Op::Tile { repeats } => Kind::Tile {
+            repeats: ints(repeats),
+        },
+        Op::Concat { axis } => Kind::Concat { axis: *axis },
+        Op::Slice {
+            axis,
+            start,
+            end,
+            step,
+        } => Kind::Slice {
+            axis: *axis,
+            start: *start,
+            end: *end,
+            step: *step,
+        },
+        Op::Take { axis } => Kind::Take { axis: *axis },
+        Op::Gather { axis } => Kind::Gather { axis: *axis },
+        Op::Cast { .. } => Kind::Cast,
+        Op::Pad { pads, value } => {
+            let mut p = [0i64; 2 * step::MAX_RANK];
+            for (d, &(before, after)) in pads.iter().enumerate() {
+                p[2 * d] = before;
+                p[2 * d + 1] = after;
+            }
+            Kind::Pad {
+                pads: p,
+                value: *value,
+            }
+        }
+        Op::Triangle { upper, diagonal } => Kind::Triangle {
+            upper: *upper,
+            diagonal: *diagonal,
+        },
+        Op::Cumsum { axis } => Kind::Cumsum { axis: *axis },
+        Op::Upsample { mode, .. } => match mode {
+            UpsampleMode::Nearest => Kind::Upsample {
+                bilinear: false,
+                align_corners: false,
+            },
+            UpsampleMode::Bilinear { align_corners } => Kind::Upsample {
+                bilinear: true,
+                align_corners: *align_corners,
+            },
+        },
+        Op::Fused { .. } => panic!("nested fusion"),
+    }
+}
+
+/// The step a decoder would produce for `node`, written independently of the bindings.
+fn step_of(_g: &Graph, node: &Node) -> Step {
+    let (kind, act) = match &node.op {
+        Op::Fused { op, act } => (kind_of(op), act_of(*act)),
+        op => (kind_of(op), Act::None),
+    };
+    let mut inputs = [0u32; MAX_INPUTS];
+    let n = node.inputs.len().min(MAX_INPUTS);
+    for (slot, v) in inputs.iter_mut().zip(&node.inputs) {
+        *slot = v.index() as u32;
+    }
+    Step {
+        kind,
+        act,
+        inputs,
+        n_inputs: if matches!(kind, Kind::Concat { .. }) {
+            1
+        } else {
+            n as u8
+        },
+        output: node.output.index() as u32,
+    }
+}
+
+/// Every kernel variant, by name.
+fn variants() -> BTreeMap<&'static str, KernelInfo> {
+    let tables: &[&[KernelInfo]] = &[
+        kernels::attention::VARIANTS,
+        kernels::binary::VARIANTS,
+        kernels::conv::VARIANTS,
+        kernels::conv_transpose::VARIANTS,
+        kernels::index::VARIANTS,
+        kernels::layout::VARIANTS,
+        kernels::matmul::VARIANTS,
+        kernels::norm::VARIANTS,
+        kernels::pool::VARIANTS,
+        kernels::reduce::VARIANTS,
+        kernels::softmax::VARIANTS,
+        kernels::unary::VARIANTS,
+        kernels::upsample::VARIANTS,
+        kernels::where_::VARIANTS,
+    ];
+    tables
+        .iter()
+        .flat_map(|t| t.iter())
+        .map(|k| (k.name, *k))
+        .collect()
+}
+
+/// Runs `step` on `args` (each in its own aligned buffer; input `in_place` instead shares the
+/// output buffer, preloaded with its bytes) with the variants `kept` allows.
+fn run_step(
+    step: &Step,
+    args: &[&Tensor],
+    out_ty: &ir::TensorType,
+    in_place: Option<usize>,
+    kept: &dyn Fn(&str) -> bool,
+) -> Result<(&'static str, Tensor), OpError> {
+    let bufs: Vec<Aligned> = args
+        .iter()
+        .map(|t| Aligned::new(&t.to_le_bytes()))
+        .collect();
+    let out = meta(out_ty);
+    let mut y = Aligned::new(&vec![0u8; out.byte_len()]);
+    let ins: Vec<In> = args
+        .iter()
+        .zip(&bufs)
+        .enumerate()
+        .map(|(i, (t, b))| {
+            let m = meta(&t.ty());
+            if Some(i) == in_place {
+                In::InPlace(m)
+            } else {
+                In::Tensor(m, b.bytes())
+            }
+        })
+        .collect();
+    if let Some(i) = in_place {
+        y.bytes_mut().copy_from_slice(bufs[i].bytes());
+    }
+    let used = ops::run_with(step, &ins, out, y.bytes_mut(), kept)?;
+    let t = Tensor::from_le_bytes(out_ty, y.bytes()).unwrap();
+    Ok((used, t))
+}
+
+/// Figures for one fixture flavour.
+#[derive(Default)]
+struct Tally {
+    nodes: usize,
+    fused: usize,
+    in_place: usize,
+    max_err: f64,
+}
+
+fn check(label: &str, got: &Tensor, want: &Tensor) -> f64 {
+    let e = relative_error(got, want).unwrap_or_else(|e| panic!("{label}: {e}"));
+    assert!(e <= TOLERANCE, "{label}: error {e:e} over {TOLERANCE:e}");
+    e
+}
+
+fn check_graph(label: &str, g: &Graph, xs: &[Tensor], all: &BTreeMap<&str, KernelInfo>) -> Tally {
+    let mut slots: Vec<Option<Tensor>> = vec![None; g.values.len()];
+    for (&id, t) in g.inputs.iter().zip(xs) {
+        slots[id.index()] = Some(t.clone());
+    }
+    for c in &g.constants {
+        slots[c.value.index()] =
+            Some(Tensor::from_le_bytes(g.ty(c.value), c.data.bytes()).unwrap());
+    }
+    let mut tally = Tally::default();
+    for node in &g.nodes {
+        let args: Vec<&Tensor> = node
+            .inputs
+            .iter()
+            .map(|v| slots[v.index()].as_ref().unwrap())
+            .collect();
+        let out_ty = g.ty(node.output);
+        let want = interp::eval(&node.op, &args, out_ty).unwrap();
+        let step = step_of(g, node);
+        let name = step.name();
+        assert_eq!(name, node.op.name(), "{label}: step name");
+        let at = format!("{label} node `{}` ({name})", g.value(node.output).name);
+
+        let (used, got) =
+            run_step(&step, &args, out_ty, None, &|_| true).unwrap_or_else(|e| panic!("{at}: {e}"));
+        tally.max_err = tally.max_err.max(check(&at, &got, &want));
+
+        // `accepting` lists the chain in speed order, starting with the variant run used.
+        let metas: Vec<TensorMeta> = args.iter().map(|t| meta(&t.ty())).collect();
+        let mut names = Vec::new();
+        ops::accepting(&step, &metas, &meta(out_ty), &mut |n| names.push(n));
+        assert!(!names.is_empty(), "{at}: no accepting variant");
+        assert_eq!(names[0], used, "{at}: accepting {names:?}");
+        let speeds: Vec<u8> = names
+            .iter()
+            .map(|n| {
+                all.get(n)
+                    .unwrap_or_else(|| panic!("{at}: unknown {n}"))
+                    .speed
+            })
+            .collect();
+        assert!(
+            speeds.windows(2).all(|w| w[0] >= w[1]),
+            "{at}: {names:?} not in speed order"
+        );
+        let family = ops::family(&step.kind);
+        assert!(names.iter().all(|n| all[n].family == family), "{at}");
+
+        // Only the universal variants: same result.
+        let universal = |n: &str| all.get(n).is_some_and(|k| k.speed == 0);
+        let (u, got) = run_step(&step, &args, out_ty, None, &universal)
+            .unwrap_or_else(|e| panic!("{at} universal only: {e}"));
+        assert_eq!(all[u].speed, 0, "{at}");
+        check(&format!("{at} universal only"), &got, &want);
+
+        // The family missing: an error naming the op, not a panic.
+        let prefix = format!("{family}.");
+        match run_step(&step, &args, out_ty, None, &|n| !n.starts_with(&prefix)) {
+            Err(e) => {
+                assert_eq!(e.reason, Reason::NoVariant { family }, "{at}");
+                assert!(e.to_string().contains(name), "{at}: {e}");
+            }
+            Ok((n, _)) => panic!("{at}: ran {n} with its family dropped"),
+        }
+
+        // In place: the first input with the output's dtype and shape shares its bytes.
+        if let Some(i) = args.iter().position(|t| t.ty() == *out_ty) {
+            match run_step(&step, &args, out_ty, Some(i), &|_| true) {
+                Ok((_, got)) => {
+                    check(&format!("{at} in place"), &got, &want);
+                    tally.in_place += 1;
+                }
+                Err(OpError {
+                    reason: Reason::InPlace { .. },
+                    ..
+                }) => assert!(
+                    !matches!(
+                        step.kind,
+                        Kind::Unary(_)
+                            | Kind::Clamp { .. }
+                            | Kind::Binary(_)
+                            | Kind::LayerNorm { .. }
+                            | Kind::BatchNorm { .. }
+                    ) || (matches!(step.kind, Kind::Binary(_))
+                        && args[0].dtype() != args[1].dtype()),
+                    "{at}: an element-wise kernel refused to run in place"
+                ),
+                Err(e) => panic!("{at} in place: {e}"),
+            }
+        }
+
+        tally.nodes += 1;
+        tally.fused += (!matches!(step.act, Act::None)) as usize;
+        slots[node.output.index()] = Some(want);
+    }
+    tally
+}
+
+#[test]
+fn every_fixture_node_matches_the_interpreter() {
+    let all = variants();
+    let passes: Vec<String> = etpkg::manifest::KNOWN_PASSES
+        .iter()
+        .map(|p| p.to_string())
+        .collect();
+    let (mut nodes, mut fused, mut in_place) = (0, 0, 0);
+    for dir in fixture_dirs() {
+        let xs = inputs(&dir);
+        let name = dir.file_name().unwrap().to_string_lossy().to_string();
+        for flavour in ["export", "core"] {
+            let mut g = etpkg::pt2::import(&dir.join(format!("{flavour}.pt2")))
+                .unwrap()
+                .graph;
+            etpkg::passes::run_passes(&mut g, &passes).unwrap();
+            let label = format!("{name}/{flavour}");
+            let t = check_graph(&label, &g, &xs, &all);
+            println!(
+                "{label:32} nodes {:4}  fused {:3}  in place {:3}  max error {:.2e}",
+                t.nodes, t.fused, t.in_place, t.max_err
+            );
+            nodes += t.nodes;
+            fused += t.fused;
+            in_place += t.in_place;
+        }
+    }
+    println!("total: {nodes} nodes, {fused} fused, {in_place} run in place");
+    assert!(
+        fused > 0,
+        "the default passes fuse activations in some fixture"
+    );
+    assert!(in_place > 0, "some nodes run in place");
+}
+
+fn f32_step(kind: Kind, n: usize) -> Step {
+    Step {
+        kind,
+        act: Act::None,
+        inputs: [0; MAX_INPUTS],
+        n_inputs: n as u8,
+        output: 0,
+    }
+}
+
+#[test]
+fn bad_operands_are_errors_that_name_the_op() {
+    let m = |d: &[usize]| TensorMeta::new(ops::DType::F32, d).unwrap();
+    let add = f32_step(Kind::Binary(step::Binary::Add), 2);
+    let x = Aligned::new(&[0u8; 16]);
+    let mut y = Aligned::new(&[0u8; 16]);
+
+    // Wrong number of inputs.
+    let e = ops::run(
+        &add,
+        &[In::Tensor(m(&[4]), x.bytes())],
+        m(&[4]),
+        y.bytes_mut(),
+    )
+    .unwrap_err();
+    assert_eq!(
+        e.reason,
+        Reason::InputCount {
+            min: 2,
+            max: 2,
+            got: 1
+        }
+    );
+    assert_eq!(e.to_string(), "`add`: takes 2 operands, got 1");
+
+    // Byte length mismatch.
+    let short = &x.bytes()[..12];
+    let e = ops::run(
+        &add,
+        &[In::Tensor(m(&[4]), short), In::Tensor(m(&[4]), x.bytes())],
+        m(&[4]),
+        y.bytes_mut(),
+    )
+    .unwrap_err();
+    assert!(matches!(
+        e.reason,
+        Reason::ByteLength {
+            expected: 16,
+            got: 12,
+            ..
+        }
+    ));
+    assert!(e.to_string().starts_with("`add`"), "{e}");
+
+    // Misaligned f32 data.
+    let wide = Aligned::new(&[0u8; 20]);
+    let e = ops::run(
+        &add,
+        &[
+            In::Tensor(m(&[4]), &wide.bytes()[1..17]),
+            In::Tensor(m(&[4]), x.bytes()),
+        ],
+        m(&[4]),
+        y.bytes_mut(),
+    )
+    .unwrap_err();
+    assert_eq!(
+        e.reason,
+        Reason::Misaligned {
+            which: ops::Which::Input(0)
+        }
+    );
+
+    // A dtype the family does not compute: softmax of i64.
+    let soft = f32_step(
+        Kind::Softmax {
+            axis: 0,
+            log: false,
+        },
+        1,
+    );
+    let i = TensorMeta::new(ops::DType::I64, &[2]).unwrap();
+    let e = ops::run(&soft, &[In::Tensor(i, x.bytes())], i, y.bytes_mut()).unwrap_err();
+    assert!(matches!(e.reason, Reason::DType { .. }), "{e}");
+    assert!(e.to_string().contains("`softmax`"), "{e}");
+
+    // A rank beyond MAX_RANK.
+    let mut deep = m(&[1; 8]);
+    deep.shape.rank = 9;
+    let relu = f32_step(Kind::Unary(step::Unary::Relu), 1);
+    let e = ops::run(
+        &relu,
+        &[In::Tensor(deep, &x.bytes()[..4])],
+        m(&[1]),
+        &mut y.bytes_mut()[..4],
+    )
+    .unwrap_err();
+    assert_eq!(
+        e.reason,
+        Reason::Rank {
+            which: ops::Which::Input(0),
+            rank: 9
+        }
+    );
+    assert!(e.to_string().contains("`relu`"), "{e}");
+
+    // Shapes that contradict the attributes: a conv whose output size is wrong.
+    let conv = f32_step(
+        Kind::Conv {
+            spatial: 2,
+            stride: [1, 1],
+            padding: [0, 0],
+            dilation: [1, 1],
+            output_padding: [0, 0],
+            groups: 1,
+            transposed: false,
+        },
+        2,
+    );
+    let e = ops::run(
+        &conv,
+        &[
+            In::Tensor(m(&[1, 1, 2, 2]), x.bytes()),
+            In::Tensor(m(&[1, 1, 1, 1]), &x.bytes()[..4]),
+        ],
+        m(&[1, 1, 1, 4]),
+        y.bytes_mut(),
+    )
+    .unwrap_err();
+    assert!(matches!(e.reason, Reason::Shape { .. }), "{e}");
+
+    // A bool operand that is not 0/1, and an out-of-range index.
+    let b = TensorMeta::new(ops::DType::Bool, &[4]).unwrap();
+    let not = f32_step(Kind::Unary(step::Unary::LogicalNot), 1);
+    let bad = Aligned::new(&[0, 1, 2, 0]);
+    let e = ops::run(
+        &not,
+        &[In::Tensor(b, bad.bytes())],
+        b,
+        &mut y.bytes_mut()[..4],
+    )
+    .unwrap_err();
+    assert!(matches!(e.reason, Reason::NotBool { .. }), "{e}");
+    let take = f32_step(Kind::Take { axis: 0 }, 2);
+    let idx = Aligned::new(&7i64.to_le_bytes());
+    let e = ops::run(
+        &take,
+        &[
+            In::Tensor(m(&[4]), x.bytes()),
+            In::Tensor(TensorMeta::new(ops::DType::I64, &[1]).unwrap(), idx.bytes()),
+        ],
+        m(&[1]),
+        &mut y.bytes_mut()[..4],
+    )
+    .unwrap_err();
+    assert_eq!(e.reason, Reason::Index { index: 7, size: 4 });
+    assert_eq!(
+        e.to_string(),
+        "`take`: index 7 is out of range for a dimension of size 4"
+    );
+}
+
+#[test]
+fn accepting_orders_a_chain_by_speed() {
+    // A 1×1 convolution is accepted by every conv variant, fastest first.
+    let conv = f32_step(
+        Kind::Conv {
+            spatial: 2,
+            stride: [1, 1],
+            padding: [0, 0],
+            dilation: [1, 1],
+            output_padding: [0, 0],
+            groups: 1,
+            transposed: false,
+        },
+        2,
+    );
+    let m = |d: &[usize]| TensorMeta::new(ops::DType::F32, d).unwrap();
+    let mut names = Vec::new();
+    ops::accepting(
+        &conv,
+        &[m(&[1, 3, 4, 4]), m(&[8, 3, 1, 1])],
+        &m(&[1, 8, 4, 4]),
+        &mut |n| names.push(n),
+    );
+    assert_eq!(
+        names,
+        ["conv.pointwise", "conv.direct", "conv.generic"],
+        "depthwise needs groups == channels"
+    );
+    // With a wrong output shape nothing accepts.
+    names.clear();
+    ops::accepting(
+        &conv,
+        &[m(&[1, 3, 4, 4]), m(&[8, 3, 1, 1])],
+        &m(&[1, 8, 4, 5]),
+        &mut |n| names.push(n),
+    );
+    assert!(names.is_empty());
+}
