@@ -15,3 +15,6 @@ pub use etpkg_kernels as kernels;
 
 #[path = "../runtime/src/decode.rs"]
 pub mod decode;
+
+#[path = "../runtime/src/exec.rs"]
+pub mod exec;

@@ -583,11 +583,7 @@ impl<'a> Method<'a> {
             return Err(ExecError::InputType { index: i });
         }
         let bytes = self.output(i)?;
-        ops::as_f32(bytes).map_err(|error| ExecError::Op {
-            instruction: 0,
-            op: "output",
-            error,
-        })
+        ops::as_f32(bytes).ok_or(ExecError::InputType { index: i })
     }
 
     /// Runs the method once.

@@ -437,6 +437,8 @@ le_view!(F64s, f64, 8);
 /// A validated program.
 #[derive(Clone, Copy)]
 pub struct Program<'a> {
+    /// The whole file: the FlatBuffer and the segments after it.
+    file: &'a [u8],
     buf: &'a [u8],
     version: u32,
     plans: &'a [u8],
@@ -624,6 +626,7 @@ impl<'a> Program<'a> {
             }
         }
         let program = Program {
+            file: bytes,
             buf,
             version,
             plans,
@@ -823,9 +826,9 @@ impl<'a> Program<'a> {
         Ok(())
     }
 
-    /// The whole file the program was parsed from.
+    /// The whole file the program was parsed from, segments included.
     pub fn bytes(&self) -> &'a [u8] {
-        self.buf
+        self.file
     }
 
     pub fn version(&self) -> u32 {

@@ -882,3 +882,9 @@ fn shape_of(c: &Ctx, dims: &[usize]) -> Result<Shape, OpError> {
         })
     })
 }
+
+/// Views little-endian f32 bytes as `&[f32]` (for reading outputs in place); None when the
+/// buffer is misaligned or not a whole number of elements.
+pub fn as_f32(bytes: &[u8]) -> Option<&[f32]> {
+    view::<f32>(bytes).ok()
+}
