@@ -5,6 +5,7 @@ pub mod build;
 pub mod cache;
 pub mod device;
 pub mod fsio;
+pub mod generate;
 pub mod interp;
 pub mod ir;
 pub mod lower;
