@@ -399,7 +399,10 @@ fn lib_rs(g: &Generate, modules: &[String]) -> String {
          \x20   Load(LoadError),\n\
          \x20   Exec(ExecError),\n\
          \x20   /// The program's input or output `index` has another dtype or shape.\n\
-         \x20   Signature {{ what: &'static str, index: usize }},\n\
+         \x20   Signature {{\n\
+         \x20       what: &'static str,\n\
+         \x20       index: usize,\n\
+         \x20   }},\n\
          }}\n\
          \n\
          impl From<ExecError> for Error {{\n\
@@ -429,18 +432,19 @@ fn lib_rs(g: &Generate, modules: &[String]) -> String {
     let out_dtypes: BTreeSet<&str> = sig.outputs.iter().map(|t| rust_elem(t.dtype)).collect();
     for elem in &out_dtypes {
         let (doc, read) = match *elem {
-            "f32" => ("`f32`", "method.output_f32(i)?"),
-            "i64" => ("`i64`", "method.output_i64(i)?"),
-            _ => ("bool (one byte, 0 or 1)", "method.output(i)?"),
+            "f32" => ("`f32`", "output_f32(i)?"),
+            "i64" => ("`i64`", "output_i64(i)?"),
+            _ => ("bool (one byte, 0 or 1)", "output(i)?"),
         };
         let _ = write!(
             s,
             "/// Output `i` as an array of its {doc} elements.\n\
              fn output_{elem}<'m, const N: usize>(method: &'m Method<'_>, i: usize) -> Result<&'m [{elem}; N], Error> {{\n\
-             \x20   {read}.try_into().map_err(|_| Error::Signature {{\n\
-             \x20       what: \"output\",\n\
-             \x20       index: i,\n\
-             \x20   }})\n\
+             \x20   let what = \"output\";\n\
+             \x20   method\n\
+             \x20       .{read}\n\
+             \x20       .try_into()\n\
+             \x20       .map_err(|_| Error::Signature {{ what, index: i }})\n\
              }}\n\
              \n",
         );
@@ -792,6 +796,10 @@ fn no_alloc_test(g: &Generate) -> String {
         "//! Executing the embedded program allocates nothing. Invariant: the counter below sees every\n\
          //! allocation this thread makes, and it does not move across `execute` or `forward`.\n\
          \n\
+         // The crate under test, under a name that does not depend on the package.\n\
+         use {pkg} as rt;\n\
+         \n\
+         use rt::kernels::shape::DType;\n\
          use std::alloc::{{GlobalAlloc, Layout, System}};\n\
          use std::cell::Cell;\n\
          \n\
@@ -851,15 +859,15 @@ fn no_alloc_test(g: &Generate) -> String {
          #[test]\n\
          fn general_api_executes_without_allocating() {{\n\
          \x20   let mut storage = Vec::new();\n\
-         \x20   let arena = aligned(&mut storage, {pkg}::ARENA_BYTES);\n\
-         \x20   let mut method = {pkg}::Method::load({pkg}::PROGRAM, arena).expect(\"the embedded program loads\");\n\
+         \x20   let arena = aligned(&mut storage, rt::ARENA_BYTES);\n\
+         \x20   let mut method = rt::Method::load(rt::PROGRAM, arena).expect(\"the embedded program loads\");\n\
          \x20   for i in 0..method.inputs() {{\n\
          \x20       let meta = method.input_meta(i).expect(\"input metadata\");\n\
          \x20       let n: usize = meta.shape.dims[..meta.shape.rank].iter().product();\n\
          \x20       let bytes: Vec<u8> = match meta.dtype {{\n\
-         \x20           {pkg}::kernels::shape::DType::F32 => (0..n).flat_map(|j| value(j).to_le_bytes()).collect(),\n\
-         \x20           {pkg}::kernels::shape::DType::I64 => (0..n).flat_map(|j| ((j % 3) as i64).to_le_bytes()).collect(),\n\
-         \x20           {pkg}::kernels::shape::DType::Bool => (0..n).map(|j| (j % 2) as u8).collect(),\n\
+         \x20           DType::F32 => (0..n).flat_map(|j| value(j).to_le_bytes()).collect(),\n\
+         \x20           DType::I64 => (0..n).flat_map(|j| (j as i64 % 3).to_le_bytes()).collect(),\n\
+         \x20           DType::Bool => (0..n).map(|j| (j % 2) as u8).collect(),\n\
          \x20       }};\n\
          \x20       method.set_input(i, &bytes).expect(\"set_input\");\n\
          \x20   }}\n\
@@ -870,9 +878,9 @@ fn no_alloc_test(g: &Generate) -> String {
          \x20       let meta = method.output_meta(i).expect(\"output metadata\");\n\
          \x20       let n: usize = meta.shape.dims[..meta.shape.rank].iter().product();\n\
          \x20       let size = match meta.dtype {{\n\
-         \x20           {pkg}::kernels::shape::DType::F32 => 4,\n\
-         \x20           {pkg}::kernels::shape::DType::I64 => 8,\n\
-         \x20           {pkg}::kernels::shape::DType::Bool => 1,\n\
+         \x20           DType::F32 => 4,\n\
+         \x20           DType::I64 => 8,\n\
+         \x20           DType::Bool => 1,\n\
          \x20       }};\n\
          \x20       assert_eq!(method.output(i).expect(\"output\").len(), n * size);\n\
          \x20   }}\n\
@@ -881,8 +889,8 @@ fn no_alloc_test(g: &Generate) -> String {
          #[test]\n\
          fn typed_api_executes_without_allocating() {{\n\
          \x20   let mut storage = Vec::new();\n\
-         \x20   let arena = aligned(&mut storage, {pkg}::ARENA_BYTES);\n\
-         \x20   let mut model = {pkg}::{ty}::embedded(arena).expect(\"the embedded program loads\");\n",
+         \x20   let arena = aligned(&mut storage, rt::ARENA_BYTES);\n\
+         \x20   let mut model = rt::{ty}::embedded(arena).expect(\"the embedded program loads\");\n",
     );
     let mut taken = BTreeSet::new();
     let in_names: Vec<&str> = g.signature.inputs.iter().map(|t| t.name.as_str()).collect();
@@ -903,12 +911,21 @@ fn no_alloc_test(g: &Generate) -> String {
         );
     }
     let args: Vec<&str> = ins.iter().map(String::as_str).collect();
-    let _ = write!(
-        s,
-        "    let before = allocations();\n\
-         \x20   let outputs = model.forward({}).expect(\"forward\");\n\
+    s.push_str("    let before = allocations();\n");
+    let call = format!("    let outputs = model.forward({});", args.join(", "));
+    // rustfmt puts a call's arguments one per line past 60 characters of them.
+    if args.join(", ").len() <= 60 && call.len() <= 100 {
+        let _ = writeln!(s, "{call}");
+    } else {
+        s.push_str("    let outputs = model.forward(\n");
+        for a in &args {
+            let _ = writeln!(s, "        {a},");
+        }
+        s.push_str("    );\n");
+    }
+    s.push_str(
+        "    let outputs = outputs.expect(\"forward\");\n\
          \x20   assert_eq!(allocations() - before, 0, \"forward allocated\");\n",
-        args.join(", ")
     );
     if g.signature.outputs.len() == 1 {
         let n = numel(&g.signature.outputs[0].shape);
