@@ -103,8 +103,22 @@ fn output_is_deterministic_and_sorted() {
         .map(|s| s.to_string())
         .collect();
     let dev = device("x86_64-v3");
-    let a = gen("m_x86", &dev, KernelObjective::Speed, &kept, classifier_signature()).unwrap();
-    let b = gen("m_x86", &dev, KernelObjective::Speed, &kept, classifier_signature()).unwrap();
+    let a = gen(
+        "m_x86",
+        &dev,
+        KernelObjective::Speed,
+        &kept,
+        classifier_signature(),
+    )
+    .unwrap();
+    let b = gen(
+        "m_x86",
+        &dev,
+        KernelObjective::Speed,
+        &kept,
+        classifier_signature(),
+    )
+    .unwrap();
     assert_eq!(a, b);
     let paths: Vec<&String> = a.iter().map(|(p, _)| p).collect();
     assert!(paths.windows(2).all(|w| w[0] < w[1]), "{paths:?}");
@@ -123,14 +137,27 @@ fn output_is_deterministic_and_sorted() {
         assert!(paths.iter().any(|p| *p == want), "missing {want}");
     }
     // The objective reaches the release profile; the device's features reach rustflags.
-    let size = gen("m_x86", &dev, KernelObjective::Size, &kept, classifier_signature()).unwrap();
+    let size = gen(
+        "m_x86",
+        &dev,
+        KernelObjective::Size,
+        &kept,
+        classifier_signature(),
+    )
+    .unwrap();
     assert!(file(&a, "Cargo.toml").contains("opt-level = 3\n"));
     assert!(file(&size, "Cargo.toml").contains("opt-level = \"z\"\n"));
     let config = file(&a, ".cargo/config.toml");
     assert!(config.contains("[target.x86_64-unknown-linux-gnu]"));
     assert!(config.contains("+avx2") && config.contains("+fma"));
-    let m7 = gen("m_m7", &device("cortex-m7"), KernelObjective::Size, &kept, classifier_signature())
-        .unwrap();
+    let m7 = gen(
+        "m_m7",
+        &device("cortex-m7"),
+        KernelObjective::Size,
+        &kept,
+        classifier_signature(),
+    )
+    .unwrap();
     let config = file(&m7, ".cargo/config.toml");
     assert!(config.contains("[target.thumbv7em-none-eabihf]"));
     assert!(config.contains("rustup target add thumbv7em-none-eabihf"));
@@ -189,18 +216,37 @@ fn only_kept_variants_are_copied() {
 fn bad_input_is_an_error() {
     let dev = device("x86_64");
     let kept: BTreeSet<String> = ["conv.nonexistent".to_string()].into();
-    let err = gen("ok", &dev, KernelObjective::Speed, &kept, classifier_signature()).unwrap_err();
+    let err = gen(
+        "ok",
+        &dev,
+        KernelObjective::Speed,
+        &kept,
+        classifier_signature(),
+    )
+    .unwrap_err();
     assert_eq!(
         err.to_string(),
         "kernel variant `conv.nonexistent` does not exist in the kernel library"
     );
     let none = BTreeSet::new();
     assert!(matches!(
-        gen("1bad", &dev, KernelObjective::Speed, &none, classifier_signature()),
+        gen(
+            "1bad",
+            &dev,
+            KernelObjective::Speed,
+            &none,
+            classifier_signature()
+        ),
         Err(GenerateError::BadPackage(_))
     ));
     assert!(matches!(
-        gen("m", &dev, KernelObjective::Speed, &none, Signature::default()),
+        gen(
+            "m",
+            &dev,
+            KernelObjective::Speed,
+            &none,
+            Signature::default()
+        ),
         Err(GenerateError::NoOutputs)
     ));
 }
@@ -272,7 +318,14 @@ fn each_variant_alone_compiles() {
         all_variants().into_iter().map(|v| [v].into()).collect();
     kept_sets.push(all_variants());
     for (i, kept) in kept_sets.iter().enumerate() {
-        let files = gen("alone", &dev, KernelObjective::Speed, kept, classifier_signature()).unwrap();
+        let files = gen(
+            "alone",
+            &dev,
+            KernelObjective::Speed,
+            kept,
+            classifier_signature(),
+        )
+        .unwrap();
         let crate_dir = dir.join(i.to_string());
         let only: Vec<(String, Vec<u8>)> = files
             .into_iter()
@@ -288,7 +341,13 @@ fn each_variant_alone_compiles() {
         )
         .unwrap();
         let out = Command::new(std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into()))
-            .args(["--edition", "2021", "--crate-type", "lib", "--emit=metadata"])
+            .args([
+                "--edition",
+                "2021",
+                "--crate-type",
+                "lib",
+                "--emit=metadata",
+            ])
             .args(["-D", "warnings", "--crate-name", "alone", "-o"])
             .arg(crate_dir.join("liballone.rmeta"))
             .arg(&lib)
