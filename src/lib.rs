@@ -6,6 +6,7 @@ pub mod cache;
 pub mod device;
 pub mod emit;
 pub mod fsio;
+pub mod generate;
 pub mod interp;
 pub mod ir;
 pub mod lower;

@@ -1,0 +1,84 @@
+//! The shared sources that generated runtime crates copy, embedded into the etpkg binary.
+//! Invariant: `SOURCES` holds every file under `runtime/src/` and every kernel family file of
+//! `kernels/src/` (not its `lib.rs`, which the generator replaces), sorted by path, so that
+//! etpkg generates the same crate wherever it runs, with or without the repository.
+
+/// One table entry: the path relative to the repository root and the file's text.
+macro_rules! src {
+    ($path:literal) => {
+        ($path, include_str!(concat!("../../", $path)))
+    };
+}
+
+/// Every shared source, sorted by path. To add a file, add one `src!` line.
+pub const SOURCES: &[(&str, &str)] = &[
+    src!("kernels/src/act.rs"),
+    src!("kernels/src/attention.rs"),
+    src!("kernels/src/binary.rs"),
+    src!("kernels/src/conv.rs"),
+    src!("kernels/src/conv_transpose.rs"),
+    src!("kernels/src/index.rs"),
+    src!("kernels/src/layout.rs"),
+    src!("kernels/src/math.rs"),
+    src!("kernels/src/matmul.rs"),
+    src!("kernels/src/meta.rs"),
+    src!("kernels/src/norm.rs"),
+    src!("kernels/src/pool.rs"),
+    src!("kernels/src/reduce.rs"),
+    src!("kernels/src/shape.rs"),
+    src!("kernels/src/softmax.rs"),
+    src!("kernels/src/unary.rs"),
+    src!("kernels/src/upsample.rs"),
+    src!("kernels/src/where_.rs"),
+    src!("runtime/src/pte.rs"),
+    src!("runtime/src/step.rs"),
+];
+
+/// The text of the shared source at `path` (relative to the repository root).
+pub fn source(path: &str) -> Option<&'static str> {
+    SOURCES.iter().find(|(p, _)| *p == path).map(|(_, t)| *t)
+}
+
+/// The kernel family files as (family name, text), sorted by family.
+pub fn kernel_families() -> impl Iterator<Item = (&'static str, &'static str)> {
+    SOURCES.iter().filter_map(|(p, t)| {
+        let family = p.strip_prefix("kernels/src/")?.strip_suffix(".rs")?;
+        Some((family, *t))
+    })
+}
+
+/// The op binding files `runtime/src/ops/<family>.rs` as (family name, text), sorted.
+pub fn op_bindings() -> impl Iterator<Item = (&'static str, &'static str)> {
+    SOURCES.iter().filter_map(|(p, t)| {
+        let family = p.strip_prefix("runtime/src/ops/")?.strip_suffix(".rs")?;
+        (family != "mod").then_some((family, *t))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The table lists exactly the files on disk, so a new runtime or kernel file cannot be
+    /// forgotten: the generated crate would not compile without it.
+    #[test]
+    fn table_matches_the_tree() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut on_disk = Vec::new();
+        for dir in ["runtime/src", "runtime/src/ops", "kernels/src"] {
+            let Ok(entries) = std::fs::read_dir(root.join(dir)) else {
+                continue;
+            };
+            for e in entries {
+                let name = e.unwrap().file_name().into_string().unwrap();
+                if name.ends_with(".rs") && !(dir == "kernels/src" && name == "lib.rs") {
+                    on_disk.push(format!("{dir}/{name}"));
+                }
+            }
+        }
+        on_disk.sort();
+        let table: Vec<String> = SOURCES.iter().map(|(p, _)| p.to_string()).collect();
+        assert_eq!(table, on_disk);
+        assert!(table.windows(2).all(|w| w[0] < w[1]));
+    }
+}
