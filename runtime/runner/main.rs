@@ -187,17 +187,18 @@ fn npy_payload<'b>(path: &str, bytes: &'b [u8], want: &TensorMeta) -> &'b [u8] {
     if bytes.len() < 10 || &bytes[..6] != b"\x93NUMPY" {
         fail(format_args!("{path}: not a .npy file"));
     }
-    let hlen = match bytes[6] {
-        1 => u16::from_le_bytes([bytes[8], bytes[9]]) as usize + 10,
-        2 | 3 if bytes.len() >= 12 => {
-            u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize + 12
-        }
+    let (start, hlen) = match bytes[6] {
+        1 => (10, u16::from_le_bytes([bytes[8], bytes[9]]) as usize + 10),
+        2 | 3 if bytes.len() >= 12 => (
+            12,
+            u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize + 12,
+        ),
         _ => fail(format_args!("{path}: unsupported .npy version")),
     };
     if hlen > bytes.len() {
         fail(format_args!("{path}: truncated header"));
     }
-    let header = core::str::from_utf8(&bytes[..hlen]).unwrap_or("");
+    let header = core::str::from_utf8(&bytes[start..hlen]).unwrap_or("");
     if !header.contains(descr(want.dtype)) || header.contains("'fortran_order': True") {
         fail(format_args!(
             "{path}: expected a C-ordered array of {}",

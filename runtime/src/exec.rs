@@ -470,7 +470,7 @@ impl<'a> Method<'a> {
     /// The op name of instruction `i`, or None when it computes nothing.
     pub fn instruction_name(&self, i: usize) -> Option<&'static str> {
         match self.step(i) {
-            Ok(Some(s)) => Some(s.kind.name()),
+            Ok(Some(s)) => Some(s.name()),
             _ => None,
         }
     }
@@ -584,6 +584,18 @@ impl<'a> Method<'a> {
         }
         let bytes = self.output(i)?;
         ops::as_f32(bytes).ok_or(ExecError::InputType { index: i })
+    }
+
+    /// Output `i` as i64 values; an error when it holds another element type.
+    pub fn output_i64(&self, i: usize) -> Result<&[i64], ExecError> {
+        let m = self
+            .output_meta(i)
+            .ok_or(ExecError::NoSuchIo { what: "output", index: i })?;
+        if m.dtype != DType::I64 {
+            return Err(ExecError::InputType { index: i });
+        }
+        let bytes = self.output(i)?;
+        ops::as_i64(bytes).ok_or(ExecError::InputType { index: i })
     }
 
     /// Runs the method once.

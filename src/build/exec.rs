@@ -246,6 +246,8 @@ fn run_node(
         Work::Passes(w) => stage::passes::run(w, &deps)?,
         Work::Plan(w) => stage::plan_memory::run(w, &deps)?,
         Work::Emit(w) => stage::emit::run(w, &deps)?,
+        Work::Select(w) => stage::select::run(w, &deps)?,
+        Work::Generate(w) => stage::generate::run(w, &deps)?,
         Work::Report(w) => stage::report::run(w, &deps)?,
         Work::Publish(w) => stage::publish::run(w, &node.key, &deps)?,
     };

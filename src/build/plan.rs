@@ -5,6 +5,8 @@
 use super::fingerprint::Fingerprints;
 use super::key::KeyBuilder;
 use super::stage::emit::EmitWork;
+use super::stage::generate::{crate_name, GenerateWork};
+use super::stage::select::SelectWork;
 use super::stage::export::ExportWork;
 use super::stage::import::{ImportWork, ModelBytes};
 use super::stage::passes::PassesWork;
@@ -35,6 +37,8 @@ pub enum Work {
     Passes(PassesWork),
     Plan(Box<PlanWork>),
     Emit(Box<EmitWork>),
+    Select(Box<SelectWork>),
+    Generate(Box<GenerateWork>),
     Report(Box<ReportWork>),
     Publish(PublishWork),
 }
@@ -230,11 +234,61 @@ impl Plan {
                 &mut by_key,
             );
 
+            // Kernel selection and generation read the kernel and runtime sources etpkg
+            // embeds, so their digest joins both keys: a new etpkg with other kernels reselects.
+            let sources = crate::generate::sources::digest();
+            let mut k = KeyBuilder::new(StageKind::Select.name(), StageKind::Select.version());
+            k.key("emit", &plan.nodes[program].key);
+            k.json("device", &DeviceConfig::of(&sel.device));
+            k.json("kernels", &sel.profile.kernels);
+            k.key("sources", &sources);
+            let selection = plan.add(
+                Node {
+                    stage: StageKind::Select,
+                    key: k.finish(),
+                    name: sel.target.clone(),
+                    targets: Vec::new(),
+                    deps: vec![program],
+                    work: Work::Select(Box::new(SelectWork {
+                        device: sel.device.clone(),
+                        objective: sel.profile.kernels,
+                    })),
+                },
+                &mut by_key,
+            );
+
+            let package = crate_name(&manifest.package.name, &sel.target);
+            let mut k =
+                KeyBuilder::new(StageKind::Generate.name(), StageKind::Generate.version());
+            k.key("passes", &plan.nodes[passes].key);
+            k.key("emit", &plan.nodes[program].key);
+            k.key("select", &plan.nodes[selection].key);
+            k.field("package", package.as_bytes());
+            k.json("device", &DeviceConfig::of(&sel.device));
+            k.json("kernels", &sel.profile.kernels);
+            k.key("sources", &sources);
+            let runtime = plan.add(
+                Node {
+                    stage: StageKind::Generate,
+                    key: k.finish(),
+                    name: sel.target.clone(),
+                    targets: Vec::new(),
+                    deps: vec![passes, program, selection],
+                    work: Work::Generate(Box::new(GenerateWork {
+                        package,
+                        device: sel.device.clone(),
+                        objective: sel.profile.kernels,
+                    })),
+                },
+                &mut by_key,
+            );
+
             let mut k = KeyBuilder::new(StageKind::Report.name(), StageKind::Report.version());
             k.key("import", &plan.nodes[import].key);
             k.key("passes", &plan.nodes[passes].key);
             k.key("plan", &plan.nodes[memory].key);
             k.key("emit", &plan.nodes[program].key);
+            k.key("select", &plan.nodes[selection].key);
             k.json(
                 "package",
                 &(&manifest.package.name, &manifest.package.version),
@@ -249,7 +303,7 @@ impl Plan {
                     key: k.finish(),
                     name: sel.target.clone(),
                     targets: Vec::new(),
-                    deps: vec![import, passes, memory, program],
+                    deps: vec![import, passes, memory, program, selection],
                     work: Work::Report(Box::new(ReportWork {
                         package: manifest.package.clone(),
                         target: sel.target.clone(),
@@ -267,13 +321,15 @@ impl Plan {
             k.key("input-key", &plan.nodes[report].key);
             k.field("input", b"program.pte");
             k.key("input-key", &plan.nodes[program].key);
+            k.field("input", b"runtime/");
+            k.key("input-key", &plan.nodes[runtime].key);
             let publish = plan.add(
                 Node {
                     stage: StageKind::Publish,
                     key: k.finish(),
                     name: sel.target.clone(),
                     targets: Vec::new(),
-                    deps: vec![report, program],
+                    deps: vec![report, program, runtime],
                     work: Work::Publish(PublishWork {
                         dir: layout.published(&sel.target),
                         staging: layout.staging(),
@@ -281,6 +337,7 @@ impl Plan {
                             ("report.json".into(), 0, "report.json".into()),
                             ("program.pte".into(), 1, "program.pte".into()),
                         ],
+                        bundles: vec![("runtime".into(), 2, "runtime".into())],
                     }),
                 },
                 &mut by_key,

@@ -30,9 +30,37 @@ pub const SOURCES: &[(&str, &str)] = &[
     src!("kernels/src/unary.rs"),
     src!("kernels/src/upsample.rs"),
     src!("kernels/src/where_.rs"),
+    src!("runtime/src/decode.rs"),
+    src!("runtime/src/exec.rs"),
+    src!("runtime/src/ops/attention.rs"),
+    src!("runtime/src/ops/binary.rs"),
+    src!("runtime/src/ops/conv.rs"),
+    src!("runtime/src/ops/conv_transpose.rs"),
+    src!("runtime/src/ops/index.rs"),
+    src!("runtime/src/ops/layout.rs"),
+    src!("runtime/src/ops/matmul.rs"),
+    src!("runtime/src/ops/mod.rs"),
+    src!("runtime/src/ops/norm.rs"),
+    src!("runtime/src/ops/pool.rs"),
+    src!("runtime/src/ops/reduce.rs"),
+    src!("runtime/src/ops/softmax.rs"),
+    src!("runtime/src/ops/unary.rs"),
+    src!("runtime/src/ops/upsample.rs"),
+    src!("runtime/src/ops/where_.rs"),
     src!("runtime/src/pte.rs"),
     src!("runtime/src/step.rs"),
 ];
+
+/// A digest of every shared source (paths and texts): it changes exactly when a generated
+/// crate or a kernel selection could.
+pub fn digest() -> crate::cache::Digest {
+    let mut k = crate::build::key::KeyBuilder::new("sources", 1);
+    for (path, text) in SOURCES {
+        k.field("path", path.as_bytes());
+        k.field("text", text.as_bytes());
+    }
+    k.finish()
+}
 
 /// The text of the shared source at `path` (relative to the repository root).
 pub fn source(path: &str) -> Option<&'static str> {

@@ -888,3 +888,8 @@ fn shape_of(c: &Ctx, dims: &[usize]) -> Result<Shape, OpError> {
 pub fn as_f32(bytes: &[u8]) -> Option<&[f32]> {
     view::<f32>(bytes).ok()
 }
+
+/// Views little-endian i64 bytes as `&[i64]`, as [`as_f32`] does for f32.
+pub fn as_i64(bytes: &[u8]) -> Option<&[i64]> {
+    view::<i64>(bytes).ok()
+}

@@ -4,11 +4,13 @@
 
 pub mod emit;
 pub mod export;
+pub mod generate;
 pub mod import;
 pub mod passes;
 pub mod plan_memory;
 pub mod publish;
 pub mod report;
+pub mod select;
 
 use crate::cache::CacheError;
 use crate::ir::Backing;
@@ -24,18 +26,22 @@ pub enum StageKind {
     Passes,
     Plan,
     Emit,
+    Select,
+    Generate,
     Report,
     Publish,
 }
 
 impl StageKind {
     /// Every stage, in pipeline order.
-    pub const ALL: [StageKind; 7] = [
+    pub const ALL: [StageKind; 9] = [
         StageKind::Export,
         StageKind::Import,
         StageKind::Passes,
         StageKind::Plan,
         StageKind::Emit,
+        StageKind::Select,
+        StageKind::Generate,
         StageKind::Report,
         StageKind::Publish,
     ];
@@ -52,6 +58,8 @@ impl StageKind {
             StageKind::Passes => "passes",
             StageKind::Plan => "plan",
             StageKind::Emit => "emit",
+            StageKind::Select => "select",
+            StageKind::Generate => "generate",
             StageKind::Report => "report",
             StageKind::Publish => "publish",
         }
@@ -65,6 +73,8 @@ impl StageKind {
             StageKind::Passes => "Optimizing",
             StageKind::Plan => "Planning",
             StageKind::Emit => "Emitting",
+            StageKind::Select => "Selecting",
+            StageKind::Generate => "Generating",
             StageKind::Report => "Reporting",
             StageKind::Publish => "Publishing",
         }
@@ -78,7 +88,9 @@ impl StageKind {
             StageKind::Passes => 1,
             StageKind::Plan => 1,
             StageKind::Emit => 1,
-            StageKind::Report => 3,
+            StageKind::Select => 1,
+            StageKind::Generate => 1,
+            StageKind::Report => 4,
             StageKind::Publish => 1,
         }
     }
@@ -102,6 +114,10 @@ pub enum StageError {
     Plan(crate::memory::PlanError),
     #[error(transparent)]
     Emit(#[from] crate::emit::EmitError),
+    #[error(transparent)]
+    Select(#[from] crate::select::SelectError),
+    #[error(transparent)]
+    Generate(#[from] crate::generate::GenerateError),
     #[error("cannot write {}: {source}", path.display())]
     Write {
         path: PathBuf,

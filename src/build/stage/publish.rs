@@ -7,7 +7,6 @@
 //!   report.json            ops, device, profile, the model's signature and the program
 //!   program.pte            the ExecuTorch program (the emit stage's output)
 //!   .etpkg-publish.json    the publish key and the files it wrote (the freshness stamp)
-//! ```
 //!
 //! `runtime/` joins this directory when its stage lands.
 
@@ -27,6 +26,17 @@ pub struct PublishWork {
     pub staging: PathBuf,
     /// (file name, index into the node's dependencies, that dependency's output name).
     pub files: Vec<(String, usize, String)>,
+    /// (directory name, dependency index, output name): a bundle of files (postcard of
+    /// `Vec<(relative path, bytes)>`) unpacked into that directory.
+    pub bundles: Vec<(String, usize, String)>,
+}
+
+/// Whether `rel` is a plain relative path that stays inside the directory it is joined to.
+fn is_contained(rel: &str) -> bool {
+    let p = Path::new(rel);
+    !rel.is_empty()
+        && p.components()
+            .all(|c| matches!(c, std::path::Component::Normal(_)))
 }
 
 #[derive(Serialize, Deserialize, PartialEq, Debug)]
@@ -72,6 +82,32 @@ pub fn run(w: &PublishWork, key: &Digest, deps: &[&Outputs]) -> Result<Produced,
                 digest: Digest::of(bytes),
                 bytes: bytes.len() as u64,
             });
+        }
+        for (dir, dep, output) in &w.bundles {
+            let bytes = deps
+                .get(*dep)
+                .and_then(|d| d.get(output))
+                .ok_or_else(|| StageError::Internal(format!("publish lacks `{output}`")))?;
+            let entries: Vec<(String, Vec<u8>)> = postcard::from_bytes(bytes)
+                .map_err(|e| StageError::Internal(format!("bundle `{output}`: {e}")))?;
+            for (rel, data) in entries {
+                if !is_contained(&rel) {
+                    return Err(StageError::Internal(format!(
+                        "bundle `{output}` names a path outside its directory: {rel}"
+                    )));
+                }
+                let name = format!("{dir}/{rel}");
+                let path = staged.join(&name);
+                if let Some(parent) = path.parent() {
+                    fs::create_dir_all(parent).map_err(werr(parent))?;
+                }
+                fs::write(&path, &data).map_err(werr(&path))?;
+                files.push(OutputRef {
+                    name,
+                    digest: Digest::of(&data),
+                    bytes: data.len() as u64,
+                });
+            }
         }
         let stamp = Stamp { key: *key, files };
         let path = staged.join(STAMP);

@@ -57,6 +57,9 @@ struct Report<'a> {
     memory: Memory,
     /// The emitted program: its size, operators, instruction count and arena sizes.
     program: serde_json::Value,
+    /// Kernel selection: the objective, the kept variants and each instruction's variant with
+    /// the reason and the candidates it was chosen from.
+    kernels: serde_json::Value,
     /// The pipeline's stages and whether this build has them yet.
     stages: Vec<(&'static str, &'static str)>,
 }
@@ -80,14 +83,15 @@ fn json_of(outputs: &Outputs, name: &str) -> Result<serde_json::Value, StageErro
         .map_err(|e| StageError::Internal(format!("stage output `{name}` does not parse: {e}")))
 }
 
-/// Dependencies, in the plan's order: import, passes, plan, emit.
+/// Dependencies, in the plan's order: import, passes, plan, emit, select.
 pub fn run(w: &ReportWork, deps: &[&Outputs]) -> Result<Produced, StageError> {
-    let [import, passes, plan, program] = deps else {
+    let [import, passes, plan, program, selection] = deps else {
         return Err(StageError::Internal(
-            "report needs its import, passes, plan and program".into(),
+            "report needs its import, passes, plan, program and selection".into(),
         ));
     };
     let program = json_of(program, "program")?;
+    let kernels = json_of(selection, "selection")?;
     let summary = json_of(import, "summary")?;
     let passes = json_of(passes, "passes")?;
     let plan = json_of(plan, "plan")?;
@@ -97,7 +101,7 @@ pub fn run(w: &ReportWork, deps: &[&Outputs]) -> Result<Produced, StageError> {
         .map(|r| r.iter().filter_map(|r| r["planned_bytes"].as_u64()).sum())
         .unwrap_or(0);
     let report = Report {
-        format: 1,
+        format: 3,
         package: &w.package.name,
         version: &w.package.version,
         target: &w.target,
@@ -114,14 +118,15 @@ pub fn run(w: &ReportWork, deps: &[&Outputs]) -> Result<Produced, StageError> {
             regions,
         },
         program,
+        kernels,
         stages: vec![
             ("import", "done"),
             ("lower", "done"),
             ("passes", "done"),
             ("plan-memory", "done"),
-            ("select-kernels", "not yet implemented"),
+            ("select-kernels", "done"),
             ("emit", "done"),
-            ("generate", "not yet implemented"),
+            ("generate", "done"),
         ],
     };
     let mut json = serde_json::to_vec_pretty(&report).expect("report serializes");
