@@ -389,6 +389,8 @@ struct Tally {
     fused: usize,
     in_place: usize,
     max_err: f64,
+    /// Nodes per (step name, variant used).
+    used: BTreeMap<(&'static str, &'static str), usize>,
 }
 
 fn check(label: &str, got: &Tensor, want: &Tensor) -> f64 {
@@ -488,6 +490,7 @@ fn check_graph(label: &str, g: &Graph, xs: &[Tensor], all: &BTreeMap<&str, Kerne
             }
         }
 
+        *tally.used.entry((name, used)).or_default() += 1;
         tally.nodes += 1;
         tally.fused += (!matches!(step.act, Act::None)) as usize;
         slots[node.output.index()] = Some(want);
@@ -503,6 +506,7 @@ fn every_fixture_node_matches_the_interpreter() {
         .map(|p| p.to_string())
         .collect();
     let (mut nodes, mut fused, mut in_place) = (0, 0, 0);
+    let mut used = BTreeMap::new();
     for dir in fixture_dirs() {
         let xs = inputs(&dir);
         let name = dir.file_name().unwrap().to_string_lossy().to_string();
@@ -520,9 +524,15 @@ fn every_fixture_node_matches_the_interpreter() {
             nodes += t.nodes;
             fused += t.fused;
             in_place += t.in_place;
+            for (k, n) in t.used {
+                *used.entry(k).or_insert(0) += n;
+            }
         }
     }
     println!("total: {nodes} nodes, {fused} fused, {in_place} run in place");
+    for ((step, variant), n) in &used {
+        println!("  {step:24} {variant:28} {n:4}");
+    }
     assert!(
         fused > 0,
         "the default passes fuse activations in some fixture"
@@ -729,4 +739,105 @@ fn accepting_orders_a_chain_by_speed() {
         &mut |n| names.push(n),
     );
     assert!(names.is_empty());
+}
+
+/// The `//@use` blocks of one binding function (`run` or `accepting`), in source order.
+fn use_blocks(src: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut open: Option<(String, String)> = None;
+    for line in src.lines() {
+        let t = line.trim();
+        if let Some(name) = t.strip_prefix("//@use ") {
+            assert!(open.is_none(), "nested //@use {name}");
+            open = Some((name.to_string(), String::new()));
+        } else if t == "//@end" {
+            if let Some(b) = open.take() {
+                out.push(b);
+            }
+        } else if let Some((_, body)) = open.as_mut() {
+            body.push_str(line);
+            body.push('\n');
+        }
+    }
+    assert!(open.is_none(), "an unclosed //@use block");
+    out
+}
+
+#[test]
+fn binding_markers_cover_every_variant_in_chain_order() {
+    let all = variants();
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("runtime/src/ops");
+    let mod_rs = std::fs::read_to_string(dir.join("mod.rs")).unwrap();
+    let mut bound = std::collections::BTreeSet::new();
+    for family in all
+        .values()
+        .map(|k| k.family)
+        .collect::<std::collections::BTreeSet<_>>()
+    {
+        // The family's `mod` line sits inside its `//@family` block.
+        let mod_line = format!("//@family {family}\nmod {family};\n//@end");
+        assert!(mod_rs.contains(&mod_line), "mod.rs lacks {mod_line:?}");
+        let src = std::fs::read_to_string(dir.join(format!("{family}.rs"))).unwrap();
+        let (run_src, acc_src) = src
+            .split_once("fn accepting(")
+            .unwrap_or_else(|| panic!("{family}.rs has no accepting"));
+        let run_src = &run_src[run_src.find("fn run(").unwrap()..];
+        let chain = |s: &str| -> Vec<String> {
+            use_blocks(s)
+                .into_iter()
+                .map(|(name, body)| {
+                    let k = all
+                        .get(name.as_str())
+                        .unwrap_or_else(|| panic!("{family}.rs: unknown variant {name}"));
+                    assert_eq!(k.family, family, "{name} in {family}.rs");
+                    assert!(
+                        body.contains(&format!("\"{name}\"")),
+                        "{name}'s arm names it"
+                    );
+                    for isa in k.isa {
+                        assert!(
+                            body.contains(&format!("target_feature = \"{isa}\"")),
+                            "{name} needs {isa} but its arm does not check it"
+                        );
+                    }
+                    name
+                })
+                .collect()
+        };
+        let (run_chain, acc_chain) = (chain(run_src), chain(acc_src));
+        // Both chains list the same variants in the same order (a variant may bind several
+        // step kinds, e.g. `layout.cast` for reshape and cast, so compare first occurrences).
+        let dedup = |v: &[String]| {
+            let mut seen = Vec::new();
+            for n in v {
+                if !seen.contains(n) {
+                    seen.push(n.clone());
+                }
+            }
+            seen
+        };
+        assert_eq!(dedup(&run_chain), dedup(&acc_chain), "{family}.rs");
+        // Within a family whose variants compute the same steps, speed never increases.
+        let speeds: Vec<u8> = dedup(&run_chain)
+            .iter()
+            .map(|n| all[n.as_str()].speed)
+            .collect();
+        if family != "layout" && family != "index" && family != "reduce" {
+            assert!(
+                speeds.windows(2).all(|w| w[0] >= w[1]),
+                "{family}: {run_chain:?}"
+            );
+            assert_eq!(
+                *speeds.last().unwrap(),
+                0,
+                "{family}: the universal variant is last"
+            );
+        }
+        bound.extend(run_chain);
+    }
+    let unbound: Vec<_> = all.keys().filter(|n| !bound.contains(**n)).collect();
+    assert!(
+        unbound.is_empty(),
+        "variants without a binding: {unbound:?}"
+    );
 }

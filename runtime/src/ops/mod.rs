@@ -376,13 +376,13 @@ enum ViewFault {
 /// without looking at its (possibly dangling) pointer.
 fn view<T: Plain>(bytes: &[u8]) -> Result<&[T], ViewFault> {
     let size = core::mem::size_of::<T>();
-    if bytes.len() % size != 0 {
+    if !bytes.len().is_multiple_of(size) {
         return Err(ViewFault::Length);
     }
     if bytes.is_empty() {
         return Ok(&[]);
     }
-    if bytes.as_ptr() as usize % core::mem::align_of::<T>() != 0 {
+    if !(bytes.as_ptr() as usize).is_multiple_of(core::mem::align_of::<T>()) {
         return Err(ViewFault::Misaligned);
     }
     if !T::valid(bytes) {
@@ -399,13 +399,13 @@ fn view<T: Plain>(bytes: &[u8]) -> Result<&[T], ViewFault> {
 /// written through the view is a valid byte sequence and vice versa).
 fn view_mut<T: Plain>(bytes: &mut [u8]) -> Result<&mut [T], ViewFault> {
     let size = core::mem::size_of::<T>();
-    if bytes.len() % size != 0 {
+    if !bytes.len().is_multiple_of(size) {
         return Err(ViewFault::Length);
     }
     if bytes.is_empty() {
         return Ok(&mut []);
     }
-    if bytes.as_ptr() as usize % core::mem::align_of::<T>() != 0 {
+    if !(bytes.as_ptr() as usize).is_multiple_of(core::mem::align_of::<T>()) {
         return Err(ViewFault::Misaligned);
     }
     if !T::valid(bytes) {
