@@ -841,3 +841,323 @@ fn binding_markers_cover_every_variant_in_chain_order() {
         "variants without a binding: {unbound:?}"
     );
 }
+
+/// Deterministic values in `[lo, hi)` (xorshift), so the hand-built cases need no RNG crate.
+fn pattern(n: usize, seed: u32, lo: f32, hi: f32) -> Vec<f32> {
+    let mut s = seed.wrapping_mul(2_654_435_761).wrapping_add(7);
+    (0..n)
+        .map(|_| {
+            s ^= s << 13;
+            s ^= s >> 17;
+            s ^= s << 5;
+            lo + (hi - lo) * (s as f32 / u32::MAX as f32)
+        })
+        .collect()
+}
+
+fn rand_f32(shape: &[usize], seed: u32) -> Tensor {
+    let n = shape.iter().product();
+    Tensor::f32(shape.to_vec(), pattern(n, seed, -2.0, 2.0))
+}
+
+/// Runs `op` (output type inferred by the IR) through the interpreter and through
+/// `ops::run` (also with only universal variants kept) and compares them.
+fn agrees(op: Op, args: &[Tensor]) -> f64 {
+    let all = variants();
+    let refs: Vec<&Tensor> = args.iter().collect();
+    let tys: Vec<ir::TensorType> = args.iter().map(|t| t.ty()).collect();
+    let ty_refs: Vec<&ir::TensorType> = tys.iter().collect();
+    let out = ir::infer(&op, &ty_refs).unwrap_or_else(|e| panic!("{op:?}: {e}"));
+    let want = interp::eval(&op, &refs, &out).unwrap_or_else(|e| panic!("{op:?}: {e}"));
+    let node = Node {
+        op: op.clone(),
+        inputs: vec![],
+        output: ir::ValueId(0),
+        origin: Default::default(),
+    };
+    let step = step_of(&Graph::default(), &node);
+    let label = format!("{op:?} on {tys:?}");
+    let (_, got) =
+        run_step(&step, &refs, &out, None, &|_| true).unwrap_or_else(|e| panic!("{label}: {e}"));
+    let e = check(&label, &got, &want);
+    let universal = |n: &str| all.get(n).is_some_and(|k| k.speed == 0);
+    let (_, got) = run_step(&step, &refs, &out, None, &universal)
+        .unwrap_or_else(|e| panic!("{label} universal: {e}"));
+    check(&label, &got, &want);
+    e
+}
+
+fn conv(
+    stride: &[usize],
+    pad: &[usize],
+    dil: &[usize],
+    groups: usize,
+    transposed: bool,
+    out_pad: &[usize],
+) -> Op {
+    Op::Conv(ir::ConvAttrs {
+        stride: stride.to_vec(),
+        padding: pad.to_vec(),
+        dilation: dil.to_vec(),
+        groups,
+        transposed,
+        output_padding: out_pad.to_vec(),
+    })
+}
+
+#[test]
+fn shapes_the_fixtures_miss_match_the_interpreter() {
+    // matmul: vector·vector, vector·matrix, batched·vector, broadcast batches.
+    agrees(Op::MatMul, &[rand_f32(&[5], 1), rand_f32(&[5], 2)]);
+    agrees(Op::MatMul, &[rand_f32(&[5], 1), rand_f32(&[5, 3], 2)]);
+    agrees(Op::MatMul, &[rand_f32(&[2, 4, 5], 1), rand_f32(&[5], 2)]);
+    agrees(
+        Op::MatMul,
+        &[rand_f32(&[2, 1, 4, 5], 1), rand_f32(&[3, 5, 6], 2)],
+    );
+    // linear on a vector and with a bias; addmm with a row bias and scalars.
+    agrees(Op::Linear, &[rand_f32(&[5], 1), rand_f32(&[3, 5], 2)]);
+    agrees(
+        Op::Linear,
+        &[
+            rand_f32(&[2, 3, 5], 1),
+            rand_f32(&[4, 5], 2),
+            rand_f32(&[4], 3),
+        ],
+    );
+    agrees(
+        Op::Addmm {
+            alpha: 0.5,
+            beta: 2.0,
+        },
+        &[
+            rand_f32(&[1, 6], 1),
+            rand_f32(&[3, 4], 2),
+            rand_f32(&[4, 6], 3),
+        ],
+    );
+    // 1-d convolutions: strided, dilated, grouped, padded; transposed with output
+    // padding.
+    agrees(
+        conv(&[2], &[1], &[2], 2, false, &[0]),
+        &[rand_f32(&[1, 4, 11], 1), rand_f32(&[6, 2, 3], 2)],
+    );
+    agrees(
+        conv(&[1], &[0], &[1], 1, false, &[0]),
+        &[
+            rand_f32(&[2, 3, 7], 1),
+            rand_f32(&[4, 3, 1], 2),
+            rand_f32(&[4], 3),
+        ],
+    );
+    agrees(
+        conv(&[2], &[1], &[1], 1, true, &[1]),
+        &[rand_f32(&[1, 3, 5], 1), rand_f32(&[3, 2, 3], 2)],
+    );
+    agrees(
+        conv(&[2, 1], &[1, 0], &[1, 2], 2, true, &[1, 0]),
+        &[
+            rand_f32(&[2, 4, 3, 3], 1),
+            rand_f32(&[4, 3, 3, 2], 2),
+            rand_f32(&[6], 3),
+        ],
+    );
+    // Depthwise 2-d with stride and padding.
+    agrees(
+        conv(&[2, 2], &[1, 1], &[1, 1], 3, false, &[0, 0]),
+        &[rand_f32(&[1, 3, 6, 5], 1), rand_f32(&[3, 1, 3, 3], 2)],
+    );
+    // Attention: bool and float masks, causal, broadcast batches, an explicit scale.
+    let q = rand_f32(&[2, 3, 4, 8], 1);
+    let k = rand_f32(&[1, 3, 5, 8], 2);
+    let v = rand_f32(&[2, 1, 5, 6], 3);
+    let keep: Vec<bool> = (0..20).map(|i| i % 3 != 1).collect();
+    agrees(
+        Op::Sdpa {
+            causal: false,
+            scale: None,
+        },
+        &[
+            q.clone(),
+            k.clone(),
+            v.clone(),
+            Tensor::bool(vec![4, 5], keep),
+        ],
+    );
+    agrees(
+        Op::Sdpa {
+            causal: false,
+            scale: Some(0.3),
+        },
+        &[q.clone(), k.clone(), v.clone(), rand_f32(&[2, 1, 4, 5], 4)],
+    );
+    agrees(
+        Op::Sdpa {
+            causal: true,
+            scale: None,
+        },
+        &[q, k, v],
+    );
+    // Pooling: 1-d with ceil_mode, average without padded positions, adaptive 1-d.
+    let pool = |kind, k: &[usize], s: &[usize], p: &[usize], ceil, include| {
+        Op::Pool(ir::PoolAttrs {
+            kind,
+            kernel: k.to_vec(),
+            stride: s.to_vec(),
+            padding: p.to_vec(),
+            dilation: vec![1; k.len()],
+            ceil_mode: ceil,
+            count_include_pad: include,
+            divisor_override: None,
+        })
+    };
+    agrees(
+        pool(PoolKind::Max, &[3], &[2], &[1], true, false),
+        &[rand_f32(&[2, 3, 10], 1)],
+    );
+    agrees(
+        pool(PoolKind::Avg, &[3, 2], &[2, 2], &[1, 1], true, false),
+        &[rand_f32(&[3, 7, 6], 1)],
+    );
+    agrees(
+        Op::AdaptivePool {
+            kind: PoolKind::Avg,
+            output_size: vec![4],
+        },
+        &[rand_f32(&[2, 3, 10], 1)],
+    );
+    // Upsampling: bilinear with and without aligned corners, nearest 1-d.
+    for align_corners in [false, true] {
+        agrees(
+            Op::Upsample {
+                mode: UpsampleMode::Bilinear { align_corners },
+                size: vec![7, 5],
+            },
+            &[rand_f32(&[1, 2, 3, 4], 1)],
+        );
+    }
+    agrees(
+        Op::Upsample {
+            mode: UpsampleMode::Nearest,
+            size: vec![9],
+        },
+        &[rand_f32(&[2, 3, 4], 1)],
+    );
+    // Norms: group norm, layer norm over two dims.
+    agrees(
+        Op::GroupNorm {
+            groups: 2,
+            eps: 1e-5,
+        },
+        &[
+            rand_f32(&[2, 4, 3, 2], 1),
+            rand_f32(&[4], 2),
+            rand_f32(&[4], 3),
+        ],
+    );
+    agrees(
+        Op::LayerNorm { axis: 1, eps: 1e-5 },
+        &[
+            rand_f32(&[2, 3, 4], 1),
+            rand_f32(&[3, 4], 2),
+            rand_f32(&[3, 4], 3),
+        ],
+    );
+    // Reductions and arg-reductions over everything, with keepdim.
+    agrees(
+        Op::Reduce {
+            op: ReduceOp::Sum,
+            axes: vec![],
+            keepdim: true,
+        },
+        &[rand_f32(&[2, 3, 4], 1)],
+    );
+    agrees(
+        Op::ArgReduce {
+            op: ArgOp::Max,
+            axis: None,
+            keepdim: true,
+        },
+        &[rand_f32(&[2, 3, 4], 1)],
+    );
+    agrees(
+        Op::Var {
+            axes: vec![0, 2],
+            correction: 1.0,
+            keepdim: false,
+        },
+        &[rand_f32(&[2, 3, 4], 1)],
+    );
+    // Layout: a negative pad, a concat of mixed dtypes, a
+    // cumsum of bools into i64, gather, tile with extra leading repeats.
+    agrees(
+        Op::Pad {
+            pads: vec![(1, -1), (-2, 3)],
+            value: 0.5,
+        },
+        &[rand_f32(&[3, 4], 1)],
+    );
+    agrees(
+        Op::Concat { axis: 1 },
+        &[
+            rand_f32(&[2, 3], 1),
+            Tensor::i64(vec![2, 2], vec![1, -2, 3, 4]),
+            Tensor::bool(vec![2, 1], vec![true, false]),
+        ],
+    );
+    agrees(
+        Op::Cumsum { axis: 1 },
+        &[Tensor::bool(
+            vec![2, 3],
+            vec![true, false, true, true, true, false],
+        )],
+    );
+    agrees(
+        Op::Gather { axis: 1 },
+        &[
+            rand_f32(&[3, 4], 1),
+            Tensor::i64(vec![2, 2], vec![3, 0, 1, 1]),
+        ],
+    );
+    agrees(
+        Op::Tile {
+            repeats: vec![2, 1, 3],
+        },
+        &[rand_f32(&[2, 2], 1)],
+    );
+    agrees(
+        Op::Take { axis: 0 },
+        &[rand_f32(&[4, 2], 1), Tensor::i64(vec![3], vec![-1, 0, 2])],
+    );
+}
+
+#[test]
+fn concat_skips_empty_vectors_as_pytorch_does() {
+    // cat([[[1, 2], [3, 4]], [], [[5], [6]]], dim=1) = [[1, 2, 5], [3, 4, 6]].
+    let f = |v: &[f32]| Aligned::new(&v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<_>>());
+    let m = |d: &[usize]| TensorMeta::new(ops::DType::F32, d).unwrap();
+    let (a, e, b) = (f(&[1.0, 2.0, 3.0, 4.0]), f(&[]), f(&[5.0, 6.0]));
+    let mut y = f(&[0.0; 6]);
+    let cat = f32_step(Kind::Concat { axis: 1 }, 1);
+    ops::run(
+        &cat,
+        &[
+            In::Tensor(m(&[2, 2]), a.bytes()),
+            In::Tensor(m(&[0]), e.bytes()),
+            In::Tensor(m(&[2, 1]), b.bytes()),
+        ],
+        m(&[2, 3]),
+        y.bytes_mut(),
+    )
+    .unwrap();
+    assert_eq!(y.bytes(), f(&[1.0, 2.0, 5.0, 3.0, 4.0, 6.0]).bytes());
+    // Inputs that do not fill the output are refused.
+    let e = ops::run(
+        &cat,
+        &[In::Tensor(m(&[2, 2]), a.bytes())],
+        m(&[2, 3]),
+        y.bytes_mut(),
+    )
+    .unwrap_err();
+    assert!(matches!(e.reason, Reason::Shape { .. }), "{e}");
+}
