@@ -220,6 +220,7 @@ pub(super) fn run(
                         super::kernels::layout::cast(&p, xs, ys)
                     });
                 }
+                c.post_act(y)?;
                 return Ok("layout.cast");
             }
             //@end
