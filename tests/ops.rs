@@ -1161,3 +1161,77 @@ fn concat_skips_empty_vectors_as_pytorch_does() {
     .unwrap_err();
     assert!(matches!(e.reason, Reason::Shape { .. }), "{e}");
 }
+
+/// `m` with dim `d` grown by one (or, for a scalar, made `[2]`).
+fn grown(m: TensorMeta, d: usize) -> TensorMeta {
+    let mut dims = m.shape.dims().to_vec();
+    if dims.is_empty() {
+        dims.push(2);
+    } else {
+        let n = dims.len();
+        dims[d % n] += 1;
+    }
+    TensorMeta::new(m.dtype, &dims).unwrap()
+}
+
+#[test]
+fn contradictory_metadata_never_panics() {
+    // Every fixture node's step, with one operand's shape grown or dtype changed: `run` must
+    // return (an error, or a result when the change is still consistent), never panic.
+    let dtypes = [ops::DType::F32, ops::DType::I64, ops::DType::Bool];
+    let (mut cases, mut refused) = (0usize, 0usize);
+    for dir in fixture_dirs() {
+        let g = etpkg::pt2::import(&dir.join("core.pt2")).unwrap().graph;
+        let mut seen = std::collections::BTreeSet::new();
+        for node in &g.nodes {
+            let step = step_of(&g, node);
+            let metas: Vec<TensorMeta> = node.inputs.iter().map(|&v| meta(g.ty(v))).collect();
+            let out = meta(g.ty(node.output));
+            // One representative per op and operand shapes keeps the test quick.
+            if !seen.insert(format!("{:?} {metas:?} {out:?}", step.kind)) {
+                continue;
+            }
+            for which in 0..=metas.len() {
+                for variant in 0..4 {
+                    let (mut ins, mut o) = (metas.clone(), out);
+                    let m = if which < ins.len() {
+                        &mut ins[which]
+                    } else {
+                        &mut o
+                    };
+                    *m = match variant {
+                        0 | 1 => grown(*m, variant),
+                        _ => TensorMeta {
+                            dtype: dtypes[(dtypes.iter().position(|&d| d == m.dtype).unwrap()
+                                + variant
+                                - 1)
+                                % 3],
+                            ..*m
+                        },
+                    };
+                    let bufs: Vec<Aligned> = ins
+                        .iter()
+                        .map(|m| Aligned::new(&vec![0u8; m.byte_len()]))
+                        .collect();
+                    let mut y = Aligned::new(&vec![0u8; o.byte_len()]);
+                    let args: Vec<In> = ins
+                        .iter()
+                        .zip(&bufs)
+                        .map(|(m, b)| In::Tensor(*m, b.bytes()))
+                        .collect();
+                    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        ops::run(&step, &args, o, y.bytes_mut())
+                    }));
+                    let label = format!("{} {step:?} {ins:?} -> {o:?}", dir.display());
+                    match r {
+                        Ok(r) => refused += r.is_err() as usize,
+                        Err(_) => panic!("{label}: panicked"),
+                    }
+                    cases += 1;
+                }
+            }
+        }
+    }
+    println!("{cases} contradictory cases, {refused} refused");
+    assert!(refused * 2 > cases, "most contradictions are refused");
+}

@@ -13,7 +13,10 @@
 //! //@end                      arms), dropped with the whole family
 //! ```
 //!
-//! A step whose family or every applicable variant was dropped gives an [`OpError`].
+//! A step whose family or every applicable variant was dropped gives an [`OpError`]. A variant
+//! whose `KernelInfo::isa` is non-empty is tried only when compiled for those features: its arm
+//! starts `if cfg!(target_feature = "<isa>") && kept(..) && ..._accepts(..)` (today every
+//! variant is portable).
 //! Conventions the bindings read from a [`Step`]: for a 1-d convolution or pooling
 //! (`spatial == 1`) entry 0 of `stride`, `padding`, `dilation`, `output_padding` and `kernel`
 //! holds the only spatial dim's value; `Upsample` and `AdaptivePool` resample the two trailing
