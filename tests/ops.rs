@@ -1235,3 +1235,133 @@ fn contradictory_metadata_never_panics() {
     println!("{cases} contradictory cases, {refused} refused");
     assert!(refused * 2 > cases, "most contradictions are refused");
 }
+
+/// `src` without the `//@use` blocks of variants `keep` rejects and the `//@family` blocks of
+/// families `keep_family` rejects, as the generator trims a copy (nested blocks allowed).
+fn trim(src: &str, keep: &dyn Fn(&str) -> bool, keep_family: &dyn Fn(&str) -> bool) -> String {
+    let mut out = String::new();
+    let mut stack: Vec<bool> = Vec::new();
+    for line in src.lines() {
+        let t = line.trim();
+        if let Some(v) = t.strip_prefix("//@use ") {
+            stack.push(!keep(v));
+        } else if let Some(f) = t.strip_prefix("//@family ") {
+            stack.push(!keep_family(f));
+        } else if t == "//@end" && !stack.is_empty() {
+            stack.pop();
+        } else if !stack.iter().any(|&drop| drop) {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    out
+}
+
+/// Type-checks (`rustc --emit=metadata`, warnings denied) a no_std crate holding the kernels
+/// and the bindings, both trimmed to the kept variants and families, `pte.rs` and `step.rs`,
+/// the way a generated runtime lays them out: a binding that names a dropped variant outside
+/// its markers fails here.
+fn trimmed_crate_checks(
+    label: &str,
+    keep: &dyn Fn(&str) -> bool,
+    keep_family: &dyn Fn(&str) -> bool,
+) {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = std::env::temp_dir().join(format!("etpkg-ops-trim-{}-{label}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("kernels")).unwrap();
+    std::fs::create_dir_all(dir.join("ops")).unwrap();
+    let mut kernel_mods = String::new();
+    let families: std::collections::BTreeSet<&str> =
+        variants().values().map(|k| k.family).collect();
+    for e in std::fs::read_dir(root.join("kernels/src")).unwrap() {
+        let p = e.unwrap().path();
+        let name = p.file_stem().unwrap().to_string_lossy().to_string();
+        let family = families.contains(name.as_str());
+        if name == "lib" || (family && !keep_family(&name)) {
+            continue;
+        }
+        // A family file keeps its shared part and its kept `//@variant` blocks, never `//@meta`.
+        let src = std::fs::read_to_string(&p).unwrap();
+        let mut text = String::new();
+        let mut dropping = false;
+        for line in src.lines() {
+            let t = line.trim();
+            if let Some(v) = t.strip_prefix("//@variant ") {
+                dropping = family && !keep(&format!("{name}.{v}"));
+            } else if t == "//@meta" {
+                dropping = true;
+            } else if t == "//@end" {
+                dropping = false;
+            } else if !dropping {
+                text.push_str(line);
+                text.push('\n');
+            }
+        }
+        std::fs::write(dir.join("kernels").join(p.file_name().unwrap()), text).unwrap();
+        kernel_mods.push_str(&format!("pub mod {name};\n"));
+    }
+    for f in ["pte.rs", "step.rs"] {
+        std::fs::copy(root.join("runtime/src").join(f), dir.join(f)).unwrap();
+    }
+    for e in std::fs::read_dir(root.join("runtime/src/ops")).unwrap() {
+        let p = e.unwrap().path();
+        let stem = p.file_stem().unwrap().to_string_lossy().to_string();
+        if stem == "mod" || keep_family(&stem) {
+            let src = std::fs::read_to_string(&p).unwrap();
+            std::fs::write(
+                dir.join("ops").join(p.file_name().unwrap()),
+                trim(&src, keep, keep_family),
+            )
+            .unwrap();
+        }
+    }
+    std::fs::write(
+        dir.join("lib.rs"),
+        format!("#![no_std]\npub mod kernels {{\n{kernel_mods}}}\npub mod pte;\npub mod step;\npub mod ops;\n"),
+    )
+    .unwrap();
+    let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
+    let out = std::process::Command::new(rustc)
+        .args([
+            "--edition",
+            "2021",
+            "--crate-type",
+            "lib",
+            "--emit=metadata",
+            "-D",
+            "warnings",
+            // Unused shared helpers of a trimmed kernel file are the generator's to prune.
+            "-A",
+            "dead_code",
+            "-A",
+            "unused_imports",
+        ])
+        .arg("--crate-name")
+        .arg("trimmed")
+        .arg("--out-dir")
+        .arg(&dir)
+        .arg(dir.join("lib.rs"))
+        .output()
+        .expect("rustc runs");
+    assert!(
+        out.status.success(),
+        "{label}: the trimmed bindings do not compile:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn trimmed_bindings_still_compile() {
+    let all = variants();
+    let universal = |n: &str| all.get(n).is_some_and(|k| k.speed == 0);
+    trimmed_crate_checks("universal", &universal, &|_| true);
+    trimmed_crate_checks("binary-only", &|n| n == "binary.binary", &|f| f == "binary");
+    trimmed_crate_checks(
+        "fast-only",
+        &|n| all.get(n).is_some_and(|k| k.speed > 0),
+        &|f| ["conv", "matmul", "binary", "unary"].contains(&f),
+    );
+    trimmed_crate_checks("nothing", &|_| false, &|_| false);
+}
