@@ -446,6 +446,13 @@ fn check_graph(label: &str, g: &Graph, xs: &[Tensor], all: &BTreeMap<&str, Kerne
         );
         let family = ops::family(&step.kind);
         assert!(names.iter().all(|n| all[n].family == family), "{at}");
+        // Each listed variant declares the dtypes it computed with here.
+        let dname = |d: ir::DType| d.to_string();
+        for n in &names {
+            for d in [dname(out_ty.dtype), dname(args[0].dtype())] {
+                assert!(all[n].dtypes.contains(&d.as_str()), "{at}: {n} lacks {d}");
+            }
+        }
 
         // Only the universal variants: same result.
         let universal = |n: &str| all.get(n).is_some_and(|k| k.speed == 0);
