@@ -389,6 +389,8 @@ struct Tally {
     fused: usize,
     in_place: usize,
     max_err: f64,
+    /// Nodes per (step name, variant used).
+    used: BTreeMap<(&'static str, &'static str), usize>,
 }
 
 fn check(label: &str, got: &Tensor, want: &Tensor) -> f64 {
@@ -444,6 +446,13 @@ fn check_graph(label: &str, g: &Graph, xs: &[Tensor], all: &BTreeMap<&str, Kerne
         );
         let family = ops::family(&step.kind);
         assert!(names.iter().all(|n| all[n].family == family), "{at}");
+        // Each listed variant declares the dtypes it computed with here.
+        let dname = |d: ir::DType| d.to_string();
+        for n in &names {
+            for d in [dname(out_ty.dtype), dname(args[0].dtype())] {
+                assert!(all[n].dtypes.contains(&d.as_str()), "{at}: {n} lacks {d}");
+            }
+        }
 
         // Only the universal variants: same result.
         let universal = |n: &str| all.get(n).is_some_and(|k| k.speed == 0);
@@ -488,6 +497,7 @@ fn check_graph(label: &str, g: &Graph, xs: &[Tensor], all: &BTreeMap<&str, Kerne
             }
         }
 
+        *tally.used.entry((name, used)).or_default() += 1;
         tally.nodes += 1;
         tally.fused += (!matches!(step.act, Act::None)) as usize;
         slots[node.output.index()] = Some(want);
@@ -503,6 +513,7 @@ fn every_fixture_node_matches_the_interpreter() {
         .map(|p| p.to_string())
         .collect();
     let (mut nodes, mut fused, mut in_place) = (0, 0, 0);
+    let mut used = BTreeMap::new();
     for dir in fixture_dirs() {
         let xs = inputs(&dir);
         let name = dir.file_name().unwrap().to_string_lossy().to_string();
@@ -520,9 +531,15 @@ fn every_fixture_node_matches_the_interpreter() {
             nodes += t.nodes;
             fused += t.fused;
             in_place += t.in_place;
+            for (k, n) in t.used {
+                *used.entry(k).or_insert(0) += n;
+            }
         }
     }
     println!("total: {nodes} nodes, {fused} fused, {in_place} run in place");
+    for ((step, variant), n) in &used {
+        println!("  {step:24} {variant:28} {n:4}");
+    }
     assert!(
         fused > 0,
         "the default passes fuse activations in some fixture"
@@ -729,4 +746,629 @@ fn accepting_orders_a_chain_by_speed() {
         &mut |n| names.push(n),
     );
     assert!(names.is_empty());
+}
+
+/// The `//@use` blocks of one binding function (`run` or `accepting`), in source order.
+fn use_blocks(src: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut open: Option<(String, String)> = None;
+    for line in src.lines() {
+        let t = line.trim();
+        if let Some(name) = t.strip_prefix("//@use ") {
+            assert!(open.is_none(), "nested //@use {name}");
+            open = Some((name.to_string(), String::new()));
+        } else if t == "//@end" {
+            if let Some(b) = open.take() {
+                out.push(b);
+            }
+        } else if let Some((_, body)) = open.as_mut() {
+            body.push_str(line);
+            body.push('\n');
+        }
+    }
+    assert!(open.is_none(), "an unclosed //@use block");
+    out
+}
+
+#[test]
+fn binding_markers_cover_every_variant_in_chain_order() {
+    let all = variants();
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("runtime/src/ops");
+    let mod_rs = std::fs::read_to_string(dir.join("mod.rs")).unwrap();
+    let mut bound = std::collections::BTreeSet::new();
+    for family in all
+        .values()
+        .map(|k| k.family)
+        .collect::<std::collections::BTreeSet<_>>()
+    {
+        // The family's `mod` line sits inside its `//@family` block.
+        let mod_line = format!("//@family {family}\nmod {family};\n//@end");
+        assert!(mod_rs.contains(&mod_line), "mod.rs lacks {mod_line:?}");
+        let src = std::fs::read_to_string(dir.join(format!("{family}.rs"))).unwrap();
+        let (run_src, acc_src) = src
+            .split_once("fn accepting(")
+            .unwrap_or_else(|| panic!("{family}.rs has no accepting"));
+        let run_src = &run_src[run_src.find("fn run(").unwrap()..];
+        let chain = |s: &str| -> Vec<String> {
+            use_blocks(s)
+                .into_iter()
+                .map(|(name, body)| {
+                    let k = all
+                        .get(name.as_str())
+                        .unwrap_or_else(|| panic!("{family}.rs: unknown variant {name}"));
+                    assert_eq!(k.family, family, "{name} in {family}.rs");
+                    assert!(
+                        body.contains(&format!("\"{name}\"")),
+                        "{name}'s arm names it"
+                    );
+                    for isa in k.isa {
+                        assert!(
+                            body.contains(&format!("target_feature = \"{isa}\"")),
+                            "{name} needs {isa} but its arm does not check it"
+                        );
+                    }
+                    name
+                })
+                .collect()
+        };
+        let (run_chain, acc_chain) = (chain(run_src), chain(acc_src));
+        // Both chains list the same variants in the same order (a variant may bind several
+        // step kinds, e.g. `layout.cast` for reshape and cast, so compare first occurrences).
+        let dedup = |v: &[String]| {
+            let mut seen = Vec::new();
+            for n in v {
+                if !seen.contains(n) {
+                    seen.push(n.clone());
+                }
+            }
+            seen
+        };
+        assert_eq!(dedup(&run_chain), dedup(&acc_chain), "{family}.rs");
+        // Within a family whose variants compute the same steps, speed never increases.
+        let speeds: Vec<u8> = dedup(&run_chain)
+            .iter()
+            .map(|n| all[n.as_str()].speed)
+            .collect();
+        if family != "layout" && family != "index" && family != "reduce" {
+            assert!(
+                speeds.windows(2).all(|w| w[0] >= w[1]),
+                "{family}: {run_chain:?}"
+            );
+            assert_eq!(
+                *speeds.last().unwrap(),
+                0,
+                "{family}: the universal variant is last"
+            );
+        }
+        bound.extend(run_chain);
+    }
+    let unbound: Vec<_> = all.keys().filter(|n| !bound.contains(**n)).collect();
+    assert!(
+        unbound.is_empty(),
+        "variants without a binding: {unbound:?}"
+    );
+}
+
+/// Deterministic values in `[lo, hi)` (xorshift), so the hand-built cases need no RNG crate.
+fn pattern(n: usize, seed: u32, lo: f32, hi: f32) -> Vec<f32> {
+    let mut s = seed.wrapping_mul(2_654_435_761).wrapping_add(7);
+    (0..n)
+        .map(|_| {
+            s ^= s << 13;
+            s ^= s >> 17;
+            s ^= s << 5;
+            lo + (hi - lo) * (s as f32 / u32::MAX as f32)
+        })
+        .collect()
+}
+
+fn rand_f32(shape: &[usize], seed: u32) -> Tensor {
+    let n = shape.iter().product();
+    Tensor::f32(shape.to_vec(), pattern(n, seed, -2.0, 2.0))
+}
+
+/// Runs `op` (output type inferred by the IR) through the interpreter and through
+/// `ops::run` (also with only universal variants kept) and compares them.
+fn agrees(op: Op, args: &[Tensor]) -> f64 {
+    let all = variants();
+    let refs: Vec<&Tensor> = args.iter().collect();
+    let tys: Vec<ir::TensorType> = args.iter().map(|t| t.ty()).collect();
+    let ty_refs: Vec<&ir::TensorType> = tys.iter().collect();
+    let out = ir::infer(&op, &ty_refs).unwrap_or_else(|e| panic!("{op:?}: {e}"));
+    let want = interp::eval(&op, &refs, &out).unwrap_or_else(|e| panic!("{op:?}: {e}"));
+    let node = Node {
+        op: op.clone(),
+        inputs: vec![],
+        output: ir::ValueId(0),
+        origin: Default::default(),
+    };
+    let step = step_of(&Graph::default(), &node);
+    let label = format!("{op:?} on {tys:?}");
+    let (_, got) =
+        run_step(&step, &refs, &out, None, &|_| true).unwrap_or_else(|e| panic!("{label}: {e}"));
+    let e = check(&label, &got, &want);
+    let universal = |n: &str| all.get(n).is_some_and(|k| k.speed == 0);
+    let (_, got) = run_step(&step, &refs, &out, None, &universal)
+        .unwrap_or_else(|e| panic!("{label} universal: {e}"));
+    check(&label, &got, &want);
+    e
+}
+
+fn conv(
+    stride: &[usize],
+    pad: &[usize],
+    dil: &[usize],
+    groups: usize,
+    transposed: bool,
+    out_pad: &[usize],
+) -> Op {
+    Op::Conv(ir::ConvAttrs {
+        stride: stride.to_vec(),
+        padding: pad.to_vec(),
+        dilation: dil.to_vec(),
+        groups,
+        transposed,
+        output_padding: out_pad.to_vec(),
+    })
+}
+
+#[test]
+fn shapes_the_fixtures_miss_match_the_interpreter() {
+    // matmul: vector·vector, vector·matrix, batched·vector, broadcast batches.
+    agrees(Op::MatMul, &[rand_f32(&[5], 1), rand_f32(&[5], 2)]);
+    agrees(Op::MatMul, &[rand_f32(&[5], 1), rand_f32(&[5, 3], 2)]);
+    agrees(Op::MatMul, &[rand_f32(&[2, 4, 5], 1), rand_f32(&[5], 2)]);
+    agrees(
+        Op::MatMul,
+        &[rand_f32(&[2, 1, 4, 5], 1), rand_f32(&[3, 5, 6], 2)],
+    );
+    // linear on a vector and with a bias; addmm with a row bias and scalars.
+    agrees(Op::Linear, &[rand_f32(&[5], 1), rand_f32(&[3, 5], 2)]);
+    agrees(
+        Op::Linear,
+        &[
+            rand_f32(&[2, 3, 5], 1),
+            rand_f32(&[4, 5], 2),
+            rand_f32(&[4], 3),
+        ],
+    );
+    agrees(
+        Op::Addmm {
+            alpha: 0.5,
+            beta: 2.0,
+        },
+        &[
+            rand_f32(&[1, 6], 1),
+            rand_f32(&[3, 4], 2),
+            rand_f32(&[4, 6], 3),
+        ],
+    );
+    // 1-d convolutions: strided, dilated, grouped, padded; transposed with output
+    // padding.
+    agrees(
+        conv(&[2], &[1], &[2], 2, false, &[0]),
+        &[rand_f32(&[1, 4, 11], 1), rand_f32(&[6, 2, 3], 2)],
+    );
+    agrees(
+        conv(&[1], &[0], &[1], 1, false, &[0]),
+        &[
+            rand_f32(&[2, 3, 7], 1),
+            rand_f32(&[4, 3, 1], 2),
+            rand_f32(&[4], 3),
+        ],
+    );
+    agrees(
+        conv(&[2], &[1], &[1], 1, true, &[1]),
+        &[rand_f32(&[1, 3, 5], 1), rand_f32(&[3, 2, 3], 2)],
+    );
+    agrees(
+        conv(&[2, 1], &[1, 0], &[1, 2], 2, true, &[1, 0]),
+        &[
+            rand_f32(&[2, 4, 3, 3], 1),
+            rand_f32(&[4, 3, 3, 2], 2),
+            rand_f32(&[6], 3),
+        ],
+    );
+    // Depthwise 2-d with stride and padding.
+    agrees(
+        conv(&[2, 2], &[1, 1], &[1, 1], 3, false, &[0, 0]),
+        &[rand_f32(&[1, 3, 6, 5], 1), rand_f32(&[3, 1, 3, 3], 2)],
+    );
+    // Attention: bool and float masks, causal, broadcast batches, an explicit scale.
+    let q = rand_f32(&[2, 3, 4, 8], 1);
+    let k = rand_f32(&[1, 3, 5, 8], 2);
+    let v = rand_f32(&[2, 1, 5, 6], 3);
+    let keep: Vec<bool> = (0..20).map(|i| i % 3 != 1).collect();
+    agrees(
+        Op::Sdpa {
+            causal: false,
+            scale: None,
+        },
+        &[
+            q.clone(),
+            k.clone(),
+            v.clone(),
+            Tensor::bool(vec![4, 5], keep),
+        ],
+    );
+    agrees(
+        Op::Sdpa {
+            causal: false,
+            scale: Some(0.3),
+        },
+        &[q.clone(), k.clone(), v.clone(), rand_f32(&[2, 1, 4, 5], 4)],
+    );
+    agrees(
+        Op::Sdpa {
+            causal: true,
+            scale: None,
+        },
+        &[q, k, v],
+    );
+    // Pooling: 1-d with ceil_mode, average without padded positions, adaptive 1-d.
+    let pool = |kind, k: &[usize], s: &[usize], p: &[usize], ceil, include| {
+        Op::Pool(ir::PoolAttrs {
+            kind,
+            kernel: k.to_vec(),
+            stride: s.to_vec(),
+            padding: p.to_vec(),
+            dilation: vec![1; k.len()],
+            ceil_mode: ceil,
+            count_include_pad: include,
+            divisor_override: None,
+        })
+    };
+    agrees(
+        pool(PoolKind::Max, &[3], &[2], &[1], true, false),
+        &[rand_f32(&[2, 3, 10], 1)],
+    );
+    agrees(
+        pool(PoolKind::Avg, &[3, 2], &[2, 2], &[1, 1], true, false),
+        &[rand_f32(&[3, 7, 6], 1)],
+    );
+    agrees(
+        Op::AdaptivePool {
+            kind: PoolKind::Avg,
+            output_size: vec![4],
+        },
+        &[rand_f32(&[2, 3, 10], 1)],
+    );
+    // Upsampling: bilinear with and without aligned corners, nearest 1-d.
+    for align_corners in [false, true] {
+        agrees(
+            Op::Upsample {
+                mode: UpsampleMode::Bilinear { align_corners },
+                size: vec![7, 5],
+            },
+            &[rand_f32(&[1, 2, 3, 4], 1)],
+        );
+    }
+    agrees(
+        Op::Upsample {
+            mode: UpsampleMode::Nearest,
+            size: vec![9],
+        },
+        &[rand_f32(&[2, 3, 4], 1)],
+    );
+    // Norms: group norm, layer norm over two dims.
+    agrees(
+        Op::GroupNorm {
+            groups: 2,
+            eps: 1e-5,
+        },
+        &[
+            rand_f32(&[2, 4, 3, 2], 1),
+            rand_f32(&[4], 2),
+            rand_f32(&[4], 3),
+        ],
+    );
+    agrees(
+        Op::LayerNorm { axis: 1, eps: 1e-5 },
+        &[
+            rand_f32(&[2, 3, 4], 1),
+            rand_f32(&[3, 4], 2),
+            rand_f32(&[3, 4], 3),
+        ],
+    );
+    // Reductions and arg-reductions over everything, with keepdim.
+    agrees(
+        Op::Reduce {
+            op: ReduceOp::Sum,
+            axes: vec![],
+            keepdim: true,
+        },
+        &[rand_f32(&[2, 3, 4], 1)],
+    );
+    agrees(
+        Op::ArgReduce {
+            op: ArgOp::Max,
+            axis: None,
+            keepdim: true,
+        },
+        &[rand_f32(&[2, 3, 4], 1)],
+    );
+    agrees(
+        Op::Var {
+            axes: vec![0, 2],
+            correction: 1.0,
+            keepdim: false,
+        },
+        &[rand_f32(&[2, 3, 4], 1)],
+    );
+    // Layout: a negative pad, a concat of mixed dtypes, a
+    // cumsum of bools into i64, gather, tile with extra leading repeats.
+    agrees(
+        Op::Pad {
+            pads: vec![(1, -1), (-2, 3)],
+            value: 0.5,
+        },
+        &[rand_f32(&[3, 4], 1)],
+    );
+    agrees(
+        Op::Concat { axis: 1 },
+        &[
+            rand_f32(&[2, 3], 1),
+            Tensor::i64(vec![2, 2], vec![1, -2, 3, 4]),
+            Tensor::bool(vec![2, 1], vec![true, false]),
+        ],
+    );
+    agrees(
+        Op::Cumsum { axis: 1 },
+        &[Tensor::bool(
+            vec![2, 3],
+            vec![true, false, true, true, true, false],
+        )],
+    );
+    agrees(
+        Op::Gather { axis: 1 },
+        &[
+            rand_f32(&[3, 4], 1),
+            Tensor::i64(vec![2, 2], vec![3, 0, 1, 1]),
+        ],
+    );
+    agrees(
+        Op::Tile {
+            repeats: vec![2, 1, 3],
+        },
+        &[rand_f32(&[2, 2], 1)],
+    );
+    agrees(
+        Op::Take { axis: 0 },
+        &[rand_f32(&[4, 2], 1), Tensor::i64(vec![3], vec![-1, 0, 2])],
+    );
+}
+
+#[test]
+fn concat_skips_empty_vectors_as_pytorch_does() {
+    // cat([[[1, 2], [3, 4]], [], [[5], [6]]], dim=1) = [[1, 2, 5], [3, 4, 6]].
+    let f = |v: &[f32]| Aligned::new(&v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<_>>());
+    let m = |d: &[usize]| TensorMeta::new(ops::DType::F32, d).unwrap();
+    let (a, e, b) = (f(&[1.0, 2.0, 3.0, 4.0]), f(&[]), f(&[5.0, 6.0]));
+    let mut y = f(&[0.0; 6]);
+    let cat = f32_step(Kind::Concat { axis: 1 }, 1);
+    ops::run(
+        &cat,
+        &[
+            In::Tensor(m(&[2, 2]), a.bytes()),
+            In::Tensor(m(&[0]), e.bytes()),
+            In::Tensor(m(&[2, 1]), b.bytes()),
+        ],
+        m(&[2, 3]),
+        y.bytes_mut(),
+    )
+    .unwrap();
+    assert_eq!(y.bytes(), f(&[1.0, 2.0, 5.0, 3.0, 4.0, 6.0]).bytes());
+    // Inputs that do not fill the output are refused.
+    let e = ops::run(
+        &cat,
+        &[In::Tensor(m(&[2, 2]), a.bytes())],
+        m(&[2, 3]),
+        y.bytes_mut(),
+    )
+    .unwrap_err();
+    assert!(matches!(e.reason, Reason::Shape { .. }), "{e}");
+}
+
+/// `m` with dim `d` grown by one (or, for a scalar, made `[2]`).
+fn grown(m: TensorMeta, d: usize) -> TensorMeta {
+    let mut dims = m.shape.dims().to_vec();
+    if dims.is_empty() {
+        dims.push(2);
+    } else {
+        let n = dims.len();
+        dims[d % n] += 1;
+    }
+    TensorMeta::new(m.dtype, &dims).unwrap()
+}
+
+#[test]
+fn contradictory_metadata_never_panics() {
+    // Every fixture node's step, with one operand's shape grown or dtype changed: `run` must
+    // return (an error, or a result when the change is still consistent), never panic.
+    let dtypes = [ops::DType::F32, ops::DType::I64, ops::DType::Bool];
+    let (mut cases, mut refused) = (0usize, 0usize);
+    for dir in fixture_dirs() {
+        let g = etpkg::pt2::import(&dir.join("core.pt2")).unwrap().graph;
+        let mut seen = std::collections::BTreeSet::new();
+        for node in &g.nodes {
+            let step = step_of(&g, node);
+            let metas: Vec<TensorMeta> = node.inputs.iter().map(|&v| meta(g.ty(v))).collect();
+            let out = meta(g.ty(node.output));
+            // One representative per op and operand shapes keeps the test quick.
+            if !seen.insert(format!("{:?} {metas:?} {out:?}", step.kind)) {
+                continue;
+            }
+            for which in 0..=metas.len() {
+                for variant in 0..4 {
+                    let (mut ins, mut o) = (metas.clone(), out);
+                    let m = if which < ins.len() {
+                        &mut ins[which]
+                    } else {
+                        &mut o
+                    };
+                    *m = match variant {
+                        0 | 1 => grown(*m, variant),
+                        _ => TensorMeta {
+                            dtype: dtypes[(dtypes.iter().position(|&d| d == m.dtype).unwrap()
+                                + variant
+                                - 1)
+                                % 3],
+                            ..*m
+                        },
+                    };
+                    let bufs: Vec<Aligned> = ins
+                        .iter()
+                        .map(|m| Aligned::new(&vec![0u8; m.byte_len()]))
+                        .collect();
+                    let mut y = Aligned::new(&vec![0u8; o.byte_len()]);
+                    let args: Vec<In> = ins
+                        .iter()
+                        .zip(&bufs)
+                        .map(|(m, b)| In::Tensor(*m, b.bytes()))
+                        .collect();
+                    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        ops::run(&step, &args, o, y.bytes_mut())
+                    }));
+                    let label = format!("{} {step:?} {ins:?} -> {o:?}", dir.display());
+                    match r {
+                        Ok(r) => refused += r.is_err() as usize,
+                        Err(_) => panic!("{label}: panicked"),
+                    }
+                    cases += 1;
+                }
+            }
+        }
+    }
+    println!("{cases} contradictory cases, {refused} refused");
+    assert!(refused * 2 > cases, "most contradictions are refused");
+}
+
+/// `src` without the `//@use` blocks of variants `keep` rejects and the `//@family` blocks of
+/// families `keep_family` rejects, as the generator trims a copy (nested blocks allowed).
+fn trim(src: &str, keep: &dyn Fn(&str) -> bool, keep_family: &dyn Fn(&str) -> bool) -> String {
+    let mut out = String::new();
+    let mut stack: Vec<bool> = Vec::new();
+    for line in src.lines() {
+        let t = line.trim();
+        if let Some(v) = t.strip_prefix("//@use ") {
+            stack.push(!keep(v));
+        } else if let Some(f) = t.strip_prefix("//@family ") {
+            stack.push(!keep_family(f));
+        } else if t == "//@end" && !stack.is_empty() {
+            stack.pop();
+        } else if !stack.iter().any(|&drop| drop) {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    out
+}
+
+/// Type-checks (`rustc --emit=metadata`, warnings denied) a no_std crate holding the kernels
+/// and the bindings, both trimmed to the kept variants and families, `pte.rs` and `step.rs`,
+/// the way a generated runtime lays them out: a binding that names a dropped variant outside
+/// its markers fails here.
+fn trimmed_crate_checks(
+    label: &str,
+    keep: &dyn Fn(&str) -> bool,
+    keep_family: &dyn Fn(&str) -> bool,
+) {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = std::env::temp_dir().join(format!("etpkg-ops-trim-{}-{label}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("kernels")).unwrap();
+    std::fs::create_dir_all(dir.join("ops")).unwrap();
+    let mut kernel_mods = String::new();
+    let families: std::collections::BTreeSet<&str> =
+        variants().values().map(|k| k.family).collect();
+    for e in std::fs::read_dir(root.join("kernels/src")).unwrap() {
+        let p = e.unwrap().path();
+        let name = p.file_stem().unwrap().to_string_lossy().to_string();
+        let family = families.contains(name.as_str());
+        if name == "lib" || (family && !keep_family(&name)) {
+            continue;
+        }
+        // A family file keeps its shared part and its kept `//@variant` blocks, never `//@meta`.
+        let src = std::fs::read_to_string(&p).unwrap();
+        let mut text = String::new();
+        let mut dropping = false;
+        for line in src.lines() {
+            let t = line.trim();
+            if let Some(v) = t.strip_prefix("//@variant ") {
+                dropping = family && !keep(&format!("{name}.{v}"));
+            } else if t == "//@meta" {
+                dropping = true;
+            } else if t == "//@end" {
+                dropping = false;
+            } else if !dropping {
+                text.push_str(line);
+                text.push('\n');
+            }
+        }
+        std::fs::write(dir.join("kernels").join(p.file_name().unwrap()), text).unwrap();
+        kernel_mods.push_str(&format!("pub mod {name};\n"));
+    }
+    for f in ["pte.rs", "step.rs"] {
+        std::fs::copy(root.join("runtime/src").join(f), dir.join(f)).unwrap();
+    }
+    for e in std::fs::read_dir(root.join("runtime/src/ops")).unwrap() {
+        let p = e.unwrap().path();
+        let stem = p.file_stem().unwrap().to_string_lossy().to_string();
+        if stem == "mod" || keep_family(&stem) {
+            let src = std::fs::read_to_string(&p).unwrap();
+            std::fs::write(
+                dir.join("ops").join(p.file_name().unwrap()),
+                trim(&src, keep, keep_family),
+            )
+            .unwrap();
+        }
+    }
+    std::fs::write(
+        dir.join("lib.rs"),
+        format!("#![no_std]\npub mod kernels {{\n{kernel_mods}}}\npub mod pte;\npub mod step;\npub mod ops;\n"),
+    )
+    .unwrap();
+    let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
+    let out = std::process::Command::new(rustc)
+        .args([
+            "--edition",
+            "2021",
+            "--crate-type",
+            "lib",
+            "--emit=metadata",
+            "-D",
+            "warnings",
+            // Unused shared helpers of a trimmed kernel file are the generator's to prune.
+            "-A",
+            "dead_code",
+            "-A",
+            "unused_imports",
+        ])
+        .arg("--crate-name")
+        .arg("trimmed")
+        .arg("--out-dir")
+        .arg(&dir)
+        .arg(dir.join("lib.rs"))
+        .output()
+        .expect("rustc runs");
+    assert!(
+        out.status.success(),
+        "{label}: the trimmed bindings do not compile:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn trimmed_bindings_still_compile() {
+    let all = variants();
+    let universal = |n: &str| all.get(n).is_some_and(|k| k.speed == 0);
+    trimmed_crate_checks("universal", &universal, &|_| true);
+    trimmed_crate_checks("binary-only", &|n| n == "binary.binary", &|f| f == "binary");
+    trimmed_crate_checks(
+        "fast-only",
+        &|n| all.get(n).is_some_and(|k| k.speed > 0),
+        &|f| ["conv", "matmul", "binary", "unary"].contains(&f),
+    );
+    trimmed_crate_checks("nothing", &|_| false, &|_| false);
 }

@@ -114,7 +114,8 @@ pub enum PoolKind {
 /// tensor types in the program. Attribute meanings are those of `etpkg::ir::Op`.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Kind {
-    /// 1-d or 2-d convolution (`spatial` = 1 or 2). Inputs: x, w, optional b.
+    /// 1-d or 2-d convolution (`spatial` = 1 or 2). Inputs: x, w, optional b. For a 1-d
+    /// convolution entry 0 of each pair holds the only spatial dim's value.
     Conv {
         spatial: u8,
         stride: [usize; 2],
@@ -188,6 +189,7 @@ pub enum Kind {
         axis: i32,
         keepdim: bool,
     },
+    /// 1-d or 2-d pooling; for 1-d, entry 0 of each pair holds the only spatial dim's value.
     Pool {
         kind: PoolKind,
         spatial: u8,

@@ -9,7 +9,7 @@ use super::{Ctx, OpError, Which};
 /// `(in + 2·pad − dil·(k − 1) − 1) / stride + 1`, or None when the window does not fit.
 fn out_len(len: usize, k: usize, stride: usize, pad: usize, dil: usize) -> Option<usize> {
     let span = dil.checked_mul(k.checked_sub(1)?)?.checked_add(1)?;
-    let num = (len + 2 * pad).checked_sub(span)?;
+    let num = len.checked_add(pad.checked_mul(2)?)?.checked_sub(span)?;
     Some(num / stride.max(1) + 1)
 }
 

@@ -18,8 +18,9 @@ fn out_len(
         .checked_sub(1)?
         .checked_mul(stride)?
         .checked_add(dil.checked_mul(k.checked_sub(1)?)?)?
-        .checked_add(extra + 1)?;
-    full.checked_sub(2 * pad)
+        .checked_add(extra)?
+        .checked_add(1)?;
+    full.checked_sub(pad.checked_mul(2)?)
 }
 
 fn two_d(spatial: u8, v: [usize; 2], fill: usize) -> [usize; 2] {

@@ -185,6 +185,22 @@ fn params(c: &Ctx) -> Result<P, OpError> {
     Ok(p)
 }
 
+//@use layout.concat
+/// Whether the concat kernel accepts every (not skipped) input at its offset.
+fn concat_accepted(c: &Ctx, axis: usize) -> bool {
+    let mut offset = 0;
+    let mut all = true;
+    for i in 0..c.n() {
+        if !skipped(c, i) {
+            let p = concat_params(c, axis, i, offset);
+            all &= super::kernels::layout::concat_accepts(&p);
+            offset += p.x.dims[axis];
+        }
+    }
+    all
+}
+//@end
+
 pub(super) fn run(
     c: &Ctx,
     y: &mut [u8],
@@ -204,6 +220,7 @@ pub(super) fn run(
                         super::kernels::layout::cast(&p, xs, ys)
                     });
                 }
+                c.post_act(y)?;
                 return Ok("layout.cast");
             }
             //@end
@@ -392,19 +409,3 @@ pub(super) fn accepting(c: &Ctx, found: &mut dyn FnMut(&'static str)) {
         }
     }
 }
-
-//@use layout.concat
-/// Whether the concat kernel accepts every (not skipped) input at its offset.
-fn concat_accepted(c: &Ctx, axis: usize) -> bool {
-    let mut offset = 0;
-    let mut all = true;
-    for i in 0..c.n() {
-        if !skipped(c, i) {
-            let p = concat_params(c, axis, i, offset);
-            all &= super::kernels::layout::concat_accepts(&p);
-            offset += p.x.dims[axis];
-        }
-    }
-    all
-}
-//@end

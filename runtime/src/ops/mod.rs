@@ -13,7 +13,10 @@
 //! //@end                      arms), dropped with the whole family
 //! ```
 //!
-//! A step whose family or every applicable variant was dropped gives an [`OpError`].
+//! A step whose family or every applicable variant was dropped gives an [`OpError`]. A variant
+//! whose `KernelInfo::isa` is non-empty is tried only when compiled for those features: its arm
+//! starts `if cfg!(target_feature = "<isa>") && kept(..) && ..._accepts(..)` (today every
+//! variant is portable).
 //! Conventions the bindings read from a [`Step`]: for a 1-d convolution or pooling
 //! (`spatial == 1`) entry 0 of `stride`, `padding`, `dilation`, `output_padding` and `kernel`
 //! holds the only spatial dim's value; `Upsample` and `AdaptivePool` resample the two trailing
@@ -376,13 +379,13 @@ enum ViewFault {
 /// without looking at its (possibly dangling) pointer.
 fn view<T: Plain>(bytes: &[u8]) -> Result<&[T], ViewFault> {
     let size = core::mem::size_of::<T>();
-    if bytes.len() % size != 0 {
+    if !bytes.len().is_multiple_of(size) {
         return Err(ViewFault::Length);
     }
     if bytes.is_empty() {
         return Ok(&[]);
     }
-    if bytes.as_ptr() as usize % core::mem::align_of::<T>() != 0 {
+    if !(bytes.as_ptr() as usize).is_multiple_of(core::mem::align_of::<T>()) {
         return Err(ViewFault::Misaligned);
     }
     if !T::valid(bytes) {
@@ -399,13 +402,13 @@ fn view<T: Plain>(bytes: &[u8]) -> Result<&[T], ViewFault> {
 /// written through the view is a valid byte sequence and vice versa).
 fn view_mut<T: Plain>(bytes: &mut [u8]) -> Result<&mut [T], ViewFault> {
     let size = core::mem::size_of::<T>();
-    if bytes.len() % size != 0 {
+    if !bytes.len().is_multiple_of(size) {
         return Err(ViewFault::Length);
     }
     if bytes.is_empty() {
         return Ok(&mut []);
     }
-    if bytes.as_ptr() as usize % core::mem::align_of::<T>() != 0 {
+    if !(bytes.as_ptr() as usize).is_multiple_of(core::mem::align_of::<T>()) {
         return Err(ViewFault::Misaligned);
     }
     if !T::valid(bytes) {

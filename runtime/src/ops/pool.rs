@@ -11,8 +11,11 @@ fn out_len(len: usize, k: usize, s: usize, p: usize, d: usize, ceil: bool) -> Op
     if k == 0 || s == 0 || d == 0 {
         return None;
     }
-    let span = d * (k - 1) + 1;
-    let num = (len + 2 * p + if ceil { s - 1 } else { 0 }).checked_sub(span)?;
+    let span = d.checked_mul(k - 1)?.checked_add(1)?;
+    let padded = len.checked_add(p.checked_mul(2)?)?;
+    let num = padded
+        .checked_add(if ceil { s - 1 } else { 0 })?
+        .checked_sub(span)?;
     let mut out = num / s + 1;
     if ceil && (out - 1) * s >= len + p {
         out -= 1;
