@@ -328,6 +328,8 @@ fn real_main() -> Result<()> {
                     "ops_before": r["passes"]["ops_before"],
                     "ops_after": r["passes"]["ops_after"],
                     "memory": r["memory"],
+                    "program": r["program"],
+                    "kernels": r["kernels"],
                 });
                 println!("{}", serde_json::to_string_pretty(&out)?);
             } else {
@@ -546,6 +548,32 @@ fn inspect_text(r: &serde_json::Value) -> String {
             region["peak_step"].as_u64().unwrap_or(0),
             region["peak_op"].as_str().unwrap_or("?"),
             live.join(", ")
+        );
+    }
+    let k = &r["kernels"];
+    let kept: Vec<&str> = k["kept"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|v| v.as_str())
+        .collect();
+    let _ = writeln!(
+        s,
+        "\nkernels ({}): {} variant(s) kept, {} bytes of kernel code: {}",
+        k["objective"].as_str().unwrap_or("?"),
+        kept.len(),
+        k["code_bytes"].as_u64().unwrap_or(0),
+        kept.join(", ")
+    );
+    let _ = writeln!(s, "  {:>5}  {:<22} {:<24} why", "instr", "op", "variant");
+    for c in k["choices"].as_array().into_iter().flatten() {
+        let _ = writeln!(
+            s,
+            "  {:>5}  {:<22} {:<24} {}",
+            c["instruction"].as_u64().unwrap_or(0),
+            c["op"].as_str().unwrap_or("?"),
+            c["variant"].as_str().unwrap_or("?"),
+            c["reason"].as_str().unwrap_or("")
         );
     }
     s

@@ -79,9 +79,18 @@ impl Project {
             if name.starts_with('.') {
                 continue;
             }
-            for f in fs::read_dir(t.path()).unwrap().flatten() {
-                let fname = f.file_name().to_string_lossy().into_owned();
-                out.insert(format!("{name}/{fname}"), fs::read(f.path()).unwrap());
+            // The generated runtime crate is a directory tree: walk it.
+            let mut stack = vec![(t.path(), name.clone())];
+            while let Some((dir, prefix)) = stack.pop() {
+                for f in fs::read_dir(&dir).unwrap().flatten() {
+                    let fname = f.file_name().to_string_lossy().into_owned();
+                    let key = format!("{prefix}/{fname}");
+                    if f.file_type().unwrap().is_dir() {
+                        stack.push((f.path(), key));
+                    } else {
+                        out.insert(key, fs::read(f.path()).unwrap());
+                    }
+                }
             }
         }
         out
@@ -158,13 +167,17 @@ fn second_build_is_all_fresh() {
     let p = Project::with_model("fresh", "classifier", THREE_TARGETS);
     let first = p.build(&[]);
     // One import and one set of graph passes shared by three targets (their profiles list
-    // the same graph passes), then a memory plan, a program, a report and a publish per target.
+    // the same graph passes), then a memory plan, a program, a kernel selection, a runtime
+    // crate, a report and a publish per target.
     assert_eq!(
         first.with("finished"),
         [
             "emit host",
             "emit mcu",
             "emit x86",
+            "generate host",
+            "generate mcu",
+            "generate x86",
             "import net",
             "passes release",
             "plan host",
@@ -175,10 +188,20 @@ fn second_build_is_all_fresh() {
             "publish x86",
             "report host",
             "report mcu",
-            "report x86"
+            "report x86",
+            "select host",
+            "select mcu",
+            "select x86"
         ]
     );
-    assert_eq!(first.summary()["ran"], 14);
+    assert_eq!(first.summary()["ran"], 20);
+    // Each target's runtime crate is published beside its program.
+    for t in ["host", "mcu", "x86"] {
+        assert!(p
+            .dir
+            .join(format!("target/etpkg/{t}/runtime/Cargo.toml"))
+            .is_file());
+    }
     // The published program is a valid ExecuTorch program, and the report describes it.
     let pte = fs::read(p.dir.join("target/etpkg/host/program.pte")).unwrap();
     let program = etpkg::rt::pte::Program::parse(&pte).unwrap();
@@ -197,8 +220,8 @@ fn second_build_is_all_fresh() {
     );
     let second = p.build(&[]);
     assert!(second.with("started").is_empty());
-    assert_eq!(second.with("fresh").len(), 14);
-    assert_eq!(second.summary()["fresh"], 14);
+    assert_eq!(second.with("fresh").len(), 20);
+    assert_eq!(second.summary()["fresh"], 20);
 }
 
 #[test]
@@ -240,7 +263,7 @@ fn new_model_bytes_rebuild_everything_downstream_of_import() {
     assert!(p.build(&[]).with("started").is_empty());
     fs::copy(fixture("conv1d_net"), &model).unwrap();
     let ev = p.build(&[]);
-    assert_eq!(ev.with("finished").len(), 14, "{:?}", ev.with("finished"));
+    assert_eq!(ev.with("finished").len(), 20, "{:?}", ev.with("finished"));
     let report: Value =
         serde_json::from_slice(&fs::read(p.dir.join("target/etpkg/mcu/report.json")).unwrap())
             .unwrap();
@@ -253,9 +276,13 @@ fn changing_one_targets_profile_rebuilds_only_that_target() {
     p.build(&[]);
     p.write_manifest(&THREE_TARGETS.replace("kernels = \"size\"", "kernels = \"speed\""));
     let ev = p.build(&[]);
-    assert_eq!(ev.with("finished"), ["publish mcu", "report mcu"]);
-    // The kernel objective does not reach the program: its emit node stays fresh.
-    assert_eq!(ev.with("fresh").len(), 12);
+    // Only the kernel objective changed: selection and generation run again for that target,
+    // and import, passes, planning and emission stay fresh.
+    assert_eq!(
+        ev.with("finished"),
+        ["generate mcu", "publish mcu", "report mcu", "select mcu"]
+    );
+    assert_eq!(ev.with("fresh").len(), 16);
     let report: Value =
         serde_json::from_slice(&fs::read(p.dir.join("target/etpkg/mcu/report.json")).unwrap())
             .unwrap();
@@ -266,12 +293,26 @@ fn changing_one_targets_profile_rebuilds_only_that_target() {
     let ev = p.build(&[]);
     assert_eq!(
         ev.with("finished"),
-        ["emit mcu", "plan mcu", "publish mcu", "report mcu"]
+        [
+            "emit mcu",
+            "generate mcu",
+            "plan mcu",
+            "publish mcu",
+            "report mcu",
+            "select mcu"
+        ]
     );
     let ev = p.build(&["--profile", "small", "--target", "host"]);
     assert_eq!(
         ev.with("finished"),
-        ["emit host", "plan host", "publish host", "report host"]
+        [
+            "emit host",
+            "generate host",
+            "plan host",
+            "publish host",
+            "report host",
+            "select host"
+        ]
     );
 }
 
@@ -305,7 +346,13 @@ fn a_corrupt_cache_object_is_detected_and_rebuilt() {
     assert_eq!(ev.with("cache-corrupt"), ["import net"]);
     assert_eq!(
         ev.with("finished"),
-        ["import net", "publish mcu", "report mcu"]
+        [
+            "generate mcu",
+            "import net",
+            "publish mcu",
+            "report mcu",
+            "select mcu"
+        ]
     );
     p.write_manifest(THREE_TARGETS);
     let ev = p.build(&[]);
@@ -365,7 +412,7 @@ fn the_export_step_runs_only_when_its_command_or_inputs_change() {
             .count()
     };
     let ev = p.build(&[]);
-    assert_eq!(ev.with("finished").len(), 15);
+    assert_eq!(ev.with("finished").len(), 21);
     assert_eq!(runs(), 1);
     assert!(p.build(&[]).with("started").is_empty());
     fs::write(p.dir.join("unrelated.txt"), "x").unwrap();
@@ -456,7 +503,7 @@ fn two_builds_at_once_both_succeed_with_identical_outputs() {
     }
     // The build lock serializes them: one does the work, the other finds it fresh.
     ran.sort();
-    assert_eq!(ran, [0, 14]);
+    assert_eq!(ran, [0, 20]);
     assert_eq!(p.published(), expected);
 }
 
@@ -475,7 +522,7 @@ fn a_shared_cache_dir_serves_a_second_project() {
         assert!(out.status.success());
         Events::parse(&out.stdout)
     };
-    assert_eq!(build(&a).with("finished").len(), 14);
+    assert_eq!(build(&a).with("finished").len(), 20);
     // The second project finds every cached node in the shared store and only publishes.
     assert_eq!(
         build(&b).with("finished"),
@@ -499,7 +546,7 @@ fn clean_removes_outputs_and_cache() {
     assert_eq!(p.build(&[]).with("finished").len(), 3);
     assert!(p.run(&["clean", "--cache"]).status.success());
     assert!(!p.dir.join("target/etpkg-cache").exists());
-    assert_eq!(p.build(&[]).with("finished").len(), 14);
+    assert_eq!(p.build(&[]).with("finished").len(), 20);
 }
 
 #[test]
@@ -508,12 +555,13 @@ fn graph_prints_the_dag_as_dot() {
     let dot = |p: &Project| String::from_utf8(p.run(&["graph"]).stdout).unwrap();
     let before = dot(&p);
     assert!(before.starts_with("digraph etpkg {"));
-    // Per target: passes → plan, passes and plan → emit, import, passes, plan and emit →
-    // report, report and emit → publish; plus import → passes once.
-    assert_eq!(before.matches("->").count(), 28);
-    assert_eq!(before.matches("(dirty)").count(), 14);
+    // Per target: passes → plan; passes and plan → emit; emit → select; passes, emit and
+    // select → generate; import, passes, plan, emit and select → report; report, emit and
+    // generate → publish (15 edges); plus import → passes once.
+    assert_eq!(before.matches("->").count(), 46);
+    assert_eq!(before.matches("(dirty)").count(), 20);
     p.build(&[]);
-    assert_eq!(dot(&p).matches("(fresh)").count(), 14);
+    assert_eq!(dot(&p).matches("(fresh)").count(), 20);
 }
 
 #[test]
@@ -565,7 +613,7 @@ fn unknown_target_and_profile_are_errors_with_suggestions() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("did you mean `small`?"));
     // A built-in device name that is not a declared target builds as an ad-hoc target.
     let ev = p.build(&["--target", "aarch64-linux"]);
-    assert_eq!(ev.with("finished").len(), 6);
+    assert_eq!(ev.with("finished").len(), 8);
     assert!(p
         .dir
         .join("target/etpkg/aarch64-linux/report.json")

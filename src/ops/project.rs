@@ -260,10 +260,11 @@ pub fn inspect(
             path: path.clone(),
             reason: e.to_string(),
         })?;
-    if report["format"] != 1 || !report["memory"]["regions"].is_array() {
+    let format = crate::build::stage::report::FORMAT;
+    if report["format"] != format || !report["memory"]["regions"].is_array() {
         return Err(ProjectError::BadReport {
             path,
-            reason: "it lacks the `format` 1 fields (rebuild with this etpkg)".into(),
+            reason: format!("it lacks the `format` {format} fields (rebuild with this etpkg)"),
         });
     }
     Ok(report)

@@ -175,7 +175,7 @@ fn nodes(blob: &[u8], device: &Device) -> Result<Vec<Node>, SelectError> {
             .collect();
         out.push(Node {
             index,
-            op: step.kind.name().to_string(),
+            op: step.name().to_string(),
             candidates,
         });
     }

@@ -41,6 +41,9 @@ impl<'a> DeviceConfig<'a> {
     }
 }
 
+/// The version of `report.json`'s layout; readers refuse other versions.
+pub const FORMAT: u32 = 3;
+
 #[derive(Serialize)]
 struct Report<'a> {
     format: u32,
@@ -101,7 +104,7 @@ pub fn run(w: &ReportWork, deps: &[&Outputs]) -> Result<Produced, StageError> {
         .map(|r| r.iter().filter_map(|r| r["planned_bytes"].as_u64()).sum())
         .unwrap_or(0);
     let report = Report {
-        format: 3,
+        format: FORMAT,
         package: &w.package.name,
         version: &w.package.version,
         target: &w.target,
