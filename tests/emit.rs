@@ -595,3 +595,57 @@ fn an_executorch_written_program_decodes() {
         }
     );
 }
+
+/// Every fixture legalized for ATen: fused ops split, outputs unchanged, and where no etpkg-only
+/// op remains, an aten-only program that passes every check above.
+#[test]
+fn legalize_aten_splits_fused_ops_without_changing_results() {
+    let mut aten_programs = 0;
+    let mut split = 0;
+    for dir in fixture_dirs() {
+        let name = dir.file_name().unwrap().to_string_lossy().to_string();
+        let xs = common::fixtures::inputs(&dir);
+        for flavour in ["export", "core"] {
+            let label = format!("{name} ({flavour})");
+            let (mut g, _) = optimized(&dir.join(format!("{flavour}.pt2")));
+            let fused = g
+                .nodes
+                .iter()
+                .filter(|n| matches!(n.op, Op::Fused { .. }))
+                .count();
+            let before = etpkg::interp::run(&g, &xs).unwrap();
+            let changes = passes::legalize_aten(&mut g);
+            assert_eq!(changes.len(), fused, "{label}");
+            split += fused;
+            assert!(!g.nodes.iter().any(|n| matches!(n.op, Op::Fused { .. })));
+            // A fused op is its producer then its activation: the same bits.
+            let after = etpkg::interp::run(&g, &xs).unwrap();
+            for (a, b) in after.iter().zip(&before) {
+                assert!(a.to_le_bytes() == b.to_le_bytes(), "{label}: output changed");
+            }
+            let host = device::builtin("host").unwrap().unwrap();
+            let plan = memory::plan(&g, &options(), &host).unwrap();
+            match emit(&g, &plan, &EmitOptions { aten_only: true }) {
+                Ok(p) => {
+                    let bytes = pte::write(&p);
+                    check(&label, &g, &plan, &bytes);
+                    aten_programs += 1;
+                    // Set `ETPKG_EMIT_DUMP_DIR` to run them in ExecuTorch's own runtime by hand
+                    // (`scripts/check_emitted.py`).
+                    if let Ok(out) = std::env::var("ETPKG_EMIT_DUMP_DIR") {
+                        std::fs::write(format!("{out}/{name}.{flavour}.pte"), &bytes).unwrap();
+                    }
+                }
+                // Ops ATen has no single-output operator for remain etpkg's, and say so.
+                Err(EmitError::NotAten { op, fix, .. }) => {
+                    assert!(!op.contains('+'), "{label}: {op} is still fused");
+                    assert!(fix.contains("ATen has no"), "{label}: {fix}");
+                }
+                Err(e) => panic!("{label}: {e}"),
+            }
+        }
+    }
+    assert!(split > 0);
+    assert!(aten_programs >= 4, "{aten_programs}");
+    eprintln!("{split} fused ops split; {aten_programs} aten-only programs");
+}

@@ -189,6 +189,9 @@ enum Id {
     Cumsum,
     UpsampleNearest,
     UpsampleLinear,
+    /// The `.vec` overloads: output size (optional), then one list of scale factors.
+    UpsampleNearestVec,
+    UpsampleLinearVec,
 }
 
 /// Every known `(name, overload)` and what it is.
@@ -327,6 +330,8 @@ const OPS: &[(&str, &str, Id)] = &[
     ("aten::upsample_nearest1d", "out", Id::UpsampleNearest),
     ("aten::upsample_bilinear2d", "out", Id::UpsampleLinear),
     ("aten::upsample_linear1d", "out", Id::UpsampleLinear),
+    ("aten::upsample_nearest2d", "vec_out", Id::UpsampleNearestVec),
+    ("aten::upsample_bilinear2d", "vec_out", Id::UpsampleLinearVec),
 ];
 
 /// The producers `etpkg::<producer>_<act>` may name, and the operator whose arguments they take.
@@ -1035,6 +1040,23 @@ fn schema(id: Id, c: &mut Cursor<'_, '_>) -> R<(Kind, Ins, usize)> {
             let ax = axis(c.int()?, c.rank(x)?)?;
             c.skip()?; // dtype: the output tensor's
             (Kind::Cumsum { axis: ax }, Ins::of(&[x]), 1)
+        }
+        Id::UpsampleNearestVec | Id::UpsampleLinearVec => {
+            let x = c.tensor()?;
+            // The output size, when given, is the output tensor's; with scale factors only,
+            // the output tensor's size is still what the kernel must produce.
+            c.opt_ints()?;
+            let bilinear = id == Id::UpsampleLinearVec;
+            let align_corners = if bilinear { c.boolean()? } else { false };
+            c.skip()?; // scale_factors
+            (
+                Kind::Upsample {
+                    bilinear,
+                    align_corners,
+                },
+                Ins::of(&[x]),
+                1,
+            )
         }
         Id::UpsampleNearest | Id::UpsampleLinear => {
             let x = c.tensor()?;

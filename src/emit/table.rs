@@ -132,7 +132,20 @@ pub fn call(g: &Graph, node: &Node) -> Result<Call, String> {
             ],
         ),
         Op::Linear => aten("linear", "out", vec![x(0)?, x(1)?, opt(2)]),
-        Op::MatMul => aten("matmul", "out", vec![x(0)?, x(1)?]),
+        // ExecuTorch's portable kernels implement mm and bmm, not matmul: the ranks where
+        // matmul means exactly one of them use it.
+        Op::MatMul => {
+            let (a, b) = (rank(0), rank(1));
+            let batch = |i: usize| node.inputs.get(i).map(|&v| g.ty(v).shape[0]);
+            let name = if a == 2 && b == 2 {
+                "mm"
+            } else if a == 3 && b == 3 && batch(0) == batch(1) {
+                "bmm"
+            } else {
+                "matmul"
+            };
+            aten(name, "out", vec![x(0)?, x(1)?])
+        }
         Op::Addmm { alpha, beta } => aten(
             "addmm",
             "out",
@@ -367,9 +380,14 @@ pub fn call(g: &Graph, node: &Node) -> Result<Call, String> {
         ),
         Op::Cast { .. } => aten("_to_copy", "out", vec![x(0)?, Arg::Bool(false), Arg::Null]),
         Op::Pad { pads, value } => {
-            // ATen lists (before, after) from the last dim backwards.
-            let mut flat = Vec::with_capacity(pads.len() * 2);
-            for &(b, a) in pads.iter().rev() {
+            // ATen lists (before, after) from the last dim backwards, and only as far as the
+            // first padded dim (ExecuTorch's kernel pads at most the input's last dims).
+            let used = pads
+                .iter()
+                .position(|&p| p != (0, 0))
+                .map_or(0, |first| pads.len() - first);
+            let mut flat = Vec::with_capacity(used * 2);
+            for &(b, a) in pads.iter().rev().take(used) {
                 flat.push(b);
                 flat.push(a);
             }
@@ -389,13 +407,15 @@ pub fn call(g: &Graph, node: &Node) -> Result<Call, String> {
             "out",
             vec![x(0)?, Arg::Int(*axis as i64), Arg::Null],
         ),
+        // The 2-d resamplers use ATen's `.vec_out` overloads (output size, no scale factors),
+        // the ones ExecuTorch's portable kernels implement.
         Op::Upsample { mode, size } => {
             let two = size.len() == 2;
             match (mode, two) {
                 (UpsampleMode::Nearest, true) => aten(
                     "upsample_nearest2d",
-                    "out",
-                    vec![x(0)?, ints(size), Arg::Null, Arg::Null],
+                    "vec_out",
+                    vec![x(0)?, ints(size), Arg::Null],
                 ),
                 (UpsampleMode::Nearest, false) => aten(
                     "upsample_nearest1d",
@@ -404,14 +424,8 @@ pub fn call(g: &Graph, node: &Node) -> Result<Call, String> {
                 ),
                 (UpsampleMode::Bilinear { align_corners }, true) => aten(
                     "upsample_bilinear2d",
-                    "out",
-                    vec![
-                        x(0)?,
-                        ints(size),
-                        Arg::Bool(*align_corners),
-                        Arg::Null,
-                        Arg::Null,
-                    ],
+                    "vec_out",
+                    vec![x(0)?, ints(size), Arg::Bool(*align_corners), Arg::Null],
                 ),
                 (UpsampleMode::Bilinear { align_corners }, false) => aten(
                     "upsample_linear1d",
