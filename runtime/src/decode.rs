@@ -330,8 +330,16 @@ const OPS: &[(&str, &str, Id)] = &[
     ("aten::upsample_nearest1d", "out", Id::UpsampleNearest),
     ("aten::upsample_bilinear2d", "out", Id::UpsampleLinear),
     ("aten::upsample_linear1d", "out", Id::UpsampleLinear),
-    ("aten::upsample_nearest2d", "vec_out", Id::UpsampleNearestVec),
-    ("aten::upsample_bilinear2d", "vec_out", Id::UpsampleLinearVec),
+    (
+        "aten::upsample_nearest2d",
+        "vec_out",
+        Id::UpsampleNearestVec,
+    ),
+    (
+        "aten::upsample_bilinear2d",
+        "vec_out",
+        Id::UpsampleLinearVec,
+    ),
 ];
 
 /// The producers `etpkg::<producer>_<act>` may name, and the operator whose arguments they take.
