@@ -660,3 +660,118 @@ fn legalize_aten_splits_fused_ops_without_changing_results() {
     assert!(aten_programs >= 4, "{aten_programs}");
     eprintln!("{split} nodes legalized; {aten_programs} aten-only programs");
 }
+
+/// Decodes every `.pte` in `ETPKG_ET_PTE_DIR` (made by `scripts/gen_et_programs.py`) and prints,
+/// per program, the instructions decoded and every error. Run by hand with `--ignored`.
+#[test]
+#[ignore]
+fn executorch_written_programs_in_a_folder_decode() {
+    let Ok(dir) = std::env::var("ETPKG_ET_PTE_DIR") else {
+        panic!("set ETPKG_ET_PTE_DIR to a folder of ExecuTorch-written programs");
+    };
+    let mut paths: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "pte"))
+        .collect();
+    paths.sort();
+    for path in paths {
+        let bytes = std::fs::read(&path).unwrap();
+        let program = match Program::parse(&bytes) {
+            Ok(p) => p,
+            Err(e) => {
+                eprintln!("{}: the reader rejects it: {e}", path.display());
+                continue;
+            }
+        };
+        let p = program.plan_named("forward").unwrap();
+        let mut ok = 0;
+        let mut errors = std::collections::BTreeSet::new();
+        for i in 0..p.instructions_len() {
+            match decode(&p, i) {
+                Ok(_) => ok += 1,
+                Err(e) => {
+                    let text = e.to_string();
+                    errors.insert(text[text.find("calls").unwrap_or(0)..].to_string());
+                }
+            }
+        }
+        eprintln!(
+            "{}: {ok}/{} decoded",
+            path.file_name().unwrap().to_string_lossy(),
+            p.instructions_len()
+        );
+        for e in errors {
+            eprintln!("    {e}");
+        }
+    }
+}
+
+/// Decodes one ExecuTorch-written program from `tests/fixtures/pte/et/`; returns the number of
+/// instructions decoded and the sorted, unique operators of those that are unknown.
+fn decode_et(name: &str) -> (usize, usize, Vec<String>) {
+    let path = format!(
+        "{}/tests/fixtures/pte/et/{name}.pte",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let bytes = std::fs::read(path).unwrap();
+    let program = Program::parse(&bytes).unwrap();
+    let p = program.plan_named("forward").unwrap();
+    let mut ok = 0;
+    let mut unknown = std::collections::BTreeSet::new();
+    for i in 0..p.instructions_len() {
+        match decode(&p, i) {
+            Ok(Some(step)) => {
+                // Operands and output are tensors (a concat's operand is its list).
+                for &v in step.inputs() {
+                    assert!(
+                        matches!(
+                            p.value(v as usize),
+                            Some(Value::Tensor(_) | Value::TensorList(_))
+                        ),
+                        "{name}: instruction {i}"
+                    );
+                }
+                assert!(matches!(
+                    p.value(step.output as usize),
+                    Some(Value::Tensor(_))
+                ));
+                ok += 1;
+            }
+            Ok(None) => {}
+            Err(DecodeError::UnknownOperator { operator, .. }) => {
+                unknown.insert(operator.as_str().to_string());
+            }
+            Err(e) => panic!("{name}: {e}"),
+        }
+    }
+    (ok, p.instructions_len(), unknown.into_iter().collect())
+}
+
+/// Programs ExecuTorch 1.5.1 wrote for three fixtures (`scripts/gen_et_programs.py`:
+/// `to_edge(export.pt2).to_executorch()`): the vision models decode completely, batch norm and
+/// max pooling with their extra outputs included; the GPT decoder decodes except for the ops
+/// that have no step (scalar-operand arithmetic, tensor creation, splits, `any`).
+#[test]
+fn executorch_written_models_decode() {
+    let (ok, n, unknown) = decode_et("mobilenet_v2");
+    assert_eq!((ok, unknown.len()), (n, 0), "{unknown:?}");
+    let (ok, n, unknown) = decode_et("resnet");
+    assert_eq!((ok, unknown.len()), (n, 0), "{unknown:?}");
+    let (ok, n, unknown) = decode_et("gpt");
+    assert_eq!((ok, n), (81, 106));
+    assert_eq!(
+        unknown,
+        [
+            "aten::any.out",
+            "aten::arange.start_out",
+            "aten::eq.Scalar_out",
+            "aten::full.out",
+            "aten::full_like.out",
+            "aten::le.Scalar_out",
+            "aten::mul.Scalar_out",
+            "aten::scalar_tensor.out",
+            "aten::split_with_sizes_copy.out"
+        ]
+    );
+}

@@ -4,8 +4,8 @@
 //! that names the operator, never a guess.
 //!
 //! A kernel call's arguments are its operator's schema arguments in order, then its out
-//! tensors, then (optionally, as ExecuTorch's emitter writes them) the same tensors again as
-//! the returned values. `IntList` items are indices of `Int` values, as in ExecuTorch.
+//! tensors, then (optionally) the returned values as ExecuTorch's emitter writes them: the out
+//! tensor again, or one `TensorList` of the outs for an operator with several. `IntList` items are indices of `Int` values, as in ExecuTorch.
 //!
 //! Conventions of the decoded steps beyond `step.rs`:
 //! * for 1-d convolution and pooling, the unused second entries of the `[usize; 2]` arrays are
@@ -1186,17 +1186,30 @@ pub fn decode(plan: &Plan<'_>, instruction: usize) -> Result<Option<Step>, Decod
     for o in out_values.iter_mut().take(outs) {
         *o = c.tensor().map_err(fail)?;
     }
-    // The returned values, when written, repeat the outs.
-    let rest = args.len() - c.pos;
-    if rest != 0 {
-        if rest != outs {
-            return Err(fail("the argument count does not match the schema"));
-        }
-        for &o in out_values.iter().take(outs) {
-            if c.tensor().map_err(fail)? != o {
-                return Err(fail("a returned value differs from its out argument"));
+    // The returned values, when written, repeat the outs: the one out tensor again, or one
+    // `TensorList` holding all of them.
+    match args.len() - c.pos {
+        0 => {}
+        1 if outs == 1 => {
+            if c.tensor().map_err(fail)? != out_values[0] {
+                return Err(fail("the returned value differs from the out argument"));
             }
         }
+        1 => {
+            let list = c.tensor_list().map_err(fail)?;
+            let Some(Value::TensorList(items)) = plan.value(list as usize) else {
+                return Err(fail("the returned values are not a tensor list"));
+            };
+            let same = items.len() == outs
+                && items
+                    .iter()
+                    .zip(out_values.iter())
+                    .all(|(a, &b)| a == b as i32);
+            if !same {
+                return Err(fail("the returned values differ from the out arguments"));
+            }
+        }
+        _ => return Err(fail("the argument count does not match the schema")),
     }
     for &extra in out_values.iter().take(outs).skip(1) {
         if read_elsewhere(plan, extra, instruction) {

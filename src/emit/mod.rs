@@ -10,7 +10,8 @@
 //!   lists, nulls) follow, each created once per distinct value; an `IntList`'s items are the
 //!   indices of `Int` values, as ExecuTorch's `Method::parse_values` reads them;
 //! * a kernel call's arguments are its operator's schema arguments in order, then the output
-//!   tensor(s) again as the returned values (ExecuTorch's out-variant convention);
+//!   tensor(s), then the returned values: the output again, or one `TensorList` of the outputs
+//!   when there are several (ExecuTorch's out-variant convention);
 //! * the operators and their argument lists are those of `docs/aten-conventions.md`
 //!   ([`table`] builds them).
 
@@ -163,9 +164,16 @@ impl Builder {
 
     fn call(&mut self, call: &Call, outs: &[i32]) {
         let mut args: Vec<i32> = call.args.iter().map(|a| self.arg(a)).collect();
-        // The out arguments, then the same tensors again as the returned values.
+        // The out arguments, then the returned values as ExecuTorch's emitter writes them: the
+        // out tensor again, or for several outs one `TensorList` of them.
         args.extend_from_slice(outs);
-        args.extend_from_slice(outs);
+        match outs {
+            [one] => args.push(*one),
+            many => {
+                let list = self.attr(AttrKey::TensorList(many.to_vec()));
+                args.push(list);
+            }
+        }
         let op_index = self.operator(&call.name, call.overload);
         self.instructions
             .push(Instruction::KernelCall { op_index, args });
