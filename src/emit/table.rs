@@ -30,14 +30,26 @@ pub enum Arg {
     Extra(i32),
 }
 
-/// One kernel call: operator, schema arguments before the outs, and how many outputs beyond
-/// the node's own the operator writes.
+/// An out tensor an ATen operator writes beside the node's output, which nothing reads.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Extra {
+    /// An empty tensor of the output's dtype (inference batch norm's saved statistics, which
+    /// ExecuTorch's kernel leaves empty).
+    Empty,
+    /// A tensor of this dtype and shape that the kernel fills (max pooling's indices, layer
+    /// norm's mean and rstd): written, never read, so every call's extras share one scratch
+    /// area after the planned bytes.
+    Scratch(DType, Vec<usize>),
+}
+
+/// One kernel call: operator, schema arguments before the outs, and the outputs beyond the
+/// node's own the operator writes.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Call {
     pub name: String,
     pub overload: &'static str,
     pub args: Vec<Arg>,
-    pub extra_outputs: usize,
+    pub extra_outputs: Vec<Extra>,
 }
 
 fn aten(name: &str, overload: &'static str, args: Vec<Arg>) -> Call {
@@ -45,7 +57,7 @@ fn aten(name: &str, overload: &'static str, args: Vec<Arg>) -> Call {
         name: format!("aten::{name}"),
         overload,
         args,
-        extra_outputs: 0,
+        extra_outputs: Vec::new(),
     }
 }
 
@@ -54,7 +66,7 @@ fn etpkg(name: &str, args: Vec<Arg>) -> Call {
         name: format!("etpkg::{name}"),
         overload: "out",
         args,
-        extra_outputs: 0,
+        extra_outputs: Vec::new(),
     }
 }
 
@@ -67,8 +79,9 @@ pub fn copy(v: ValueId) -> Call {
     aten("clone", "out", vec![Arg::Tensor(v), Arg::Null])
 }
 
-/// The call for one node.
-pub fn call(g: &Graph, node: &Node) -> Result<Call, String> {
+/// The call for one node. With `aten_only`, ops whose ATen operator needs an extra out (2-d
+/// max pooling's indices) use it; otherwise the `etpkg::` operator without it.
+pub fn call(g: &Graph, node: &Node, aten_only: bool) -> Result<Call, String> {
     let x = |i: usize| -> Result<Arg, String> {
         node.inputs
             .get(i)
@@ -98,7 +111,7 @@ pub fn call(g: &Graph, node: &Node) -> Result<Call, String> {
                 output: node.output,
                 origin: node.origin.clone(),
             };
-            let mut args = call(g, &inner)?.args;
+            let mut args = call(g, &inner, false)?.args;
             let act_name = match act {
                 Activation::Relu => "relu",
                 Activation::Clamp { min, max } => {
@@ -152,7 +165,7 @@ pub fn call(g: &Graph, node: &Node) -> Result<Call, String> {
             vec![x(0)?, x(1)?, x(2)?, Arg::Double(*beta), Arg::Double(*alpha)],
         ),
         Op::BatchNorm { eps } => Call {
-            extra_outputs: 2,
+            extra_outputs: vec![Extra::Empty, Extra::Empty],
             ..aten(
                 "_native_batch_norm_legit_no_training",
                 "out",
@@ -171,10 +184,25 @@ pub fn call(g: &Graph, node: &Node) -> Result<Call, String> {
         Op::LayerNorm { axis, eps } => {
             let shape = &g.ty(node.inputs[0]).shape;
             let normalized = shape.get(*axis..).unwrap_or(&[]);
-            etpkg(
-                "layer_norm",
-                vec![x(0)?, ints(normalized), opt(1), opt(2), Arg::Double(*eps)],
-            )
+            let args = vec![x(0)?, ints(normalized), opt(1), opt(2), Arg::Double(*eps)];
+            if aten_only {
+                // ATen's layer norm also writes mean and rstd, of the input's shape with the
+                // normalized dims set to 1.
+                let mut stats = shape.clone();
+                for d in stats.iter_mut().skip(*axis) {
+                    *d = 1;
+                }
+                let dtype = g.ty(node.output).dtype;
+                Call {
+                    extra_outputs: vec![
+                        Extra::Scratch(dtype, stats.clone()),
+                        Extra::Scratch(dtype, stats),
+                    ],
+                    ..aten("native_layer_norm", "out", args)
+                }
+            } else {
+                etpkg("layer_norm", args)
+            }
         }
         Op::GroupNorm { groups, eps } => etpkg(
             "group_norm",
@@ -283,7 +311,22 @@ pub fn call(g: &Graph, node: &Node) -> Result<Call, String> {
             ],
         ),
         Op::Pool(p) => match p.kind {
-            // ATen's max pool writes indices too, which the plan has no memory for.
+            PoolKind::Max if aten_only && p.kernel.len() == 2 => Call {
+                extra_outputs: vec![Extra::Scratch(DType::I64, g.ty(node.output).shape.clone())],
+                ..aten(
+                    "max_pool2d_with_indices",
+                    "out",
+                    vec![
+                        x(0)?,
+                        ints(&p.kernel),
+                        ints(&p.stride),
+                        ints(&p.padding),
+                        ints(&p.dilation),
+                        Arg::Bool(p.ceil_mode),
+                    ],
+                )
+            },
+            // ATen's max pool writes indices too, which cost memory etpkg's kernels do not need.
             PoolKind::Max => etpkg(
                 "max_pool",
                 vec![
