@@ -11,7 +11,7 @@
 //! * for 1-d convolution and pooling, the unused second entries of the `[usize; 2]` arrays are
 //!   the neutral values: kernel 1, stride 1, padding 0, dilation 1, output padding 0;
 //! * operators with several outputs (`_native_batch_norm_legit_no_training`,
-//!   `native_layer_norm`, `max_pool2d_with_indices`) decode to the single-output kind only when
+//!   `native_layer_norm`, `native_group_norm`, `max_pool2d_with_indices`) decode to the single-output kind only when
 //!   no other instruction and no plan output reads the extra outputs;
 //! * `executorch_prim::et_view` decodes to `Reshape` (its output has no planned memory: the
 //!   executor makes it a view), and `clone`, `_clone_dim_order` to a same-dtype `Cast`.
@@ -144,6 +144,7 @@ enum Id {
     NativeLayerNorm,
     LayerNorm,
     GroupNorm,
+    NativeGroupNorm,
     Sdpa,
     Unary(Unary),
     Gelu,
@@ -210,6 +211,7 @@ const OPS: &[(&str, &str, Id)] = &[
     ("aten::native_layer_norm", "out", Id::NativeLayerNorm),
     ("etpkg::layer_norm", "out", Id::LayerNorm),
     ("etpkg::group_norm", "out", Id::GroupNorm),
+    ("aten::native_group_norm", "out", Id::NativeGroupNorm),
     ("etpkg::sdpa", "out", Id::Sdpa),
     ("aten::relu", "out", Id::Unary(Unary::Relu)),
     ("aten::sigmoid", "out", Id::Unary(Unary::Sigmoid)),
@@ -704,6 +706,21 @@ fn schema(id: Id, c: &mut Cursor<'_, '_>) -> R<(Kind, Ins, usize)> {
             let groups = usize_of(c.int()?)?;
             let eps = c.scalar()? as f32;
             (Kind::GroupNorm { groups, eps }, Ins::of(&[x, w, b]), 1)
+        }
+        Id::NativeGroupNorm => {
+            let x = c.tensor()?;
+            let w = c.opt_tensor()?;
+            let b = c.opt_tensor()?;
+            let (Some(w), Some(b)) = (w, b) else {
+                return Err("group norm without weight and bias");
+            };
+            // N, C and HxW restate the input's shape.
+            c.int()?;
+            c.int()?;
+            c.int()?;
+            let groups = usize_of(c.int()?)?;
+            let eps = c.scalar()? as f32;
+            (Kind::GroupNorm { groups, eps }, Ins::of(&[x, w, b]), 3)
         }
         Id::Sdpa => {
             let q = c.tensor()?;

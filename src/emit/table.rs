@@ -204,6 +204,35 @@ pub fn call(g: &Graph, node: &Node, aten_only: bool) -> Result<Call, String> {
                 etpkg("layer_norm", args)
             }
         }
+        Op::GroupNorm { groups, eps } if aten_only => {
+            // ATen's group norm takes the input's sizes flattened to N, C, HxW and also writes
+            // mean and rstd of shape [N, groups].
+            let shape = &g.ty(node.inputs[0]).shape;
+            let n = shape.first().copied().unwrap_or(1);
+            let c = shape.get(1).copied().unwrap_or(1);
+            let hw: usize = shape.iter().skip(2).product();
+            let dtype = g.ty(node.output).dtype;
+            Call {
+                extra_outputs: vec![
+                    Extra::Scratch(dtype, vec![n, *groups]),
+                    Extra::Scratch(dtype, vec![n, *groups]),
+                ],
+                ..aten(
+                    "native_group_norm",
+                    "out",
+                    vec![
+                        x(0)?,
+                        opt(1),
+                        opt(2),
+                        Arg::Int(n as i64),
+                        Arg::Int(c as i64),
+                        Arg::Int(hw as i64),
+                        Arg::Int(*groups as i64),
+                        Arg::Double(*eps),
+                    ],
+                )
+            }
+        }
         Op::GroupNorm { groups, eps } => etpkg(
             "group_norm",
             vec![
