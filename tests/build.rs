@@ -712,3 +712,63 @@ fn a_model_too_big_for_the_device_is_an_error_naming_the_region() {
     assert!(err.contains("help:"), "{err}");
     assert!(!err.contains("panicked"), "{err}");
 }
+
+const ATEN_PROFILE: &str = r#"
+[package]
+name = "net"
+version = "0.1.0"
+
+[model]
+source = "models/m.pt2"
+
+[profile.stock]
+inherits = "release"
+ops = "aten"
+
+[target.host]
+device = "host"
+profile = "stock"
+"#;
+
+#[test]
+fn an_aten_only_profile_emits_aten_operators_or_says_which_op_is_not() {
+    // mobilenet_v2's release graph fuses convolutions with clamps; `ops = "aten"` splits them
+    // again after the passes, so every operator is ATen's.
+    let p = Project::with_model("aten", "mobilenet_v2", ATEN_PROFILE);
+    p.build(&[]);
+    let report: Value =
+        serde_json::from_slice(&fs::read(p.dir.join("target/etpkg/host/report.json")).unwrap())
+            .unwrap();
+    let ops = report["program"]["operators"].as_array().unwrap();
+    assert!(!ops.is_empty());
+    assert!(
+        ops.iter()
+            .all(|o| o.as_str().unwrap().starts_with("aten::")),
+        "{ops:?}"
+    );
+    let changes = report["passes"]["changes"].as_array().unwrap();
+    assert!(changes
+        .iter()
+        .any(|c| c.as_str().unwrap().starts_with("legalize-aten: conv+clamp")));
+
+    // The classifier max-pools: ATen's operator also writes indices, which get scratch memory.
+    let p = Project::with_model("aten-pool", "classifier", ATEN_PROFILE);
+    p.build(&[]);
+    let report: Value =
+        serde_json::from_slice(&fs::read(p.dir.join("target/etpkg/host/report.json")).unwrap())
+            .unwrap();
+    let ops = report["program"]["operators"].as_array().unwrap();
+    assert!(ops.iter().any(|o| o == "aten::max_pool2d_with_indices.out"));
+
+    // The exported GPT keeps scaled dot-product attention whole, which has no ATen out
+    // variant: a clear error naming the op and the operator.
+    let p = Project::with_model("aten-err", "gpt", ATEN_PROFILE);
+    let out = p.run(&["build"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("(`sdpa`) needs the operator `etpkg::sdpa.out`"),
+        "{err}"
+    );
+    assert!(err.contains("ops = \"aten\""), "{err}");
+}

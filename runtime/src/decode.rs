@@ -4,14 +4,14 @@
 //! that names the operator, never a guess.
 //!
 //! A kernel call's arguments are its operator's schema arguments in order, then its out
-//! tensors, then (optionally, as ExecuTorch's emitter writes them) the same tensors again as
-//! the returned values. `IntList` items are indices of `Int` values, as in ExecuTorch.
+//! tensors, then (optionally) the returned values as ExecuTorch's emitter writes them: the out
+//! tensor again, or one `TensorList` of the outs for an operator with several. `IntList` items are indices of `Int` values, as in ExecuTorch.
 //!
 //! Conventions of the decoded steps beyond `step.rs`:
 //! * for 1-d convolution and pooling, the unused second entries of the `[usize; 2]` arrays are
 //!   the neutral values: kernel 1, stride 1, padding 0, dilation 1, output padding 0;
 //! * operators with several outputs (`_native_batch_norm_legit_no_training`,
-//!   `native_layer_norm`, `max_pool2d_with_indices`) decode to the single-output kind only when
+//!   `native_layer_norm`, `native_group_norm`, `max_pool2d_with_indices`) decode to the single-output kind only when
 //!   no other instruction and no plan output reads the extra outputs;
 //! * `executorch_prim::et_view` decodes to `Reshape` (its output has no planned memory: the
 //!   executor makes it a view), and `clone`, `_clone_dim_order` to a same-dtype `Cast`.
@@ -144,6 +144,7 @@ enum Id {
     NativeLayerNorm,
     LayerNorm,
     GroupNorm,
+    NativeGroupNorm,
     Sdpa,
     Unary(Unary),
     Gelu,
@@ -189,6 +190,9 @@ enum Id {
     Cumsum,
     UpsampleNearest,
     UpsampleLinear,
+    /// The `.vec` overloads: output size (optional), then one list of scale factors.
+    UpsampleNearestVec,
+    UpsampleLinearVec,
 }
 
 /// Every known `(name, overload)` and what it is.
@@ -207,6 +211,7 @@ const OPS: &[(&str, &str, Id)] = &[
     ("aten::native_layer_norm", "out", Id::NativeLayerNorm),
     ("etpkg::layer_norm", "out", Id::LayerNorm),
     ("etpkg::group_norm", "out", Id::GroupNorm),
+    ("aten::native_group_norm", "out", Id::NativeGroupNorm),
     ("etpkg::sdpa", "out", Id::Sdpa),
     ("aten::relu", "out", Id::Unary(Unary::Relu)),
     ("aten::sigmoid", "out", Id::Unary(Unary::Sigmoid)),
@@ -327,6 +332,16 @@ const OPS: &[(&str, &str, Id)] = &[
     ("aten::upsample_nearest1d", "out", Id::UpsampleNearest),
     ("aten::upsample_bilinear2d", "out", Id::UpsampleLinear),
     ("aten::upsample_linear1d", "out", Id::UpsampleLinear),
+    (
+        "aten::upsample_nearest2d",
+        "vec_out",
+        Id::UpsampleNearestVec,
+    ),
+    (
+        "aten::upsample_bilinear2d",
+        "vec_out",
+        Id::UpsampleLinearVec,
+    ),
 ];
 
 /// The producers `etpkg::<producer>_<act>` may name, and the operator whose arguments they take.
@@ -692,6 +707,21 @@ fn schema(id: Id, c: &mut Cursor<'_, '_>) -> R<(Kind, Ins, usize)> {
             let eps = c.scalar()? as f32;
             (Kind::GroupNorm { groups, eps }, Ins::of(&[x, w, b]), 1)
         }
+        Id::NativeGroupNorm => {
+            let x = c.tensor()?;
+            let w = c.opt_tensor()?;
+            let b = c.opt_tensor()?;
+            let (Some(w), Some(b)) = (w, b) else {
+                return Err("group norm without weight and bias");
+            };
+            // N, C and HxW restate the input's shape.
+            c.int()?;
+            c.int()?;
+            c.int()?;
+            let groups = usize_of(c.int()?)?;
+            let eps = c.scalar()? as f32;
+            (Kind::GroupNorm { groups, eps }, Ins::of(&[x, w, b]), 3)
+        }
         Id::Sdpa => {
             let q = c.tensor()?;
             let k = c.tensor()?;
@@ -1036,6 +1066,23 @@ fn schema(id: Id, c: &mut Cursor<'_, '_>) -> R<(Kind, Ins, usize)> {
             c.skip()?; // dtype: the output tensor's
             (Kind::Cumsum { axis: ax }, Ins::of(&[x]), 1)
         }
+        Id::UpsampleNearestVec | Id::UpsampleLinearVec => {
+            let x = c.tensor()?;
+            // The output size, when given, is the output tensor's; with scale factors only,
+            // the output tensor's size is still what the kernel must produce.
+            c.opt_ints()?;
+            let bilinear = id == Id::UpsampleLinearVec;
+            let align_corners = if bilinear { c.boolean()? } else { false };
+            c.skip()?; // scale_factors
+            (
+                Kind::Upsample {
+                    bilinear,
+                    align_corners,
+                },
+                Ins::of(&[x]),
+                1,
+            )
+        }
         Id::UpsampleNearest | Id::UpsampleLinear => {
             let x = c.tensor()?;
             let size = c.ints()?;
@@ -1156,17 +1203,30 @@ pub fn decode(plan: &Plan<'_>, instruction: usize) -> Result<Option<Step>, Decod
     for o in out_values.iter_mut().take(outs) {
         *o = c.tensor().map_err(fail)?;
     }
-    // The returned values, when written, repeat the outs.
-    let rest = args.len() - c.pos;
-    if rest != 0 {
-        if rest != outs {
-            return Err(fail("the argument count does not match the schema"));
-        }
-        for &o in out_values.iter().take(outs) {
-            if c.tensor().map_err(fail)? != o {
-                return Err(fail("a returned value differs from its out argument"));
+    // The returned values, when written, repeat the outs: the one out tensor again, or one
+    // `TensorList` holding all of them.
+    match args.len() - c.pos {
+        0 => {}
+        1 if outs == 1 => {
+            if c.tensor().map_err(fail)? != out_values[0] {
+                return Err(fail("the returned value differs from the out argument"));
             }
         }
+        1 => {
+            let list = c.tensor_list().map_err(fail)?;
+            let Some(Value::TensorList(items)) = plan.value(list as usize) else {
+                return Err(fail("the returned values are not a tensor list"));
+            };
+            let same = items.len() == outs
+                && items
+                    .iter()
+                    .zip(out_values.iter())
+                    .all(|(a, &b)| a == b as i32);
+            if !same {
+                return Err(fail("the returned values differ from the out arguments"));
+            }
+        }
+        _ => return Err(fail("the argument count does not match the schema")),
     }
     for &extra in out_values.iter().take(outs).skip(1) {
         if read_elsewhere(plan, extra, instruction) {

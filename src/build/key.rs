@@ -8,7 +8,7 @@
 //! |---------|--------------------------------------------------------------------------------------|
 //! | export  | `command` (argv), `env` (sorted pairs), `input` (path relative to the project, blake3 of its bytes) per declared input, `output` (the `.pt2` path relative to the project) |
 //! | import  | `model` (blake3 of the `.pt2` bytes, or the export node's key), `model-name` (which model in the archive, or none), `inputs` (the manifest's declared input shapes and dtypes) |
-//! | passes  | `import` (the import node's key), `passes` (the profile's graph passes, in order; memory-planning names are left out) |
+//! | passes  | `import` (the import node's key), `passes` (the profile's graph passes, in order; memory-planning names are left out), `legalize-aten` (whether the profile's `ops` is `aten`, which splits fused ops after the fixed point) |
 //! | plan    | `passes` (the passes node's key), `device` (canonical JSON of the resolved device), `planner` (the profile's `memory-planner`), `aliasing` (whether `alias-views`, `in-place`, `concat-in-place` are in the profile's passes) |
 //! | emit    | `plan` (the plan node's key, which covers the graph, device and planner options), `ops` (the profile's op set) |
 //! | report  | `import`, `passes`, `plan`, `emit` (those nodes' keys), `package` (name, version), `target` (name), `device` (canonical JSON of the resolved device: triple, ISA features, regions, alignment, std), `profile` (canonical JSON of the resolved profile: name, passes, memory planner, kernels, ops) |

@@ -169,6 +169,8 @@ impl Plan {
             let mut k = KeyBuilder::new(StageKind::Passes.name(), StageKind::Passes.version());
             k.key("import", &plan.nodes[import].key);
             k.json("passes", &graph_passes);
+            let legalize_aten = sel.profile.ops == OpSet::Aten;
+            k.json("legalize-aten", &legalize_aten);
             let passes = plan.add(
                 Node {
                     stage: StageKind::Passes,
@@ -178,6 +180,7 @@ impl Plan {
                     deps: vec![import],
                     work: Work::Passes(PassesWork {
                         passes: graph_passes,
+                        legalize_aten,
                     }),
                 },
                 &mut by_key,

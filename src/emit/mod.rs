@@ -10,7 +10,8 @@
 //!   lists, nulls) follow, each created once per distinct value; an `IntList`'s items are the
 //!   indices of `Int` values, as ExecuTorch's `Method::parse_values` reads them;
 //! * a kernel call's arguments are its operator's schema arguments in order, then the output
-//!   tensor(s) again as the returned values (ExecuTorch's out-variant convention);
+//!   tensor(s), then the returned values: the output again, or one `TensorList` of the outputs
+//!   when there are several (ExecuTorch's out-variant convention);
 //! * the operators and their argument lists are those of `docs/aten-conventions.md`
 //!   ([`table`] builds them).
 
@@ -23,7 +24,7 @@ use crate::pte::model::{
 };
 use std::collections::HashMap;
 use std::sync::Arc;
-use table::{Arg, Call};
+use table::{Arg, Call, Extra};
 use thiserror::Error;
 
 /// What the emitter may use.
@@ -163,9 +164,16 @@ impl Builder {
 
     fn call(&mut self, call: &Call, outs: &[i32]) {
         let mut args: Vec<i32> = call.args.iter().map(|a| self.arg(a)).collect();
-        // The out arguments, then the same tensors again as the returned values.
+        // The out arguments, then the returned values as ExecuTorch's emitter writes them: the
+        // out tensor again, or for several outs one `TensorList` of them.
         args.extend_from_slice(outs);
-        args.extend_from_slice(outs);
+        match outs {
+            [one] => args.push(*one),
+            many => {
+                let list = self.attr(AttrKey::TensorList(many.to_vec()));
+                args.push(list);
+            }
+        }
         let op_index = self.operator(&call.name, call.overload);
         self.instructions
             .push(Instruction::KernelCall { op_index, args });
@@ -255,8 +263,15 @@ pub fn emit(g: &Graph, plan: &MemoryPlan, opts: &EmitOptions) -> Result<Program,
         instructions: Vec::new(),
     };
 
+    if sizes.len() < 2 {
+        sizes.push(0);
+    }
+    // Outputs nothing reads (max pooling's indices, layer norm's statistics) share one area
+    // after region 0's plan.
+    let scratch_offset = align_up(sizes[1] as u64, plan.alignment);
+    let mut scratch_bytes = 0u64;
     for (n, node) in g.nodes.iter().enumerate() {
-        let call = table::call(g, node).map_err(|why| EmitError::Unsupported {
+        let call = table::call(g, node, opts.aten_only).map_err(|why| EmitError::Unsupported {
             node: n,
             op: node.op.name(),
             why,
@@ -282,28 +297,47 @@ pub fn emit(g: &Graph, plan: &MemoryPlan, opts: &EmitOptions) -> Result<Program,
         }
         let out = node.output.0 as i32;
         let mut outs = vec![out];
-        // Extra outputs (batch norm's saved statistics) are empty tensors: ExecuTorch's
-        // inference batch norm leaves them untouched, so they take no bytes.
-        for _ in 0..call.extra_outputs {
-            let (st, ..) = tensor_of(g, node.output)?;
-            let i = b.values.len() as i32;
-            b.values.push(EValue::Tensor(Tensor {
-                scalar_type: st,
-                sizes: vec![0],
-                dim_order: vec![0],
-                data_buffer_idx: 0,
-                allocation: Some(Allocation {
-                    memory_id: plan.values[node.output.index()]
-                        .as_ref()
-                        .map_or(1, |p| p.region as u32 + 1),
-                    offset: 0,
-                }),
-            }));
-            outs.push(i);
+        let st = scalar_type(g.ty(node.output).dtype);
+        // This call's scratch outputs get disjoint places in the shared scratch area.
+        let mut at = scratch_offset;
+        for extra in &call.extra_outputs {
+            let tensor = match extra {
+                Extra::Empty => Tensor {
+                    scalar_type: st,
+                    sizes: vec![0],
+                    dim_order: vec![0],
+                    data_buffer_idx: 0,
+                    allocation: Some(Allocation {
+                        memory_id: 1,
+                        offset: 0,
+                    }),
+                },
+                Extra::Scratch(dtype, shape) => {
+                    let bytes = shape.iter().product::<usize>() as u64 * dtype.size() as u64;
+                    let offset = at;
+                    at = align_up(at + bytes, plan.alignment);
+                    scratch_bytes = scratch_bytes.max(at - scratch_offset);
+                    Tensor {
+                        scalar_type: scalar_type(*dtype),
+                        sizes: shape.iter().map(|&d| d as i32).collect(),
+                        dim_order: (0..shape.len() as u8).collect(),
+                        data_buffer_idx: 0,
+                        allocation: Some(Allocation {
+                            memory_id: 1,
+                            offset,
+                        }),
+                    }
+                }
+            };
+            outs.push(b.values.len() as i32);
+            b.values.push(EValue::Tensor(tensor));
         }
         b.call(&call, &outs);
     }
 
+    if scratch_bytes > 0 {
+        sizes[1] = (scratch_offset + scratch_bytes) as i64;
+    }
     // Every program output must be a tensor a kernel wrote: outputs that are inputs or
     // constants get a copy at the end of region 0.
     let mut outputs = Vec::with_capacity(g.outputs.len());
@@ -314,9 +348,6 @@ pub fn emit(g: &Graph, plan: &MemoryPlan, opts: &EmitOptions) -> Result<Program,
         }
         let (scalar_type, shape, dim_order) = tensor_of(g, o)?;
         let bytes = g.ty(o).shape.iter().product::<usize>() as u64 * g.ty(o).dtype.size() as u64;
-        if sizes.len() < 2 {
-            sizes.push(0);
-        }
         let offset = align_up(sizes[1] as u64, plan.alignment);
         sizes[1] = (offset + bytes) as i64;
         let copy = b.values.len() as i32;

@@ -30,14 +30,26 @@ pub enum Arg {
     Extra(i32),
 }
 
-/// One kernel call: operator, schema arguments before the outs, and how many outputs beyond
-/// the node's own the operator writes.
+/// An out tensor an ATen operator writes beside the node's output, which nothing reads.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Extra {
+    /// An empty tensor of the output's dtype (inference batch norm's saved statistics, which
+    /// ExecuTorch's kernel leaves empty).
+    Empty,
+    /// A tensor of this dtype and shape that the kernel fills (max pooling's indices, layer
+    /// norm's mean and rstd): written, never read, so every call's extras share one scratch
+    /// area after the planned bytes.
+    Scratch(DType, Vec<usize>),
+}
+
+/// One kernel call: operator, schema arguments before the outs, and the outputs beyond the
+/// node's own the operator writes.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Call {
     pub name: String,
     pub overload: &'static str,
     pub args: Vec<Arg>,
-    pub extra_outputs: usize,
+    pub extra_outputs: Vec<Extra>,
 }
 
 fn aten(name: &str, overload: &'static str, args: Vec<Arg>) -> Call {
@@ -45,7 +57,7 @@ fn aten(name: &str, overload: &'static str, args: Vec<Arg>) -> Call {
         name: format!("aten::{name}"),
         overload,
         args,
-        extra_outputs: 0,
+        extra_outputs: Vec::new(),
     }
 }
 
@@ -54,7 +66,7 @@ fn etpkg(name: &str, args: Vec<Arg>) -> Call {
         name: format!("etpkg::{name}"),
         overload: "out",
         args,
-        extra_outputs: 0,
+        extra_outputs: Vec::new(),
     }
 }
 
@@ -67,8 +79,9 @@ pub fn copy(v: ValueId) -> Call {
     aten("clone", "out", vec![Arg::Tensor(v), Arg::Null])
 }
 
-/// The call for one node.
-pub fn call(g: &Graph, node: &Node) -> Result<Call, String> {
+/// The call for one node. With `aten_only`, ops whose ATen operator needs an extra out (2-d
+/// max pooling's indices) use it; otherwise the `etpkg::` operator without it.
+pub fn call(g: &Graph, node: &Node, aten_only: bool) -> Result<Call, String> {
     let x = |i: usize| -> Result<Arg, String> {
         node.inputs
             .get(i)
@@ -98,7 +111,7 @@ pub fn call(g: &Graph, node: &Node) -> Result<Call, String> {
                 output: node.output,
                 origin: node.origin.clone(),
             };
-            let mut args = call(g, &inner)?.args;
+            let mut args = call(g, &inner, false)?.args;
             let act_name = match act {
                 Activation::Relu => "relu",
                 Activation::Clamp { min, max } => {
@@ -132,14 +145,27 @@ pub fn call(g: &Graph, node: &Node) -> Result<Call, String> {
             ],
         ),
         Op::Linear => aten("linear", "out", vec![x(0)?, x(1)?, opt(2)]),
-        Op::MatMul => aten("matmul", "out", vec![x(0)?, x(1)?]),
+        // ExecuTorch's portable kernels implement mm and bmm, not matmul: the ranks where
+        // matmul means exactly one of them use it.
+        Op::MatMul => {
+            let (a, b) = (rank(0), rank(1));
+            let batch = |i: usize| node.inputs.get(i).map(|&v| g.ty(v).shape[0]);
+            let name = if a == 2 && b == 2 {
+                "mm"
+            } else if a == 3 && b == 3 && batch(0) == batch(1) {
+                "bmm"
+            } else {
+                "matmul"
+            };
+            aten(name, "out", vec![x(0)?, x(1)?])
+        }
         Op::Addmm { alpha, beta } => aten(
             "addmm",
             "out",
             vec![x(0)?, x(1)?, x(2)?, Arg::Double(*beta), Arg::Double(*alpha)],
         ),
         Op::BatchNorm { eps } => Call {
-            extra_outputs: 2,
+            extra_outputs: vec![Extra::Empty, Extra::Empty],
             ..aten(
                 "_native_batch_norm_legit_no_training",
                 "out",
@@ -158,10 +184,54 @@ pub fn call(g: &Graph, node: &Node) -> Result<Call, String> {
         Op::LayerNorm { axis, eps } => {
             let shape = &g.ty(node.inputs[0]).shape;
             let normalized = shape.get(*axis..).unwrap_or(&[]);
-            etpkg(
-                "layer_norm",
-                vec![x(0)?, ints(normalized), opt(1), opt(2), Arg::Double(*eps)],
-            )
+            let args = vec![x(0)?, ints(normalized), opt(1), opt(2), Arg::Double(*eps)];
+            if aten_only {
+                // ATen's layer norm also writes mean and rstd, of the input's shape with the
+                // normalized dims set to 1.
+                let mut stats = shape.clone();
+                for d in stats.iter_mut().skip(*axis) {
+                    *d = 1;
+                }
+                let dtype = g.ty(node.output).dtype;
+                Call {
+                    extra_outputs: vec![
+                        Extra::Scratch(dtype, stats.clone()),
+                        Extra::Scratch(dtype, stats),
+                    ],
+                    ..aten("native_layer_norm", "out", args)
+                }
+            } else {
+                etpkg("layer_norm", args)
+            }
+        }
+        Op::GroupNorm { groups, eps } if aten_only => {
+            // ATen's group norm takes the input's sizes flattened to N, C, HxW and also writes
+            // mean and rstd of shape [N, groups].
+            let shape = &g.ty(node.inputs[0]).shape;
+            let n = shape.first().copied().unwrap_or(1);
+            let c = shape.get(1).copied().unwrap_or(1);
+            let hw: usize = shape.iter().skip(2).product();
+            let dtype = g.ty(node.output).dtype;
+            Call {
+                extra_outputs: vec![
+                    Extra::Scratch(dtype, vec![n, *groups]),
+                    Extra::Scratch(dtype, vec![n, *groups]),
+                ],
+                ..aten(
+                    "native_group_norm",
+                    "out",
+                    vec![
+                        x(0)?,
+                        opt(1),
+                        opt(2),
+                        Arg::Int(n as i64),
+                        Arg::Int(c as i64),
+                        Arg::Int(hw as i64),
+                        Arg::Int(*groups as i64),
+                        Arg::Double(*eps),
+                    ],
+                )
+            }
         }
         Op::GroupNorm { groups, eps } => etpkg(
             "group_norm",
@@ -270,7 +340,22 @@ pub fn call(g: &Graph, node: &Node) -> Result<Call, String> {
             ],
         ),
         Op::Pool(p) => match p.kind {
-            // ATen's max pool writes indices too, which the plan has no memory for.
+            PoolKind::Max if aten_only && p.kernel.len() == 2 => Call {
+                extra_outputs: vec![Extra::Scratch(DType::I64, g.ty(node.output).shape.clone())],
+                ..aten(
+                    "max_pool2d_with_indices",
+                    "out",
+                    vec![
+                        x(0)?,
+                        ints(&p.kernel),
+                        ints(&p.stride),
+                        ints(&p.padding),
+                        ints(&p.dilation),
+                        Arg::Bool(p.ceil_mode),
+                    ],
+                )
+            },
+            // ATen's max pool writes indices too, which cost memory etpkg's kernels do not need.
             PoolKind::Max => etpkg(
                 "max_pool",
                 vec![
@@ -367,9 +452,14 @@ pub fn call(g: &Graph, node: &Node) -> Result<Call, String> {
         ),
         Op::Cast { .. } => aten("_to_copy", "out", vec![x(0)?, Arg::Bool(false), Arg::Null]),
         Op::Pad { pads, value } => {
-            // ATen lists (before, after) from the last dim backwards.
-            let mut flat = Vec::with_capacity(pads.len() * 2);
-            for &(b, a) in pads.iter().rev() {
+            // ATen lists (before, after) from the last dim backwards, and only as far as the
+            // first padded dim (ExecuTorch's kernel pads at most the input's last dims).
+            let used = pads
+                .iter()
+                .position(|&p| p != (0, 0))
+                .map_or(0, |first| pads.len() - first);
+            let mut flat = Vec::with_capacity(used * 2);
+            for &(b, a) in pads.iter().rev().take(used) {
                 flat.push(b);
                 flat.push(a);
             }
@@ -389,13 +479,15 @@ pub fn call(g: &Graph, node: &Node) -> Result<Call, String> {
             "out",
             vec![x(0)?, Arg::Int(*axis as i64), Arg::Null],
         ),
+        // The 2-d resamplers use ATen's `.vec_out` overloads (output size, no scale factors),
+        // the ones ExecuTorch's portable kernels implement.
         Op::Upsample { mode, size } => {
             let two = size.len() == 2;
             match (mode, two) {
                 (UpsampleMode::Nearest, true) => aten(
                     "upsample_nearest2d",
-                    "out",
-                    vec![x(0)?, ints(size), Arg::Null, Arg::Null],
+                    "vec_out",
+                    vec![x(0)?, ints(size), Arg::Null],
                 ),
                 (UpsampleMode::Nearest, false) => aten(
                     "upsample_nearest1d",
@@ -404,14 +496,8 @@ pub fn call(g: &Graph, node: &Node) -> Result<Call, String> {
                 ),
                 (UpsampleMode::Bilinear { align_corners }, true) => aten(
                     "upsample_bilinear2d",
-                    "out",
-                    vec![
-                        x(0)?,
-                        ints(size),
-                        Arg::Bool(*align_corners),
-                        Arg::Null,
-                        Arg::Null,
-                    ],
+                    "vec_out",
+                    vec![x(0)?, ints(size), Arg::Bool(*align_corners), Arg::Null],
                 ),
                 (UpsampleMode::Bilinear { align_corners }, false) => aten(
                     "upsample_linear1d",

@@ -8,11 +8,13 @@ mod eliminate_dead_code;
 mod fold_batch_norm;
 mod fold_constants;
 mod fuse_activations;
+pub mod legalize_aten;
 
 pub use eliminate_dead_code::EliminateDeadCode;
 pub use fold_batch_norm::FoldBatchNorm;
 pub use fold_constants::FoldConstants;
 pub use fuse_activations::FuseActivations;
+pub use legalize_aten::legalize_aten;
 
 use crate::ir::{ConstId, Constant, Graph, Node, NodeId, Value, ValueDef, ValueId};
 use std::collections::BTreeMap;

@@ -11,6 +11,8 @@ use std::collections::BTreeMap;
 pub struct PassesWork {
     /// The profile's graph passes, in its order (memory-planning names are left to `plan`).
     pub passes: Vec<String>,
+    /// Split fused ops after the fixed point (`ops = "aten"`): see `passes::legalize_aten`.
+    pub legalize_aten: bool,
 }
 
 #[derive(Serialize)]
@@ -31,8 +33,12 @@ pub fn run(w: &PassesWork, deps: &[&Outputs]) -> Result<Produced, StageError> {
         .ok_or_else(|| StageError::Internal("passes without their import".into()))?;
     let mut graph = serial::decode(output(import, "graph")?.clone())
         .map_err(|e| StageError::Internal(format!("cached graph does not decode: {e}")))?;
-    let report = passes::run_passes(&mut graph, &w.passes)
+    let mut report = passes::run_passes(&mut graph, &w.passes)
         .map_err(|e| StageError::Internal(e.to_string()))?;
+    if w.legalize_aten {
+        report.changes.extend(passes::legalize_aten(&mut graph));
+        report.ops_after = passes::op_counts(&graph);
+    }
     let summary = Summary {
         passes: &w.passes,
         rounds: report.rounds,
