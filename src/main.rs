@@ -4,8 +4,8 @@
 use anyhow::{bail, Result};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use etpkg::build::BuildOptions;
-use etpkg::ops::{project, target};
 use etpkg::ops::status::{self, Verbosity};
+use etpkg::ops::{project, target};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -366,8 +366,7 @@ fn real_main() -> Result<()> {
             if let Some(t) = target {
                 let m = manifest(manifest_path.as_deref())?;
                 build_quietly(&m, &t, verbosity)?;
-                let outs =
-                    target::run(&m, &t, program.as_deref(), &inputs, &output_dir)?;
+                let outs = target::run(&m, &t, program.as_deref(), &inputs, &output_dir)?;
                 say(
                     "Ran",
                     &format!(

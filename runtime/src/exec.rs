@@ -19,6 +19,10 @@
 //!
 //! This file is shared: etpkg compiles it and every generated runtime copies it unchanged.
 
+// A load error carries the decoder's error, which holds the operator's name inline: there is
+// no heap to box it in, and it is returned once per load, never on the execution path.
+#![allow(clippy::result_large_err)]
+
 use core::fmt;
 
 use super::decode::{decode, DecodeError};
@@ -66,22 +70,37 @@ pub enum ExecError {
         error: OpError,
     },
     /// An operand overlaps the output in a way no plan produces.
-    Overlap { instruction: usize, value: u32 },
+    Overlap {
+        instruction: usize,
+        value: u32,
+    },
     /// The output of an instruction is not a planned tensor.
-    NotWritable { instruction: usize, value: u32 },
+    NotWritable {
+        instruction: usize,
+        value: u32,
+    },
     /// A concatenation joins more tensors than [`MAX_LIST`].
-    TooManyInputs { instruction: usize },
+    TooManyInputs {
+        instruction: usize,
+    },
     /// An input or output index out of range.
-    NoSuchIo { what: &'static str, index: usize },
+    NoSuchIo {
+        what: &'static str,
+        index: usize,
+    },
     /// Input bytes of the wrong length or element type.
     InputSize {
         index: usize,
         expected: usize,
         given: usize,
     },
-    InputType { index: usize },
+    InputType {
+        index: usize,
+    },
     /// The program's value cannot be resolved (only after a load that validated it: a bug).
-    Value { index: u32 },
+    Value {
+        index: u32,
+    },
 }
 
 impl fmt::Display for LoadError {
@@ -106,7 +125,10 @@ impl fmt::Display for LoadError {
                 write!(f, "instruction {index}: {error}")
             }
             LoadError::Unsupported { index, what } => {
-                write!(f, "instruction {index}: {what} is not supported by this runtime")
+                write!(
+                    f,
+                    "instruction {index}: {what} is not supported by this runtime"
+                )
             }
         }
     }
@@ -241,7 +263,11 @@ fn meta_of(t: &TensorInfo<'_>) -> Result<TensorMeta, &'static str> {
     for (i, s) in t.sizes.iter().enumerate() {
         dims[i] = usize::try_from(s).map_err(|_| "negative size")?;
     }
-    if t.dim_order.len() != rank || t.dim_order.iter().enumerate().any(|(i, &d)| d as usize != i)
+    if t.dim_order.len() != rank
+        || t.dim_order
+            .iter()
+            .enumerate()
+            .any(|(i, &d)| d as usize != i)
     {
         return Err("only contiguous tensors (dim order 0..rank) are supported");
     }
@@ -310,10 +336,10 @@ impl<'a> Method<'a> {
 
     /// Validates the blob and every instruction of `forward`, and binds the arena.
     pub fn load(blob: &'a [u8], arena: &'a mut [u8]) -> Result<Method<'a>, LoadError> {
-        if blob.as_ptr() as usize % ALIGN != 0 {
+        if !(blob.as_ptr() as usize).is_multiple_of(ALIGN) {
             return Err(LoadError::Misaligned { what: "program" });
         }
-        if arena.as_ptr() as usize % ALIGN != 0 {
+        if !(arena.as_ptr() as usize).is_multiple_of(ALIGN) {
             return Err(LoadError::Misaligned { what: "arena" });
         }
         let program = Program::parse(blob).map_err(LoadError::Pte)?;
@@ -343,7 +369,8 @@ impl<'a> Method<'a> {
                 index: 0,
                 reason: "negative value index",
             })?;
-            self.tensor(index).map_err(|reason| LoadError::Value { index, reason })?;
+            self.tensor(index)
+                .map_err(|reason| LoadError::Value { index, reason })?;
         }
         for i in 0..self.plan.instructions_len() {
             let step = match self.step(i)? {
@@ -383,8 +410,9 @@ impl<'a> Method<'a> {
     /// The decoded step of instruction `i`, or None for an instruction that computes nothing.
     fn step(&self, i: usize) -> Result<Option<Step>, LoadError> {
         match self.plan.instruction(i) {
-            Some(super::pte::Instruction::Kernel { .. }) => decode(&self.plan, i)
-                .map_err(|error| LoadError::Instruction { index: i, error }),
+            Some(super::pte::Instruction::Kernel { .. }) => {
+                decode(&self.plan, i).map_err(|error| LoadError::Instruction { index: i, error })
+            }
             Some(super::pte::Instruction::Delegate { .. }) => Err(LoadError::Unsupported {
                 index: i,
                 what: "a delegate call",
@@ -576,9 +604,10 @@ impl<'a> Method<'a> {
 
     /// Output `i` as f32 values; an error when it holds another element type.
     pub fn output_f32(&self, i: usize) -> Result<&[f32], ExecError> {
-        let m = self
-            .output_meta(i)
-            .ok_or(ExecError::NoSuchIo { what: "output", index: i })?;
+        let m = self.output_meta(i).ok_or(ExecError::NoSuchIo {
+            what: "output",
+            index: i,
+        })?;
         if m.dtype != DType::F32 {
             return Err(ExecError::InputType { index: i });
         }
@@ -588,9 +617,10 @@ impl<'a> Method<'a> {
 
     /// Output `i` as i64 values; an error when it holds another element type.
     pub fn output_i64(&self, i: usize) -> Result<&[i64], ExecError> {
-        let m = self
-            .output_meta(i)
-            .ok_or(ExecError::NoSuchIo { what: "output", index: i })?;
+        let m = self.output_meta(i).ok_or(ExecError::NoSuchIo {
+            what: "output",
+            index: i,
+        })?;
         if m.dtype != DType::I64 {
             return Err(ExecError::InputType { index: i });
         }
@@ -621,9 +651,9 @@ impl<'a> Method<'a> {
     }
 
     fn run_step(&mut self, i: usize, step: &Step) -> Result<(), ExecError> {
-        let (out_meta, out_place) = self.tensor(step.output).map_err(|_| ExecError::Value {
-            index: step.output,
-        })?;
+        let (out_meta, out_place) = self
+            .tensor(step.output)
+            .map_err(|_| ExecError::Value { index: step.output })?;
         let (o_start, o_len) = match out_place {
             Place::Arena(s, l) => (s, l),
             Place::Constant(..) => {
@@ -689,9 +719,7 @@ impl<'a> Method<'a> {
                 Place::Constant(s, l) => In::Tensor(meta, &blob[s..s + l]),
                 Place::Arena(s, l) if s == o_start && l == o_len => In::InPlace(meta),
                 Place::Arena(s, l) if s + l <= o_start => In::Tensor(meta, &lo[s..s + l]),
-                Place::Arena(s, l) if s >= o_end => {
-                    In::Tensor(meta, &hi[s - o_end..s - o_end + l])
-                }
+                Place::Arena(s, l) if s >= o_end => In::Tensor(meta, &hi[s - o_end..s - o_end + l]),
                 Place::Arena(..) => {
                     return Err(ExecError::Overlap {
                         instruction: i,

@@ -5,14 +5,14 @@
 use super::fingerprint::Fingerprints;
 use super::key::KeyBuilder;
 use super::stage::emit::EmitWork;
-use super::stage::generate::{crate_name, GenerateWork};
-use super::stage::select::SelectWork;
 use super::stage::export::ExportWork;
+use super::stage::generate::{crate_name, GenerateWork};
 use super::stage::import::{ImportWork, ModelBytes};
 use super::stage::passes::PassesWork;
 use super::stage::plan_memory::PlanWork;
 use super::stage::publish::PublishWork;
 use super::stage::report::{DeviceConfig, ReportWork};
+use super::stage::select::SelectWork;
 use super::stage::StageKind;
 use super::{BuildError, Layout};
 use crate::cache::Digest;
@@ -261,8 +261,7 @@ impl Plan {
             );
 
             let package = crate_name(&manifest.package.name, &sel.target);
-            let mut k =
-                KeyBuilder::new(StageKind::Generate.name(), StageKind::Generate.version());
+            let mut k = KeyBuilder::new(StageKind::Generate.name(), StageKind::Generate.version());
             k.key("passes", &plan.nodes[passes].key);
             k.key("emit", &plan.nodes[program].key);
             k.key("select", &plan.nodes[selection].key);

@@ -235,7 +235,10 @@ pub fn run(
     if !out.status.success() {
         let stderr = String::from_utf8_lossy(&out.stderr).trim().to_string();
         return Err(RunnerError::Run {
-            stderr: stderr.strip_prefix("error: ").unwrap_or(&stderr).to_string(),
+            stderr: stderr
+                .strip_prefix("error: ")
+                .unwrap_or(&stderr)
+                .to_string(),
         });
     }
     parse_timings(&String::from_utf8_lossy(&out.stdout))
@@ -278,8 +281,9 @@ mod tests {
 
     #[test]
     fn timings_protocol() {
-        let t = parse_timings("run 10\nrun 12\nop 0 conv 4\nop 1 relu 1\nop 0 conv 6\nop 1 relu 2\n")
-            .unwrap();
+        let t =
+            parse_timings("run 10\nrun 12\nop 0 conv 4\nop 1 relu 1\nop 0 conv 6\nop 1 relu 2\n")
+                .unwrap();
         assert_eq!(t.runs_ns, vec![10, 12]);
         assert_eq!(t.ops[0], (0, "conv".to_string(), vec![4, 6]));
         assert_eq!(t.ops[1], (1, "relu".to_string(), vec![1, 2]));

@@ -113,23 +113,28 @@ pub fn compare(got: &Tensor, want: &Tensor) -> (f64, f64) {
     let mut scale: f64 = 1.0;
     for (a, b) in g.iter().zip(&w) {
         scale = scale.max(b.abs());
-        let d = if a.is_nan() && b.is_nan() {
-            0.0
-        } else if a == b {
+        let d = if (a.is_nan() && b.is_nan()) || a == b {
             0.0
         } else {
             (a - b).abs()
         };
-        abs = if d.is_nan() { f64::INFINITY } else { abs.max(d) };
+        abs = if d.is_nan() {
+            f64::INFINITY
+        } else {
+            abs.max(d)
+        };
     }
     (abs, abs / scale)
 }
 
 /// Runs `[verify].inputs` on `target` and compares every output with `[verify].expected`.
 pub fn verify(manifest: &Manifest, target: &str) -> Result<Verified, TargetError> {
-    let v = manifest.verify.as_ref().ok_or_else(|| TargetError::NoVerify {
-        manifest: manifest.path.clone(),
-    })?;
+    let v = manifest
+        .verify
+        .as_ref()
+        .ok_or_else(|| TargetError::NoVerify {
+            manifest: manifest.path.clone(),
+        })?;
     let out_dir = etpkg_dir(manifest).join(".run").join(target).join("verify");
     let _ = crate::fsio::remove_path(&out_dir);
     let produced = run(manifest, target, None, &v.inputs, &out_dir)?;
@@ -213,7 +218,11 @@ pub fn bench(
             median_ns: median(v),
         })
         .collect();
-    ops.sort_by(|a, b| b.median_ns.cmp(&a.median_ns).then(a.instruction.cmp(&b.instruction)));
+    ops.sort_by(|a, b| {
+        b.median_ns
+            .cmp(&a.median_ns)
+            .then(a.instruction.cmp(&b.instruction))
+    });
     Ok(Bench {
         target: target.to_string(),
         iterations: t.runs_ns.len(),

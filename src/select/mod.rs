@@ -203,7 +203,10 @@ pub fn select(
                 rejected: if rejected.is_empty() {
                     String::new()
                 } else {
-                    format!("; candidates the device lacks features for: {}", rejected.join(", "))
+                    format!(
+                        "; candidates the device lacks features for: {}",
+                        rejected.join(", ")
+                    )
                 },
             });
         }

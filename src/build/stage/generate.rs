@@ -52,7 +52,11 @@ pub fn run(w: &GenerateWork, deps: &[&Outputs]) -> Result<Produced, StageError> 
         .map_err(|e| internal("cached selection does not parse")(e.to_string()))?;
     let kept: BTreeSet<String> = sel["kept"]
         .as_array()
-        .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect()
+        })
         .unwrap_or_default();
 
     let parsed = Program::parse(blob).map_err(|e| internal("program")(e.to_string()))?;
@@ -74,8 +78,14 @@ pub fn run(w: &GenerateWork, deps: &[&Outputs]) -> Result<Produced, StageError> 
             })
             .collect()
     };
-    let in_names = graph.inputs.iter().map(|&v| graph.value(v).name.clone()).collect();
-    let out_names = (0..graph.outputs.len()).map(|k| format!("output_{k}")).collect();
+    let in_names = graph
+        .inputs
+        .iter()
+        .map(|&v| graph.value(v).name.clone())
+        .collect();
+    let out_names = (0..graph.outputs.len())
+        .map(|k| format!("output_{k}"))
+        .collect();
     let signature = Signature {
         inputs: sig(plan.inputs().iter().collect(), in_names)?,
         outputs: sig(plan.outputs().iter().collect(), out_names)?,
