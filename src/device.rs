@@ -9,6 +9,7 @@
 //! description = "Arm Cortex-M7 microcontroller (STM32H7 class)"   # optional
 //! triple = "thumbv7em-none-eabihf"      # "native" means the machine etpkg runs on
 //! features = ["dsp", "fp-armv8d16"]     # optional; detected at run time for "native"
+//! cpu = "cortex-m7"                     # optional; rustc's `-C target-cpu` for the crate
 //! std = false
 //! alignment = 16                        # bytes, a power of two
 //! [memory.dtcm]
@@ -35,6 +36,11 @@ pub struct Device {
     pub triple: String,
     /// ISA features, sorted and deduplicated.
     pub features: Vec<String>,
+    /// The `-C target-cpu` the generated crate is compiled with. When set it stands for
+    /// `features` in the crate's rustflags: for Arm, rustc knows the features only as unstable
+    /// names (each a warning), while a CPU name is stable and implies them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cpu: Option<String>,
     pub std: bool,
     /// Alignment of every tensor in the arena, in bytes; a power of two.
     pub alignment: u64,
@@ -150,6 +156,7 @@ const KEYS: &[&str] = &[
     "description",
     "triple",
     "features",
+    "cpu",
     "std",
     "alignment",
     "memory",
@@ -188,6 +195,9 @@ fn parse(display: &Path, text: &str, origin: DeviceOrigin) -> Result<Device, Dev
             .unwrap_or_default(),
         None => Vec::new(),
     };
+    let cpu = top
+        .get("cpu")
+        .and_then(|e| c.str(&e.value, "cpu").map(str::to_string));
     let std = match top.get("std") {
         Some(e) => c.bool(&e.value, "std"),
         None => {
@@ -279,6 +289,7 @@ fn parse(display: &Path, text: &str, origin: DeviceOrigin) -> Result<Device, Dev
         description,
         triple,
         features,
+        cpu,
         std: std.expect("reported above"),
         alignment: alignment.expect("reported above"),
         regions,

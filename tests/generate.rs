@@ -161,6 +161,9 @@ fn output_is_deterministic_and_sorted() {
     let config = file(&m7, ".cargo/config.toml");
     assert!(config.contains("[target.thumbv7em-none-eabihf]"));
     assert!(config.contains("rustup target add thumbv7em-none-eabihf"));
+    // rustc knows Arm's feature names only as unstable ones; the CPU names them stably.
+    assert!(config.contains("target-cpu=cortex-m7"));
+    assert!(!config.contains("target-feature"));
 }
 
 /// Keeping only `conv.pointwise` copies that variant and the families it needs, nothing else.

@@ -691,7 +691,13 @@ fn cargo_config(d: &Device) -> String {
             t = d.triple
         );
     }
-    if !d.features.is_empty() {
+    if let Some(cpu) = &d.cpu {
+        let _ = write!(
+            s,
+            "[target.{}]\nrustflags = [\"-C\", \"target-cpu={cpu}\"]\n",
+            d.triple
+        );
+    } else if !d.features.is_empty() {
         let feats: Vec<String> = d.features.iter().map(|f| format!("+{f}")).collect();
         let _ = write!(
             s,

@@ -91,6 +91,7 @@ fn device(regions: &[(&str, u64, bool)]) -> Device {
         description: String::new(),
         triple: "native".into(),
         features: vec![],
+        cpu: None,
         std: true,
         alignment: 16,
         regions: regions
