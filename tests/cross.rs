@@ -81,7 +81,7 @@ fn triple_for(dev: &device::Device, cross: bool, installed: &[String]) -> Option
     if !cross {
         return Some(None);
     }
-    if installed.iter().any(|t| *t == dev.triple) {
+    if installed.contains(&dev.triple) {
         Some(Some(dev.triple.clone()))
     } else {
         eprintln!(
