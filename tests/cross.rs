@@ -48,18 +48,25 @@ fn installed_targets() -> Vec<String> {
     }
 }
 
-/// `cargo build --release --offline [--target T]` of the library in `crate_dir`, with its own
-/// target directory; fails the test on an error or on any warning.
-fn cargo_build(crate_dir: &Path, triple: Option<&str>, what: &str) {
+/// `cargo build --release --offline [--target T] --features F` of the library in `crate_dir`,
+/// with its own target directory; fails the test on an error or on any warning.
+fn cargo_build(crate_dir: &Path, triple: Option<&str>, features: &str, what: &str) {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut cmd = Command::new(cargo);
-    cmd.args(["build", "--release", "--offline", "--lib"])
-        .current_dir(crate_dir)
-        .env("CARGO_TARGET_DIR", crate_dir.join("target"))
-        // Flags meant for this test's own build must not reach the generated crate's.
-        .env_remove("RUSTFLAGS")
-        .env_remove("CARGO_ENCODED_RUSTFLAGS")
-        .env_remove("CARGO_BUILD_TARGET");
+    cmd.args([
+        "build",
+        "--release",
+        "--offline",
+        "--lib",
+        "--features",
+        features,
+    ])
+    .current_dir(crate_dir)
+    .env("CARGO_TARGET_DIR", crate_dir.join("target"))
+    // Flags meant for this test's own build must not reach the generated crate's.
+    .env_remove("RUSTFLAGS")
+    .env_remove("CARGO_ENCODED_RUSTFLAGS")
+    .env_remove("CARGO_BUILD_TARGET");
     if let Some(t) = triple {
         cmd.args(["--target", t]);
     }
@@ -140,10 +147,14 @@ fn fixture_crates_build(fixture: &str) {
             continue;
         };
         let crate_dir = dir.join("target/etpkg").join(name).join("runtime");
+        // The published program sits beside the crate, so `embed` builds too; `std` only where
+        // the device has a standard library.
+        let features = if dev.std { "std,embed" } else { "embed" };
         cargo_build(
             &crate_dir,
             triple.as_deref(),
-            &format!("{fixture} for {dev_name}"),
+            features,
+            &format!("{fixture} for {dev_name} ({features})"),
         );
     }
 }
@@ -215,10 +226,12 @@ fn every_variant_builds_for_every_device() {
             std::fs::create_dir_all(path.parent().unwrap()).unwrap();
             std::fs::write(path, bytes).unwrap();
         }
+        let features = if dev.std { "std" } else { "" };
         cargo_build(
             &crate_dir,
             triple.as_deref(),
-            &format!("every variant for {dev_name}"),
+            features,
+            &format!("every variant for {dev_name} ({features})"),
         );
     }
 }
