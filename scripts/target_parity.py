@@ -50,6 +50,12 @@ def numbered(d, prefix):
     return out
 
 
+def root_is_fixtures(d):
+    return os.path.basename(os.path.dirname(os.path.abspath(d))) == "models" and os.path.basename(
+        os.path.dirname(os.path.dirname(os.path.abspath(d)))
+    ) == "fixtures"
+
+
 def make_project(model_dir, name, out, devices):
     proj = os.path.join(out, name)
     os.makedirs(os.path.join(proj, "models"), exist_ok=True)
@@ -124,12 +130,12 @@ def main():
     os.makedirs(args.out, exist_ok=True)
     jobs = []
     for name, d in models:
-        label = name if name not in [n for n, _ in jobs] else f"{name}-2"
+        label = name if root_is_fixtures(d) else f"real_{name}"
         jobs.append((label, make_project(d, label, args.out, devices)))
 
     failed = 0
     header = f"{'model':<22}" + "".join(f"{d:>14}" for d in devices) + "   time"
-    print(header)
+    print(header, flush=True)
     with concurrent.futures.ThreadPoolExecutor(max_workers=args.jobs) as pool:
         futures = {pool.submit(verify, etpkg, proj): name for name, proj in jobs}
         done = {}
