@@ -53,11 +53,11 @@ fn panic(_: &core::panic::PanicInfo) -> ! {
     unsafe { exit(3) }
 }
 
-/// Never called: everything is built with `panic = "abort"`, so nothing unwinds. The standard
-/// library's prebuilt `compiler_builtins` still names the personality routine in its unwind
-/// tables, and without `std` nothing else defines it, so the link would fail.
+/// The unwinding personality routine. With `panic = "abort"` nothing unwinds, so nothing calls
+/// it, but the prebuilt `compiler_builtins` keeps a reference to the symbol in its unwind
+/// tables, which a `no_std` binary must satisfy for the linker.
 #[no_mangle]
-extern "C" fn rust_eh_personality() {}
+pub extern "C" fn rust_eh_personality() {}
 
 /// A file descriptor that `core::fmt` can write to.
 struct Out(c_int);
