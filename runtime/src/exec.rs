@@ -318,6 +318,23 @@ pub fn for_each_operand(
     }
 }
 
+/// The longest chain of `et_view`s over one planned tensor the executor follows.
+pub const MAX_VIEW_DEPTH: usize = 16;
+
+/// The input of the `executorch_prim::et_view` instruction whose output is value `index`.
+fn view_source(plan: &Plan<'_>, index: u32) -> Option<u32> {
+    (0..plan.instructions_len()).find_map(|i| match plan.instruction(i) {
+        Some(super::pte::Instruction::Kernel { op_index, args })
+            if args.get(2) == Some(index as i32)
+                && plan.operator(op_index as usize)
+                    == Some(("executorch_prim::et_view", "default")) =>
+        {
+            args.get(0).and_then(|v| u32::try_from(v).ok())
+        }
+        _ => None,
+    })
+}
+
 /// A program's `forward` method bound to an arena.
 pub struct Method<'a> {
     program: Program<'a>,
@@ -380,6 +397,7 @@ impl<'a> Method<'a> {
             let out = step.output;
             match self.tensor(out) {
                 Ok((_, Place::Arena(..))) => {}
+                Ok(_) if self.is_view_of_input(&step) => {}
                 Ok(_) => {
                     return Err(LoadError::Value {
                         index: out,
@@ -440,6 +458,15 @@ impl<'a> Method<'a> {
 
     /// A tensor value's metadata and where its bytes are.
     fn tensor(&self, index: u32) -> Result<(TensorMeta, Place), &'static str> {
+        self.tensor_at_depth(index, 0)
+    }
+
+    /// [`Method::tensor`], `depth` views deep into a chain of `et_view`s.
+    fn tensor_at_depth(
+        &self,
+        index: u32,
+        depth: usize,
+    ) -> Result<(TensorMeta, Place), &'static str> {
         let t = match self.plan.value(index as usize) {
             Some(Value::Tensor(t)) => t,
             Some(_) => return Err("not a tensor"),
@@ -458,7 +485,9 @@ impl<'a> Method<'a> {
             let start = data.as_ptr() as usize - self.program_base();
             return Ok((meta, Place::Constant(start, len)));
         }
-        let (id, offset) = t.allocation.ok_or("a non-constant tensor without memory")?;
+        let Some((id, offset)) = t.allocation else {
+            return self.view_place(index, meta, len, depth);
+        };
         let id = id as usize;
         if id == 0 || id >= self.layout.count {
             return Err("memory id out of range");
@@ -469,6 +498,33 @@ impl<'a> Method<'a> {
             return Err("tensor extends past its memory id");
         }
         Ok((meta, Place::Arena(self.layout.base[id] + offset, len)))
+    }
+
+    /// Where the bytes of an unplanned tensor are: ExecuTorch's emitter gives the output of
+    /// `executorch_prim::et_view` no memory of its own, because it is a view of its input.
+    /// The producing instruction is found by a scan of the plan (no table is kept, so the
+    /// method needs no storage beyond the arena), and chains of views are followed at most
+    /// [`MAX_VIEW_DEPTH`] deep.
+    fn view_place(
+        &self,
+        index: u32,
+        meta: TensorMeta,
+        len: usize,
+        depth: usize,
+    ) -> Result<(TensorMeta, Place), &'static str> {
+        if depth >= MAX_VIEW_DEPTH {
+            return Err("views of views nested too deeply");
+        }
+        let source = view_source(&self.plan, index)
+            .ok_or("a non-constant tensor without memory that no view produces")?;
+        let (_, place) = self.tensor_at_depth(source, depth + 1)?;
+        let same_size = match place {
+            Place::Constant(_, l) | Place::Arena(_, l) => l == len,
+        };
+        if !same_size {
+            return Err("a view whose byte size differs from its input's");
+        }
+        Ok((meta, place))
     }
 
     fn program_base(&self) -> usize {
@@ -650,7 +706,20 @@ impl<'a> Method<'a> {
         Ok(())
     }
 
+    /// Whether `step` is a reshape whose output is its input's bytes (an `et_view`), so
+    /// running it changes nothing.
+    fn is_view_of_input(&self, step: &Step) -> bool {
+        matches!(step.kind, Kind::Reshape)
+            && match (self.tensor(step.output), self.tensor(step.inputs[0])) {
+                (Ok((_, a)), Ok((_, b))) => a == b,
+                _ => false,
+            }
+    }
+
     fn run_step(&mut self, i: usize, step: &Step) -> Result<(), ExecError> {
+        if self.is_view_of_input(step) {
+            return Ok(());
+        }
         let (out_meta, out_place) = self
             .tensor(step.output)
             .map_err(|_| ExecError::Value { index: step.output })?;
