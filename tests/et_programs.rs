@@ -108,3 +108,12 @@ fn resnet_matches_pytorch() {
     );
     assert!(err <= 1e-4, "{err:e}");
 }
+
+/// The GPT-style decoder needs the steps ExecuTorch's lowering adds: `arange`, `full`,
+/// `full_like`, `scalar_tensor`, `.Scalar` arithmetic and comparisons, `any`, and
+/// `split_with_sizes_copy` with its outs in one list.
+#[test]
+fn gpt_matches_pytorch() {
+    let err = run(&root().join("pte/et/gpt.pte"), &root().join("models/gpt"));
+    assert!(err <= 1e-4, "{err:e}");
+}
