@@ -1,5 +1,5 @@
 //! Data-movement kernels: permute, expand, tile, concat, slice, pad, triangle, cumsum and cast,
-//! and the two that create data, fill and arange. Invariant: outputs hold input elements
+//! and the two that create data, full and arange. Invariant: outputs hold input elements
 //! (converted only by `cast`, `concat` and `cumsum`), the pad or fill value, zero or an
 //! arithmetic sequence, in row-major order; no kernel reads outside its input slice.
 //!
@@ -411,14 +411,14 @@ pub fn cast_accepts(_p: &CastParams) -> bool {
 }
 //@end
 
-//@variant fill
+//@variant full
 /// Every element of `y` is `value`, converted as PyTorch converts a Python scalar.
-pub fn fill<T: Elem>(value: f64, y: &mut [T]) {
+pub fn full<T: Elem>(value: f64, y: &mut [T]) {
     y.fill(T::from_f64(value));
 }
 
 /// Always true: every element type holds a converted scalar.
-pub fn fill_accepts(_value: f64) -> bool {
+pub fn full_accepts(_value: f64) -> bool {
     true
 }
 //@end
@@ -432,9 +432,9 @@ pub fn arange<T: Elem>(start: f64, step: f64, y: &mut [T]) {
     }
 }
 
-/// True for finite bounds and a numeric (not bool) element type.
-pub fn arange_accepts<T: Elem>(start: f64, step: f64) -> bool {
-    start.is_finite() && step.is_finite() && T::DTYPE != super::shape::DType::Bool
+/// True for finite bounds and a numeric (not bool) output element type.
+pub fn arange_accepts(start: f64, step: f64, out: super::shape::DType) -> bool {
+    start.is_finite() && step.is_finite() && out != super::shape::DType::Bool
 }
 //@end
 
@@ -528,7 +528,7 @@ pub const VARIANTS: &[super::meta::KernelInfo] = &[
         code_bytes: 152,
     },
     super::meta::KernelInfo {
-        name: "layout.fill",
+        name: "layout.full",
         family: "layout",
         dtypes: &["f32", "i64", "bool"],
         isa: &[],
@@ -541,7 +541,7 @@ pub const VARIANTS: &[super::meta::KernelInfo] = &[
         family: "layout",
         dtypes: &["f32", "i64"],
         isa: &[],
-        shape: "1-d",
+        shape: "any",
         speed: 0,
         code_bytes: 180,
     },

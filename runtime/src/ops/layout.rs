@@ -234,16 +234,6 @@ fn concat_accepted(c: &Ctx, axis: usize) -> bool {
 }
 //@end
 
-//@use layout.arange
-/// Whether the arange kernel accepts the output's element type.
-fn arange_accepted(c: &Ctx, start: f64, step: f64) -> bool {
-    match c.out.dtype {
-        super::DType::F32 => super::kernels::layout::arange_accepts::<f32>(start, step),
-        super::DType::I64 => super::kernels::layout::arange_accepts::<i64>(start, step),
-        super::DType::Bool => super::kernels::layout::arange_accepts::<u8>(start, step),
-    }
-}
-//@end
 
 pub(super) fn run(
     c: &Ctx,
@@ -256,20 +246,20 @@ pub(super) fn run(
     }
     match p {
         P::Fill(value) => {
-            //@use layout.fill
-            if kept("layout.fill") && super::kernels::layout::fill_accepts(value) {
+            //@use layout.full
+            if kept("layout.full") && super::kernels::layout::full_accepts(value) {
                 match c.dst(y)? {
-                    super::kernels::shape::Dst::F32(ys) => super::kernels::layout::fill(value, ys),
-                    super::kernels::shape::Dst::I64(ys) => super::kernels::layout::fill(value, ys),
-                    super::kernels::shape::Dst::Bool(ys) => super::kernels::layout::fill(value, ys),
+                    super::kernels::shape::Dst::F32(ys) => super::kernels::layout::full(value, ys),
+                    super::kernels::shape::Dst::I64(ys) => super::kernels::layout::full(value, ys),
+                    super::kernels::shape::Dst::Bool(ys) => super::kernels::layout::full(value, ys),
                 }
-                return Ok("layout.fill");
+                return Ok("layout.full");
             }
             //@end
         }
         P::Arange(start, step) => {
             //@use layout.arange
-            if kept("layout.arange") && arange_accepted(c, start, step) {
+            if kept("layout.arange") && super::kernels::layout::arange_accepts(start, step, c.out.dtype) {
                 match c.dst(y)? {
                     super::kernels::shape::Dst::F32(ys) => {
                         super::kernels::layout::arange(start, step, ys)
@@ -417,15 +407,15 @@ pub(super) fn accepting(c: &Ctx, found: &mut dyn FnMut(&'static str)) {
     };
     match p {
         P::Fill(value) => {
-            //@use layout.fill
-            if super::kernels::layout::fill_accepts(value) {
-                found("layout.fill");
+            //@use layout.full
+            if super::kernels::layout::full_accepts(value) {
+                found("layout.full");
             }
             //@end
         }
         P::Arange(start, step) => {
             //@use layout.arange
-            if arange_accepted(c, start, step) {
+            if super::kernels::layout::arange_accepts(start, step, c.out.dtype) {
                 found("layout.arange");
             }
             //@end
