@@ -53,6 +53,12 @@ fn panic(_: &core::panic::PanicInfo) -> ! {
     unsafe { exit(3) }
 }
 
+/// The unwinding personality routine. With `panic = "abort"` nothing unwinds, so nothing calls
+/// it, but the prebuilt `compiler_builtins` keeps a reference to the symbol in its unwind
+/// tables, which a `no_std` binary must satisfy for the linker.
+#[no_mangle]
+pub extern "C" fn rust_eh_personality() {}
+
 /// A file descriptor that `core::fmt` can write to.
 struct Out(c_int);
 

@@ -16,6 +16,13 @@ pub enum TargetError {
     Runner(#[from] RunnerError),
     #[error(transparent)]
     Npy(#[from] NpyError),
+    #[error("cannot read {}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{}: {message}", path.display())]
+    Program { path: PathBuf, message: String },
     #[error("{}: no `[verify]` section; add `inputs` and `expected` .npy files to it", manifest.display())]
     NoVerify { manifest: PathBuf },
     #[error("target `{target}` produced {produced} output(s) but `[verify].expected` lists {expected} in {}", manifest.display())]
@@ -44,6 +51,52 @@ pub fn runner(manifest: &Manifest, target: &str) -> Result<Runner, TargetError> 
     Ok(runner::prepare(&etpkg_dir(manifest), target)?)
 }
 
+/// Generates a runtime crate for `program` (any `.pte` file, such as one ExecuTorch wrote)
+/// with the kernels it needs on `target`'s device, and compiles a runner against it. The
+/// crate goes to `target/etpkg/.run/<target>/program/runtime/`.
+pub fn program_runner(
+    manifest: &Manifest,
+    target: &str,
+    program: &Path,
+) -> Result<Runner, TargetError> {
+    let blob = std::fs::read(program).map_err(|source| TargetError::Read {
+        path: program.to_path_buf(),
+        source,
+    })?;
+    let bad = |message: String| TargetError::Program {
+        path: program.to_path_buf(),
+        message,
+    };
+    let opts = crate::build::BuildOptions {
+        targets: vec![target.to_string()],
+        profile: None,
+        jobs: 1,
+        cache_dir: None,
+    };
+    let sel = crate::build::select(manifest, &opts)
+        .map_err(|e| bad(e.to_string()))?
+        .into_iter()
+        .next()
+        .ok_or_else(|| bad(format!("target `{target}` is not defined")))?;
+    let selection = crate::select::select(&blob, &sel.device, sel.profile.kernels)
+        .map_err(|e| bad(e.to_string()))?;
+    let signature = crate::build::stage::generate::signature(&blob, None).map_err(&bad)?;
+    let arena_bytes = crate::rt::exec::Method::arena_bytes(&blob).map_err(|e| bad(e.to_string()))?;
+    let files = crate::generate::generate(&crate::generate::Generate {
+        package: "etpkg_program",
+        device: &sel.device,
+        objective: sel.profile.kernels,
+        kept: &selection.kept,
+        signature,
+        arena_bytes,
+    })
+    .map_err(|e| bad(e.to_string()))?;
+    let base = etpkg_dir(manifest).join(".run").join(target).join("program");
+    let runtime = base.join("runtime");
+    runner::sync_dir(&runtime, &files)?;
+    Ok(runner::prepare_for(&runtime, &base, target)?)
+}
+
 /// Runs the target's program once on `inputs`; outputs go to `out_dir` as `output_<k>.npy`.
 pub fn run(
     manifest: &Manifest,
@@ -52,7 +105,10 @@ pub fn run(
     inputs: &[PathBuf],
     out_dir: &Path,
 ) -> Result<Vec<PathBuf>, TargetError> {
-    let r = runner(manifest, target)?;
+    let r = match program {
+        Some(p) => program_runner(manifest, target, p)?,
+        None => runner(manifest, target)?,
+    };
     let program = program_path(manifest, target, program);
     runner::run(&r, &program, inputs, out_dir, 0, 0)?;
     Ok(outputs_in(out_dir))

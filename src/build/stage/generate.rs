@@ -38,6 +38,38 @@ fn internal(what: &str) -> impl Fn(String) -> StageError + '_ {
     move |e| StageError::Internal(format!("{what}: {e}"))
 }
 
+/// The typed signature of `blob`'s `forward` method: input names from `names` when given
+/// (`input_<k>` otherwise), outputs named `output_<k>`.
+pub fn signature(blob: &[u8], names: Option<Vec<String>>) -> Result<Signature, String> {
+    let parsed = Program::parse(blob).map_err(|e| e.to_string())?;
+    let plan = parsed
+        .plan_named("forward")
+        .ok_or_else(|| "program without `forward`".to_string())?;
+    let ins: Vec<i32> = plan.inputs().iter().collect();
+    let outs: Vec<i32> = plan.outputs().iter().collect();
+    let in_names =
+        names.unwrap_or_else(|| (0..ins.len()).map(|k| format!("input_{k}")).collect());
+    let sig = |indices: Vec<i32>, names: Vec<String>| -> Result<Vec<TensorSig>, String> {
+        indices
+            .into_iter()
+            .zip(names)
+            .map(|(v, name)| {
+                let m = tensor_meta(&plan, v as u32).map_err(str::to_string)?;
+                Ok(TensorSig {
+                    name,
+                    dtype: m.dtype,
+                    shape: m.shape.dims().to_vec(),
+                })
+            })
+            .collect()
+    };
+    let out_names = (0..outs.len()).map(|k| format!("output_{k}")).collect();
+    Ok(Signature {
+        inputs: sig(ins, in_names)?,
+        outputs: sig(outs, out_names)?,
+    })
+}
+
 /// Dependencies: passes (for value names), emit, select.
 pub fn run(w: &GenerateWork, deps: &[&Outputs]) -> Result<Produced, StageError> {
     let [passes, program, selection] = deps else {
@@ -59,37 +91,12 @@ pub fn run(w: &GenerateWork, deps: &[&Outputs]) -> Result<Produced, StageError> 
         })
         .unwrap_or_default();
 
-    let parsed = Program::parse(blob).map_err(|e| internal("program")(e.to_string()))?;
-    let plan = parsed
-        .plan_named("forward")
-        .ok_or_else(|| StageError::Internal("program without `forward`".into()))?;
-    let sig = |indices: Vec<i32>, names: Vec<String>| -> Result<Vec<TensorSig>, StageError> {
-        indices
-            .into_iter()
-            .zip(names)
-            .map(|(v, name)| {
-                let m = tensor_meta(&plan, v as u32)
-                    .map_err(|e| internal("signature")(e.to_string()))?;
-                Ok(TensorSig {
-                    name,
-                    dtype: m.dtype,
-                    shape: m.shape.dims().to_vec(),
-                })
-            })
-            .collect()
-    };
     let in_names = graph
         .inputs
         .iter()
         .map(|&v| graph.value(v).name.clone())
         .collect();
-    let out_names = (0..graph.outputs.len())
-        .map(|k| format!("output_{k}"))
-        .collect();
-    let signature = Signature {
-        inputs: sig(plan.inputs().iter().collect(), in_names)?,
-        outputs: sig(plan.outputs().iter().collect(), out_names)?,
-    };
+    let signature = signature(blob, Some(in_names)).map_err(internal("signature"))?;
     let arena_bytes =
         Method::arena_bytes(blob).map_err(|e| internal("arena size")(e.to_string()))?;
     let files = generate::generate(&Generate {
