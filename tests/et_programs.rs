@@ -117,3 +117,35 @@ fn gpt_matches_pytorch() {
     let err = run(&root().join("pte/et/gpt.pte"), &root().join("models/gpt"));
     assert!(err <= 1e-4, "{err:e}");
 }
+
+/// `.Scalar` comparisons and arithmetic (f32 and i64 tensors against int and double scalars),
+/// `any` over one dim and over all, `arange`, and a split into unequal pieces.
+#[test]
+fn scalar_ops_match_pytorch() {
+    let et = root().join("pte/et");
+    let err = run(&et.join("scalar_ops.pte"), &et.join("scalar_ops"));
+    assert!(err <= 1e-4, "{err:e}");
+}
+
+/// A program serialized without the `eh00` extended header (the stock runtime loads it too).
+#[test]
+fn program_without_extended_header_runs() {
+    let et = root().join("pte/et");
+    let bytes = std::fs::read(et.join("noheader.pte")).unwrap();
+    assert_ne!(&bytes[8..12], b"eh00");
+    let err = run(&et.join("noheader.pte"), &et.join("noheader"));
+    assert!(err <= 1e-6, "{err:e}");
+}
+
+/// Constants inline in `constant_buffer` are the deprecated layout ExecuTorch's runtime
+/// refuses by default; etpkg refuses it with a message saying so.
+#[test]
+fn inline_constant_buffer_is_refused() {
+    let blob = AlignedBuf::new(&std::fs::read(root().join("pte/et/inline_constants.pte")).unwrap());
+    let mut arena = AlignedBuf::zeroed(1 << 12);
+    match Method::load(blob.as_ref(), arena.as_mut()) {
+        Err(e @ LoadError::Pte(_)) => assert!(e.to_string().contains("constant_buffer"), "{e}"),
+        Err(e) => panic!("unexpected error {e}"),
+        Ok(_) => panic!("a program with inline constants loaded"),
+    }
+}
