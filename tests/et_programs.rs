@@ -11,8 +11,9 @@ use std::path::{Path, PathBuf};
 use common::fixtures::{numbered, relative_error};
 use etpkg::interp::Tensor;
 use etpkg::ir::TensorType;
-use etpkg::npy;
+use etpkg::pte::model::{self, EValue, Instruction, Operator, ScalarType};
 use etpkg::rt::exec::{LoadError, Method, ALIGN};
+use etpkg::{npy, pte};
 
 /// A 64-byte-aligned copy of some bytes, or zeroed bytes.
 struct AlignedBuf {
@@ -148,4 +149,147 @@ fn inline_constant_buffer_is_refused() {
         Err(e) => panic!("unexpected error {e}"),
         Ok(_) => panic!("a program with inline constants loaded"),
     }
+}
+
+/// A planned f32 or i64 tensor of `sizes` at `offset` in memory id 1.
+fn planned(st: ScalarType, sizes: &[i32], offset: u64) -> EValue {
+    EValue::Tensor(model::Tensor {
+        scalar_type: st,
+        sizes: sizes.to_vec(),
+        dim_order: (0..sizes.len() as u8).collect(),
+        data_buffer_idx: 0,
+        allocation: Some(model::Allocation {
+            memory_id: 1,
+            offset,
+        }),
+    })
+}
+
+/// Runs a one-instruction program: `values[0]` is the f32 `[2, 3]` input `x`, `values[out]`
+/// the output; returns the output's bytes.
+fn one_call(name: &str, overload: &str, values: Vec<EValue>, args: Vec<i32>, out: i32) -> Vec<u8> {
+    try_call(name, overload, values, args, out).unwrap_or_else(|e| panic!("{name}.{overload}: {e}"))
+}
+
+/// [`one_call`], with a load or run failure as its message.
+fn try_call(
+    name: &str,
+    overload: &str,
+    values: Vec<EValue>,
+    args: Vec<i32>,
+    out: i32,
+) -> Result<Vec<u8>, String> {
+    let program = model::Program {
+        version: pte::SCHEMA_VERSION,
+        constants: Vec::new(),
+        execution_plan: vec![model::ExecutionPlan {
+            name: "forward".into(),
+            values,
+            inputs: vec![0],
+            outputs: vec![out],
+            chains: vec![model::Chain {
+                inputs: vec![0],
+                outputs: vec![out],
+                instructions: vec![Instruction::KernelCall { op_index: 0, args }],
+            }],
+            operators: vec![Operator {
+                name: name.into(),
+                overload: overload.into(),
+            }],
+            non_const_buffer_sizes: vec![0, 256],
+        }],
+    };
+    let blob = AlignedBuf::new(&pte::write(&program));
+    let need = Method::arena_bytes(blob.as_ref()).unwrap();
+    let mut arena = AlignedBuf::zeroed(need);
+    let mut m = Method::load(blob.as_ref(), arena.as_mut()).map_err(|e| e.to_string())?;
+    m.set_input_f32(0, &[-1.5, 0.0, 0.5, 1.0, 2.0, 3.5]).unwrap();
+    m.execute().map_err(|e| e.to_string())?;
+    Ok(m.output(0).unwrap().to_vec())
+}
+
+fn f32s(b: &[u8]) -> Vec<f32> {
+    b.chunks(4)
+        .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
+        .collect()
+}
+
+/// The overloads the ExecuTorch-written programs above do not contain, on x =
+/// [[-1.5, 0, 0.5], [1, 2, 3.5]], against values worked out by hand.
+#[test]
+fn other_scalar_and_creation_overloads_compute_known_values() {
+    use ScalarType::{Bool, Float, Long};
+    let x = || planned(Float, &[2, 3], 0);
+
+    // add.Scalar_out(x, 2, alpha=1), sub.Scalar_out(x, 0.5, alpha=1), div.Scalar_out(x, 2).
+    for (name, k, want) in [
+        ("aten::add", 2.0, [0.5, 2.0, 2.5, 3.0, 4.0, 5.5]),
+        ("aten::sub", 0.5, [-2.0, -0.5, 0.0, 0.5, 1.5, 3.0]),
+        ("aten::div", 2.0, [-0.75, 0.0, 0.25, 0.5, 1.0, 1.75]),
+    ] {
+        let alpha = name != "aten::div";
+        let mut values = vec![x(), planned(Float, &[2, 3], 64), EValue::Double(k)];
+        let mut args = vec![0, 2];
+        if alpha {
+            values.push(EValue::Int(1));
+            args.push(3);
+        }
+        args.extend([1, 1]);
+        assert_eq!(f32s(&one_call(name, "Scalar_out", values, args, 1)), want);
+    }
+
+    // add.Scalar_out with alpha 2 has no step: an error, not a wrong sum.
+    let values = vec![x(), planned(Float, &[2, 3], 64), EValue::Int(1), EValue::Int(2)];
+    let e = try_call("aten::add", "Scalar_out", values, vec![0, 2, 3, 1, 1], 1).unwrap_err();
+    assert!(e.contains("alpha"), "{e}");
+
+    // arange.out(end=4) into i64.
+    let values = vec![x(), planned(Long, &[4], 64), EValue::Int(4)];
+    let got = one_call("aten::arange", "out", values, vec![2, 1, 1], 1);
+    let got: Vec<i64> = got
+        .chunks(8)
+        .map(|c| i64::from_le_bytes(c.try_into().unwrap()))
+        .collect();
+    assert_eq!(got, [0, 1, 2, 3]);
+
+    // any.dims_out(x, [0], keepdim=False) and any.all_out(x).
+    let values = vec![
+        x(),
+        planned(Bool, &[3], 64),
+        EValue::Int(0),
+        EValue::IntList(vec![2]),
+        EValue::Bool(false),
+    ];
+    assert_eq!(
+        one_call("aten::any", "dims_out", values, vec![0, 3, 4, 1, 1], 1),
+        [1, 1, 1]
+    );
+    let values = vec![x(), planned(Bool, &[], 64)];
+    assert_eq!(one_call("aten::any", "all_out", values, vec![0, 1, 1], 1), [1]);
+
+    // split_copy.Tensor_out(x, 2, dim=1): pieces [2, 2] and [2, 1].
+    let values = vec![
+        x(),
+        planned(Float, &[2, 2], 64),
+        planned(Float, &[2, 1], 128),
+        EValue::Int(2),
+        EValue::Int(1),
+        EValue::TensorList(vec![1, 2]),
+    ];
+    let first = one_call("aten::split_copy", "Tensor_out", values.clone(), vec![0, 3, 4, 5], 1);
+    assert_eq!(f32s(&first), [-1.5, 0.0, 1.0, 2.0]);
+    let second = one_call("aten::split_copy", "Tensor_out", values, vec![0, 3, 4, 5], 2);
+    assert_eq!(f32s(&second), [0.5, 3.5]);
+
+    // Pieces that do not cover the split tensor are a load error.
+    let values = vec![
+        x(),
+        planned(Float, &[2, 1], 64),
+        planned(Float, &[2, 1], 128),
+        EValue::Int(1),
+        EValue::Int(1),
+        EValue::TensorList(vec![1, 2]),
+    ];
+    let e = try_call("aten::split_copy", "Tensor_out", values, vec![0, 3, 4, 5], 1).unwrap_err();
+    assert!(e.contains("do not cover"), "{e}");
 }
