@@ -663,7 +663,10 @@ fn legalize_aten_splits_fused_ops_without_changing_results() {
                     );
                 } else {
                     let err = common::fixtures::relative_error(a, b).unwrap();
-                    assert!(err <= 1e-5, "{label}: attention rewritten with error {err:e}");
+                    assert!(
+                        err <= 1e-5,
+                        "{label}: attention rewritten with error {err:e}"
+                    );
                 }
             }
             let host = device::builtin("host").unwrap().unwrap();

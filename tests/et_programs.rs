@@ -84,8 +84,7 @@ fn run(pte: &Path, io: &Path) -> f64 {
             meta.shape.dims().to_vec(),
         );
         let got = Tensor::from_le_bytes(&ty, m.output(k).unwrap()).unwrap();
-        let err =
-            relative_error(&got, want).unwrap_or_else(|e| panic!("{label}: output {k}: {e}"));
+        let err = relative_error(&got, want).unwrap_or_else(|e| panic!("{label}: output {k}: {e}"));
         worst = worst.max(err);
     }
     println!("{label}: max rel error {worst:.2e}");
@@ -203,7 +202,8 @@ fn try_call(
     let need = Method::arena_bytes(blob.as_ref()).unwrap();
     let mut arena = AlignedBuf::zeroed(need);
     let mut m = Method::load(blob.as_ref(), arena.as_mut()).map_err(|e| e.to_string())?;
-    m.set_input_f32(0, &[-1.5, 0.0, 0.5, 1.0, 2.0, 3.5]).unwrap();
+    m.set_input_f32(0, &[-1.5, 0.0, 0.5, 1.0, 2.0, 3.5])
+        .unwrap();
     m.execute().map_err(|e| e.to_string())?;
     Ok(m.output(0).unwrap().to_vec())
 }
@@ -239,7 +239,12 @@ fn other_scalar_and_creation_overloads_compute_known_values() {
     }
 
     // add.Scalar_out with alpha 2 has no step: an error, not a wrong sum.
-    let values = vec![x(), planned(Float, &[2, 3], 64), EValue::Int(1), EValue::Int(2)];
+    let values = vec![
+        x(),
+        planned(Float, &[2, 3], 64),
+        EValue::Int(1),
+        EValue::Int(2),
+    ];
     let e = try_call("aten::add", "Scalar_out", values, vec![0, 2, 3, 1, 1], 1).unwrap_err();
     assert!(e.contains("alpha"), "{e}");
 
@@ -265,7 +270,10 @@ fn other_scalar_and_creation_overloads_compute_known_values() {
         [1, 1, 1]
     );
     let values = vec![x(), planned(Bool, &[], 64)];
-    assert_eq!(one_call("aten::any", "all_out", values, vec![0, 1, 1], 1), [1]);
+    assert_eq!(
+        one_call("aten::any", "all_out", values, vec![0, 1, 1], 1),
+        [1]
+    );
 
     // split_copy.Tensor_out(x, 2, dim=1): pieces [2, 2] and [2, 1].
     let values = vec![
@@ -276,9 +284,21 @@ fn other_scalar_and_creation_overloads_compute_known_values() {
         EValue::Int(1),
         EValue::TensorList(vec![1, 2]),
     ];
-    let first = one_call("aten::split_copy", "Tensor_out", values.clone(), vec![0, 3, 4, 5], 1);
+    let first = one_call(
+        "aten::split_copy",
+        "Tensor_out",
+        values.clone(),
+        vec![0, 3, 4, 5],
+        1,
+    );
     assert_eq!(f32s(&first), [-1.5, 0.0, 1.0, 2.0]);
-    let second = one_call("aten::split_copy", "Tensor_out", values, vec![0, 3, 4, 5], 2);
+    let second = one_call(
+        "aten::split_copy",
+        "Tensor_out",
+        values,
+        vec![0, 3, 4, 5],
+        2,
+    );
     assert_eq!(f32s(&second), [0.5, 3.5]);
 
     // Pieces that do not cover the split tensor are a load error.
@@ -290,6 +310,13 @@ fn other_scalar_and_creation_overloads_compute_known_values() {
         EValue::Int(1),
         EValue::TensorList(vec![1, 2]),
     ];
-    let e = try_call("aten::split_copy", "Tensor_out", values, vec![0, 3, 4, 5], 1).unwrap_err();
+    let e = try_call(
+        "aten::split_copy",
+        "Tensor_out",
+        values,
+        vec![0, 3, 4, 5],
+        1,
+    )
+    .unwrap_err();
     assert!(e.contains("do not cover"), "{e}");
 }

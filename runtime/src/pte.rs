@@ -540,7 +540,12 @@ impl<'a> Program<'a> {
             } else {
                 0
             };
-            (hlen, u64_at(HEADER_AT + 8)?, u64_at(HEADER_AT + 16)?, data_size)
+            (
+                hlen,
+                u64_at(HEADER_AT + 8)?,
+                u64_at(HEADER_AT + 16)?,
+                data_size,
+            )
         } else {
             (0, bytes.len() as u64, 0, 0)
         };
@@ -586,7 +591,8 @@ impl<'a> Program<'a> {
         let inline = root.vector(2, 4, "constant_buffer")?;
         if inline.len() > 4 {
             return Err(PteError::Constants {
-                reason: "constants stored inline in constant_buffer (deprecated; re-export the program)",
+                reason:
+                    "constants stored inline in constant_buffer (deprecated; re-export the program)",
                 value: (inline.len() / 4) as u64,
                 limit: 1,
             });

@@ -177,42 +177,165 @@ fn decompose_sdpa(g: &mut Graph, node: &Node, causal: bool, scale: Option<f64>, 
     kt_shape.extend([e, s]);
     let mut perm: Vec<usize> = (0..rank).collect();
     perm.swap(rank - 2, rank - 1);
-    let q3 = push(g, Op::Reshape { shape: vec![n, l, e] }, vec![q], f32t(vec![n, l, e]), format!("{base}.q"), o, None);
-    let kt = push(g, Op::Permute { perm }, vec![k], f32t(kt_shape), format!("{base}.kt"), o, None);
-    let kt3 = push(g, Op::Reshape { shape: vec![n, e, s] }, vec![kt], f32t(vec![n, e, s]), format!("{base}.kt3"), o, None);
-    let v3 = push(g, Op::Reshape { shape: vec![n, s, ev] }, vec![v], f32t(vec![n, s, ev]), format!("{base}.v"), o, None);
+    let q3 = push(
+        g,
+        Op::Reshape {
+            shape: vec![n, l, e],
+        },
+        vec![q],
+        f32t(vec![n, l, e]),
+        format!("{base}.q"),
+        o,
+        None,
+    );
+    let kt = push(
+        g,
+        Op::Permute { perm },
+        vec![k],
+        f32t(kt_shape),
+        format!("{base}.kt"),
+        o,
+        None,
+    );
+    let kt3 = push(
+        g,
+        Op::Reshape {
+            shape: vec![n, e, s],
+        },
+        vec![kt],
+        f32t(vec![n, e, s]),
+        format!("{base}.kt3"),
+        o,
+        None,
+    );
+    let v3 = push(
+        g,
+        Op::Reshape {
+            shape: vec![n, s, ev],
+        },
+        vec![v],
+        f32t(vec![n, s, ev]),
+        format!("{base}.v"),
+        o,
+        None,
+    );
     let scores = f32t(vec![n, l, s]);
-    let mut x = push(g, Op::MatMul, vec![q3, kt3], scores.clone(), format!("{base}.qk"), o, None);
+    let mut x = push(
+        g,
+        Op::MatMul,
+        vec![q3, kt3],
+        scores.clone(),
+        format!("{base}.qk"),
+        o,
+        None,
+    );
     let factor = scale.unwrap_or(1.0 / (e as f64).sqrt()) as f32;
     let c = f32_constant(g, format!("{base}.scale"), vec![], &[factor]);
-    x = push(g, Op::Binary(BinaryOp::Mul), vec![x, c], scores.clone(), format!("{base}.scaled"), o, None);
+    x = push(
+        g,
+        Op::Binary(BinaryOp::Mul),
+        vec![x, c],
+        scores.clone(),
+        format!("{base}.scaled"),
+        o,
+        None,
+    );
     if causal {
         // Position (i, j) may attend when j <= i: zero there, -inf above the diagonal.
         let bias: Vec<f32> = (0..l * s)
-            .map(|p| if p % s <= p / s { 0.0 } else { f32::NEG_INFINITY })
+            .map(|p| {
+                if p % s <= p / s {
+                    0.0
+                } else {
+                    f32::NEG_INFINITY
+                }
+            })
             .collect();
         let c = f32_constant(g, format!("{base}.causal"), vec![l, s], &bias);
-        x = push(g, Op::Binary(BinaryOp::Add), vec![x, c], scores.clone(), format!("{base}.causal_masked"), o, None);
+        x = push(
+            g,
+            Op::Binary(BinaryOp::Add),
+            vec![x, c],
+            scores.clone(),
+            format!("{base}.causal_masked"),
+            o,
+            None,
+        );
     }
     if let Some(&m) = node.inputs.get(3) {
         let mt = g.ty(m).clone();
         let m = if mt.shape.len() > 2 {
             let ty = TensorType::new(mt.dtype, vec![n, l, s]);
-            push(g, Op::Reshape { shape: vec![n, l, s] }, vec![m], ty, format!("{base}.mask"), o, None)
+            push(
+                g,
+                Op::Reshape {
+                    shape: vec![n, l, s],
+                },
+                vec![m],
+                ty,
+                format!("{base}.mask"),
+                o,
+                None,
+            )
         } else {
             m
         };
         x = if mt.dtype == DType::Bool {
             let c = f32_constant(g, format!("{base}.neg_inf"), vec![], &[f32::NEG_INFINITY]);
-            push(g, Op::Where, vec![m, x, c], scores.clone(), format!("{base}.masked"), o, None)
+            push(
+                g,
+                Op::Where,
+                vec![m, x, c],
+                scores.clone(),
+                format!("{base}.masked"),
+                o,
+                None,
+            )
         } else {
-            push(g, Op::Binary(BinaryOp::Add), vec![x, m], scores.clone(), format!("{base}.masked"), o, None)
+            push(
+                g,
+                Op::Binary(BinaryOp::Add),
+                vec![x, m],
+                scores.clone(),
+                format!("{base}.masked"),
+                o,
+                None,
+            )
         };
     }
-    let p = push(g, Op::Softmax { axis: 2, log: false }, vec![x], scores, format!("{base}.p"), o, None);
-    let y = push(g, Op::MatMul, vec![p, v3], f32t(vec![n, l, ev]), format!("{base}.pv"), o, None);
+    let p = push(
+        g,
+        Op::Softmax {
+            axis: 2,
+            log: false,
+        },
+        vec![x],
+        scores,
+        format!("{base}.p"),
+        o,
+        None,
+    );
+    let y = push(
+        g,
+        Op::MatMul,
+        vec![p, v3],
+        f32t(vec![n, l, ev]),
+        format!("{base}.pv"),
+        o,
+        None,
+    );
     let out_shape = g.ty(node.output).shape.clone();
-    push(g, Op::Reshape { shape: out_shape.clone() }, vec![y], f32t(out_shape), base, o, Some(node.output));
+    push(
+        g,
+        Op::Reshape {
+            shape: out_shape.clone(),
+        },
+        vec![y],
+        f32t(out_shape),
+        base,
+        o,
+        Some(node.output),
+    );
 }
 
 /// Rewrites every fused op, cropping pad and attention node whose operands share their batch
@@ -238,8 +361,9 @@ pub fn legalize_aten(g: &mut Graph) -> Vec<Change> {
             decompose_sdpa(g, &node, *causal, *scale, &sh);
             changes.push(Change {
                 pass: NAME,
-                label: "sdpa → reshape + permute + matmul + mul + mask + softmax + matmul + reshape"
-                    .to_string(),
+                label:
+                    "sdpa → reshape + permute + matmul + mul + mask + softmax + matmul + reshape"
+                        .to_string(),
             });
             continue;
         }

@@ -234,7 +234,6 @@ fn concat_accepted(c: &Ctx, axis: usize) -> bool {
 }
 //@end
 
-
 pub(super) fn run(
     c: &Ctx,
     y: &mut [u8],
@@ -259,7 +258,9 @@ pub(super) fn run(
         }
         P::Arange(start, step) => {
             //@use layout.arange
-            if kept("layout.arange") && super::kernels::layout::arange_accepts(start, step, c.out.dtype) {
+            if kept("layout.arange")
+                && super::kernels::layout::arange_accepts(start, step, c.out.dtype)
+            {
                 match c.dst(y)? {
                     super::kernels::shape::Dst::F32(ys) => {
                         super::kernels::layout::arange(start, step, ys)
