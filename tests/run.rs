@@ -26,8 +26,10 @@ impl Project {
         let fixture = Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("tests/fixtures/models")
             .join(name);
-        let dir =
-            std::env::temp_dir().join(format!("etpkg-run-{name}-{profile}-{}", std::process::id()));
+        let dir = std::env::temp_dir().join(format!(
+            "etpkg-run-{name}-{profile}-{}",
+            std::process::id()
+        ));
         let _ = fs::remove_dir_all(&dir);
         fs::create_dir_all(dir.join("models")).unwrap();
         fs::create_dir_all(dir.join("io")).unwrap();
@@ -85,37 +87,29 @@ fn stderr(o: &Output) -> String {
 fn check(name: &str, profile: &str) {
     let p = Project::new(name, profile);
     let out = p.run(&["verify", "--json"]);
-    assert!(
-        out.status.success(),
-        "{name}: verify failed:\n{}",
-        stderr(&out)
-    );
+    assert!(out.status.success(), "{name}: verify failed:\n{}", stderr(&out));
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     for o in v[0]["outputs"].as_array().unwrap() {
         assert!(o["pass"].as_bool().unwrap(), "{name}: {o}");
     }
 
     let mut args = vec!["run", "--target", "host", "--output-dir", "out"];
-    let inputs: Vec<String> = p.inputs().iter().map(|i| i.display().to_string()).collect();
+    let inputs: Vec<String> = p
+        .inputs()
+        .iter()
+        .map(|i| i.display().to_string())
+        .collect();
     for i in &inputs {
         args.extend(["--input", i.as_str()]);
     }
     let out = p.run(&args);
-    assert!(
-        out.status.success(),
-        "{name}: run failed:\n{}",
-        stderr(&out)
-    );
+    assert!(out.status.success(), "{name}: run failed:\n{}", stderr(&out));
     let expected = numbered(&p.dir.join("io"), "output");
     let got = numbered(&p.dir.join("out"), "output");
     assert_eq!(got.len(), expected.len(), "{name}");
     for (g, w) in got.iter().zip(&expected) {
         let err = relative_error(&npy::read(g).unwrap(), &npy::read(w).unwrap()).unwrap();
-        assert!(
-            err <= 1e-4,
-            "{name}: {}: relative error {err:e}",
-            g.display()
-        );
+        assert!(err <= 1e-4, "{name}: {}: relative error {err:e}", g.display());
     }
 }
 
@@ -156,9 +150,7 @@ fn verify_fails_past_the_tolerance_and_bench_reports_per_op_times() {
     assert_eq!(b["iterations"], 5);
     assert!(b["median_ns"].as_u64().unwrap() > 0);
     let ops = b["ops"].as_array().unwrap();
-    assert!(ops
-        .iter()
-        .any(|o| o["op"].as_str().unwrap().starts_with("conv")));
+    assert!(ops.iter().any(|o| o["op"].as_str().unwrap().starts_with("conv")));
     // The per-op medians cannot add up to more than the slowest run.
     let sum: u64 = ops.iter().map(|o| o["median_ns"].as_u64().unwrap()).sum();
     assert!(sum <= b["max_ns"].as_u64().unwrap(), "{v}");
