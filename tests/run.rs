@@ -26,10 +26,8 @@ impl Project {
         let fixture = Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("tests/fixtures/models")
             .join(name);
-        let dir = std::env::temp_dir().join(format!(
-            "etpkg-run-{name}-{profile}-{}",
-            std::process::id()
-        ));
+        let dir =
+            std::env::temp_dir().join(format!("etpkg-run-{name}-{profile}-{}", std::process::id()));
         let _ = fs::remove_dir_all(&dir);
         fs::create_dir_all(dir.join("models")).unwrap();
         fs::create_dir_all(dir.join("io")).unwrap();
@@ -87,29 +85,37 @@ fn stderr(o: &Output) -> String {
 fn check(name: &str, profile: &str) {
     let p = Project::new(name, profile);
     let out = p.run(&["verify", "--json"]);
-    assert!(out.status.success(), "{name}: verify failed:\n{}", stderr(&out));
+    assert!(
+        out.status.success(),
+        "{name}: verify failed:\n{}",
+        stderr(&out)
+    );
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     for o in v[0]["outputs"].as_array().unwrap() {
         assert!(o["pass"].as_bool().unwrap(), "{name}: {o}");
     }
 
     let mut args = vec!["run", "--target", "host", "--output-dir", "out"];
-    let inputs: Vec<String> = p
-        .inputs()
-        .iter()
-        .map(|i| i.display().to_string())
-        .collect();
+    let inputs: Vec<String> = p.inputs().iter().map(|i| i.display().to_string()).collect();
     for i in &inputs {
         args.extend(["--input", i.as_str()]);
     }
     let out = p.run(&args);
-    assert!(out.status.success(), "{name}: run failed:\n{}", stderr(&out));
+    assert!(
+        out.status.success(),
+        "{name}: run failed:\n{}",
+        stderr(&out)
+    );
     let expected = numbered(&p.dir.join("io"), "output");
     let got = numbered(&p.dir.join("out"), "output");
     assert_eq!(got.len(), expected.len(), "{name}");
     for (g, w) in got.iter().zip(&expected) {
         let err = relative_error(&npy::read(g).unwrap(), &npy::read(w).unwrap()).unwrap();
-        assert!(err <= 1e-4, "{name}: {}: relative error {err:e}", g.display());
+        assert!(
+            err <= 1e-4,
+            "{name}: {}: relative error {err:e}",
+            g.display()
+        );
     }
 }
 
@@ -150,7 +156,9 @@ fn verify_fails_past_the_tolerance_and_bench_reports_per_op_times() {
     assert_eq!(b["iterations"], 5);
     assert!(b["median_ns"].as_u64().unwrap() > 0);
     let ops = b["ops"].as_array().unwrap();
-    assert!(ops.iter().any(|o| o["op"].as_str().unwrap().starts_with("conv")));
+    assert!(ops
+        .iter()
+        .any(|o| o["op"].as_str().unwrap().starts_with("conv")));
     // The per-op medians cannot add up to more than the slowest run.
     let sum: u64 = ops.iter().map(|o| o["median_ns"].as_u64().unwrap()).sum();
     assert!(sum <= b["max_ns"].as_u64().unwrap(), "{v}");
@@ -188,4 +196,38 @@ fn verify_fails_past_the_tolerance_and_bench_reports_per_op_times() {
     ]);
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("expected shape"), "{}", stderr(&out));
+}
+
+/// The generated crate on its own, as a user gets it: `cargo build --release` offline with no
+/// warnings, and its own tests (among them the counting-allocator proof that executing
+/// allocates nothing) pass with the program embedded.
+#[test]
+fn the_generated_crate_builds_without_warnings_and_executes_without_allocating() {
+    let p = Project::new("classifier", "release");
+    let out = p.run(&["build"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let crate_dir = p.dir.join("target/etpkg/host/runtime");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    for args in [
+        &["build", "--release", "--offline"][..],
+        &["test", "--release", "--offline", "--features", "std,embed"][..],
+    ] {
+        let out = Command::new(&cargo)
+            .args(args)
+            .current_dir(&crate_dir)
+            .env("CARGO_TARGET_DIR", p.dir.join("cargo-target"))
+            .env_remove("RUSTFLAGS")
+            .output()
+            .unwrap();
+        let err = stderr(&out);
+        assert!(out.status.success(), "cargo {args:?}:\n{err}");
+        assert!(!err.contains("warning:"), "cargo {args:?} warned:\n{err}");
+        if args[0] == "test" {
+            let stdout = String::from_utf8_lossy(&out.stdout);
+            assert!(
+                stdout.contains("executes_without_allocating ... ok"),
+                "{stdout}"
+            );
+        }
+    }
 }

@@ -81,7 +81,8 @@ pub fn program_runner(
     let selection = crate::select::select(&blob, &sel.device, sel.profile.kernels)
         .map_err(|e| bad(e.to_string()))?;
     let signature = crate::build::stage::generate::signature(&blob, None).map_err(&bad)?;
-    let arena_bytes = crate::rt::exec::Method::arena_bytes(&blob).map_err(|e| bad(e.to_string()))?;
+    let arena_bytes =
+        crate::rt::exec::Method::arena_bytes(&blob).map_err(|e| bad(e.to_string()))?;
     let files = crate::generate::generate(&crate::generate::Generate {
         package: "etpkg_program",
         device: &sel.device,
@@ -91,7 +92,10 @@ pub fn program_runner(
         arena_bytes,
     })
     .map_err(|e| bad(e.to_string()))?;
-    let base = etpkg_dir(manifest).join(".run").join(target).join("program");
+    let base = etpkg_dir(manifest)
+        .join(".run")
+        .join(target)
+        .join("program");
     let runtime = base.join("runtime");
     runner::sync_dir(&runtime, &files)?;
     Ok(runner::prepare_for(&runtime, &base, target)?)

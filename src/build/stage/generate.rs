@@ -47,8 +47,7 @@ pub fn signature(blob: &[u8], names: Option<Vec<String>>) -> Result<Signature, S
         .ok_or_else(|| "program without `forward`".to_string())?;
     let ins: Vec<i32> = plan.inputs().iter().collect();
     let outs: Vec<i32> = plan.outputs().iter().collect();
-    let in_names =
-        names.unwrap_or_else(|| (0..ins.len()).map(|k| format!("input_{k}")).collect());
+    let in_names = names.unwrap_or_else(|| (0..ins.len()).map(|k| format!("input_{k}")).collect());
     let sig = |indices: Vec<i32>, names: Vec<String>| -> Result<Vec<TensorSig>, String> {
         indices
             .into_iter()
