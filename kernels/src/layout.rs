@@ -534,7 +534,7 @@ pub const VARIANTS: &[super::meta::KernelInfo] = &[
         isa: &[],
         shape: "any",
         speed: 0,
-        code_bytes: 120,
+        code_bytes: 110,
     },
     super::meta::KernelInfo {
         name: "layout.arange",
@@ -543,7 +543,7 @@ pub const VARIANTS: &[super::meta::KernelInfo] = &[
         isa: &[],
         shape: "any",
         speed: 0,
-        code_bytes: 180,
+        code_bytes: 293,
     },
 ];
 //@end
