@@ -769,7 +769,9 @@ fn an_aten_only_profile_emits_aten_operators_or_says_which_op_is_not() {
     let ops = report["program"]["operators"].as_array().unwrap();
     assert!(ops.iter().any(|o| o == "aten::bmm.out"), "{ops:?}");
     assert!(ops.iter().any(|o| o == "aten::_softmax.out"), "{ops:?}");
-    assert!(ops.iter().all(|o| o.as_str().unwrap().starts_with("aten::")));
+    assert!(ops
+        .iter()
+        .all(|o| o.as_str().unwrap().starts_with("aten::")));
 
     // A 1-d max pooling has no ATen out variant: a clear error naming the op and the operator.
     let p = Project::with_model("aten-err", "conv1d_net", ATEN_PROFILE);

@@ -320,3 +320,108 @@ fn other_scalar_and_creation_overloads_compute_known_values() {
     .unwrap_err();
     assert!(e.contains("do not cover"), "{e}");
 }
+
+fn unplanned(sizes: &[i32]) -> EValue {
+    EValue::Tensor(model::Tensor {
+        scalar_type: ScalarType::Float,
+        sizes: sizes.to_vec(),
+        dim_order: (0..sizes.len() as u8).collect(),
+        data_buffer_idx: 0,
+        allocation: None,
+    })
+}
+
+/// Runs `instructions` (over operators `et_view` = 0 and `relu.out` = 1) on x =
+/// [-1.5, 0, 0.5, 1, 2, 3.5] and returns the plan's outputs, or the load or run error.
+fn run_views(
+    values: Vec<EValue>,
+    instructions: Vec<Instruction>,
+    outputs: Vec<i32>,
+) -> Result<Vec<Vec<f32>>, String> {
+    let program = model::Program {
+        version: pte::SCHEMA_VERSION,
+        constants: Vec::new(),
+        execution_plan: vec![model::ExecutionPlan {
+            name: "forward".into(),
+            values,
+            inputs: vec![0],
+            outputs: outputs.clone(),
+            chains: vec![model::Chain {
+                inputs: vec![0],
+                outputs,
+                instructions,
+            }],
+            operators: vec![
+                Operator {
+                    name: "executorch_prim::et_view".into(),
+                    overload: "default".into(),
+                },
+                Operator {
+                    name: "aten::relu".into(),
+                    overload: "out".into(),
+                },
+            ],
+            non_const_buffer_sizes: vec![0, 128],
+        }],
+    };
+    let blob = AlignedBuf::new(&pte::write(&program));
+    let mut arena = AlignedBuf::zeroed(Method::arena_bytes(blob.as_ref()).unwrap());
+    let mut m = Method::load(blob.as_ref(), arena.as_mut()).map_err(|e| e.to_string())?;
+    m.set_input_f32(0, &[-1.5, 0.0, 0.5, 1.0, 2.0, 3.5])
+        .unwrap();
+    m.execute().map_err(|e| e.to_string())?;
+    Ok((0..m.outputs())
+        .map(|i| m.output_f32(i).unwrap().to_vec())
+        .collect())
+}
+
+/// ExecuTorch's `et_view` output has no memory of its own: the executor reads the viewed
+/// tensor's bytes, through chains of views, and a view can be a plan output.
+#[test]
+fn et_view_outputs_are_their_inputs_bytes() {
+    let call = |op_index, args| Instruction::KernelCall { op_index, args };
+    let values = vec![
+        planned(ScalarType::Float, &[2, 3], 0), // 0: x
+        unplanned(&[3, 2]),                     // 1: view of x
+        unplanned(&[6]),                        // 2: view of the view
+        planned(ScalarType::Float, &[6], 64),   // 3: relu of the second view
+        EValue::Int(3),                         // 4..6: the sizes [3, 2] and [6]
+        EValue::Int(2),
+        EValue::Int(6),
+        EValue::IntList(vec![4, 5]), // 7
+        EValue::IntList(vec![6]),    // 8
+    ];
+    // The instructions run in any order relative to the views: the second view is listed
+    // before the first, as nothing in the format forbids.
+    let got = run_views(
+        values.clone(),
+        vec![
+            call(0, vec![1, 8, 2]),
+            call(0, vec![0, 7, 1]),
+            call(1, vec![2, 3, 3]),
+        ],
+        vec![3, 1],
+    )
+    .unwrap();
+    assert_eq!(got[0], [0.0, 0.0, 0.5, 1.0, 2.0, 3.5]);
+    assert_eq!(got[1], [-1.5, 0.0, 0.5, 1.0, 2.0, 3.5]);
+
+    // An unplanned tensor that no view produces is a load error, not a read of nowhere.
+    let e = run_views(values.clone(), vec![call(1, vec![2, 3, 3])], vec![3]).unwrap_err();
+    assert!(e.contains("no view produces"), "{e}");
+
+    // A view whose size differs from its input's is a load error too.
+    let mut bad = values;
+    bad[2] = unplanned(&[5]);
+    let e = run_views(
+        bad,
+        vec![
+            call(0, vec![0, 7, 1]),
+            call(0, vec![1, 8, 2]),
+            call(1, vec![2, 3, 3]),
+        ],
+        vec![3],
+    )
+    .unwrap_err();
+    assert!(e.contains("byte size differs"), "{e}");
+}
