@@ -14,7 +14,11 @@
 //!   `native_layer_norm`, `native_group_norm`, `max_pool2d_with_indices`) decode to the single-output kind only when
 //!   no other instruction and no plan output reads the extra outputs;
 //! * `executorch_prim::et_view` decodes to `Reshape` (its output has no planned memory: the
-//!   executor makes it a view), and `clone`, `_clone_dim_order` to a same-dtype `Cast`.
+//!   executor makes it a view), and `clone`, `_clone_dim_order` to a same-dtype `Cast`;
+//! * a `.Scalar_out` overload decodes to `Binary` with the scalar's value index as its second
+//!   operand, `any` to a `Reduce::Max` into bool, `full`, `full_like` and `scalar_tensor` to
+//!   `Full`, and `split_with_sizes_copy` / `split_copy` to `Split`, whose outs `TensorList`
+//!   follows x among the operands and whose first piece is the step's output.
 //!
 //! This file is shared (see `step.rs`): `no_std`, no allocation, `super::` paths only.
 

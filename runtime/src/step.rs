@@ -1,6 +1,8 @@
 //! One decoded instruction of a program, in etpkg's canonical op set. Invariant: a `Step` holds
 //! only value indices and static attributes; it mirrors `etpkg::ir::Op` one to one, so decoding
-//! an emitted program gives back the graph's ops.
+//! an emitted program gives back the graph's ops, plus three kinds only programs ExecuTorch
+//! wrote use (`Full`, `Arange`, `Split`: etpkg's importer folds creation ops into constants and
+//! splits into slices).
 //!
 //! This file is shared: etpkg compiles it (kernel selection, `inspect`, tests) and copies it
 //! into every generated runtime crate, beside `pte.rs` and the kernels' `act.rs`, which it
