@@ -26,8 +26,13 @@ impl Project {
         let fixture = Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("tests/fixtures/models")
             .join(name);
-        let dir =
-            std::env::temp_dir().join(format!("etpkg-run-{name}-{profile}-{}", std::process::id()));
+        // Tests run in parallel and may use the same fixture: each project gets its own folder.
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!(
+            "etpkg-run-{name}-{profile}-{}-{n}",
+            std::process::id()
+        ));
         let _ = fs::remove_dir_all(&dir);
         fs::create_dir_all(dir.join("models")).unwrap();
         fs::create_dir_all(dir.join("io")).unwrap();
