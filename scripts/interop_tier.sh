@@ -132,12 +132,26 @@ for m in "${models[@]}"; do
   echo "== interop B: etpkg runs ExecuTorch's to_executorch() program of $m"
   b_out="$d/b_etpkg_out"
   rm -rf "$b_out"
-  if ! run_step "$logs/$m-B-run.log" "$ETPKG" run --target host --program "$d/et.pte" \
-      "${in_args[@]}" --output-dir "$b_out"; then
+  # `etpkg run --program` needs a project for its target; B's is the model's default build
+  # (its own program is not what runs: a runtime is generated for ExecuTorch's program).
+  pb="$d/etpkg_default"
+  if ! run_step "$logs/$m-B-project.log" "$PY" "$script" project --model "$d" --out "$pb" --ops etpkg; then
+    record "$m" B FAIL "project"
+    failed=1
+  elif ! run_step "$logs/$m-B-run.log" "$ETPKG" run --manifest-path "$pb/ExecuTorch.toml" \
+      --target host --program "$d/et.pte" "${in_args[@]}" --output-dir "$b_out"; then
     record "$m" B FAIL "etpkg run"
     failed=1
   elif ! compare_into "$m" B "$b_out"; then
     failed=1
+  fi
+
+  # The two programs' sizes: etpkg's ops="aten" build against ExecuTorch's to_executorch().
+  etpkg_pte="$p/target/etpkg/host/program.pte"
+  if [[ -f "$etpkg_pte" && -f "$d/et.pte" ]]; then
+    "$PY" -c 'import json, os, sys; print(json.dumps({"sizes": sys.argv[1], "etpkg": os.path.getsize(sys.argv[2]), "executorch": os.path.getsize(sys.argv[3])}))' \
+      "$m" "$etpkg_pte" "$d/et.pte" >> "$results"
+    echo "  $m .pte bytes: etpkg $(stat -c %s "$etpkg_pte"), ExecuTorch $(stat -c %s "$d/et.pte")"
   fi
 done
 
@@ -145,6 +159,8 @@ echo "== interop summary (A: ExecuTorch runs etpkg's program; B: etpkg runs Exec
 "$PY" - "$results" <<'EOF'
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+sizes = [r for r in rows if "sizes" in r]
+rows = [r for r in rows if "sizes" not in r]
 print(f"{'check':26s} {'out':>3s} {'max|d|':>10s} {'rel':>10s} {'tol':>10s}  result")
 for r in rows:
     if "max_abs" in r:
@@ -153,6 +169,11 @@ for r in rows:
     else:
         print(f"{r['label']:26s} {r.get('output', '-')!s:>3s} {'-':>10s} {'-':>10s} {'-':>10s}  "
               f"{r['status']} ({r['error']})")
+if sizes:
+    print(f"{'program':14s} {'etpkg .pte':>12s} {'ExecuTorch .pte':>16s} {'ratio':>7s}")
+    for r in sizes:
+        print(f"{r['sizes']:14s} {r['etpkg']:12d} {r['executorch']:16d} "
+              f"{r['etpkg'] / r['executorch']:7.3f}")
 EOF
 if [[ $failed != 0 ]]; then
   echo "interop: FAILED (logs in $logs)" >&2

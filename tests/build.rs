@@ -760,14 +760,26 @@ fn an_aten_only_profile_emits_aten_operators_or_says_which_op_is_not() {
     let ops = report["program"]["operators"].as_array().unwrap();
     assert!(ops.iter().any(|o| o == "aten::max_pool2d_with_indices.out"));
 
-    // The exported GPT keeps scaled dot-product attention whole, which has no ATen out
-    // variant: a clear error naming the op and the operator.
-    let p = Project::with_model("aten-err", "gpt", ATEN_PROFILE);
+    // The exported GPT's scaled dot-product attention becomes ATen's matmuls and softmax.
+    let p = Project::with_model("aten-gpt", "gpt", ATEN_PROFILE);
+    p.build(&[]);
+    let report: Value =
+        serde_json::from_slice(&fs::read(p.dir.join("target/etpkg/host/report.json")).unwrap())
+            .unwrap();
+    let ops = report["program"]["operators"].as_array().unwrap();
+    assert!(ops.iter().any(|o| o == "aten::bmm.out"), "{ops:?}");
+    assert!(ops.iter().any(|o| o == "aten::_softmax.out"), "{ops:?}");
+    assert!(ops
+        .iter()
+        .all(|o| o.as_str().unwrap().starts_with("aten::")));
+
+    // A 1-d max pooling has no ATen out variant: a clear error naming the op and the operator.
+    let p = Project::with_model("aten-err", "conv1d_net", ATEN_PROFILE);
     let out = p.run(&["build"]);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains("(`sdpa`) needs the operator `etpkg::sdpa.out`"),
+        err.contains("(`max_pool`) needs the operator `etpkg::max_pool.out`"),
         "{err}"
     );
     assert!(err.contains("ops = \"aten\""), "{err}");

@@ -1454,3 +1454,28 @@ fn a_fused_activation_needs_an_f32_result() {
         Err(kb::BinaryError::Unsupported)
     );
 }
+
+/// The creation kernels against values worked out by hand (PyTorch's `arange` and `full`).
+#[test]
+fn fill_and_arange_give_known_values() {
+    let mut y = [0i64; 5];
+    kl::arange(0.0, 1.0, &mut y);
+    assert_eq!(y, [0, 1, 2, 3, 4]);
+    kl::arange(10.0, -3.0, &mut y);
+    assert_eq!(y, [10, 7, 4, 1, -2]);
+    let mut f = [0f32; 7];
+    kl::arange(-1.5, 0.5, &mut f);
+    assert_eq!(f, [-1.5, -1.0, -0.5, 0.0, 0.5, 1.0, 1.5]);
+    assert!(kl::arange_accepts(0.0, 0.5, ks::DType::F32));
+    assert!(!kl::arange_accepts(0.0, 1.0, ks::DType::Bool));
+    assert!(!kl::arange_accepts(f64::INFINITY, 1.0, ks::DType::I64));
+
+    kl::full(f64::NEG_INFINITY, &mut f);
+    assert!(f.iter().all(|&v| v == f32::NEG_INFINITY));
+    let mut b = [7u8; 3];
+    kl::full(1.0, &mut b);
+    assert_eq!(b, [1, 1, 1]);
+    kl::full(-2.75, &mut y);
+    assert_eq!(y, [-2; 5]);
+    assert!(kl::full_accepts(0.0));
+}

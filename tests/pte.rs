@@ -708,3 +708,51 @@ fn executorch_check_programs_round_trip() {
         }
     }
 }
+
+/// An `OptionalTensorList` marks an absent tensor with -1, as ExecuTorch writes
+/// `index.Tensor`'s indices; any other negative item is still an error.
+#[test]
+fn optional_tensor_list_accepts_none_items() {
+    let mut p = small();
+    p.execution_plan[0]
+        .values
+        .push(EValue::OptionalTensorList(vec![0, -1, 1]));
+    let bytes = write(&p);
+    let program = rpte::Program::parse(&bytes).unwrap();
+    let plan = program.plan(0).unwrap();
+    let last = plan.values_len() - 1;
+    match plan.value(last) {
+        Some(Value::OptionalTensorList(l)) => assert_eq!(l.iter().collect::<Vec<_>>(), [0, -1, 1]),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(read(&bytes).unwrap(), p);
+    for bad in [-2, 1000] {
+        let mut p = small();
+        p.execution_plan[0]
+            .values
+            .push(EValue::OptionalTensorList(vec![0, bad]));
+        assert!(rpte::Program::parse(&write(&p)).is_err(), "item {bad}");
+    }
+}
+
+/// Without the `eh00` extended header the whole file is the program (ExecuTorch writes such
+/// files when no data lives in segments). The header sits in padding the FlatBuffer leaves at
+/// bytes 8..40, so zeroing it gives exactly such a file.
+#[test]
+fn program_without_extended_header_parses() {
+    let mut p = sample();
+    p.execution_plan.remove(0);
+    p.constants.clear();
+    let mut bytes = write(&p);
+    assert_eq!(&bytes[8..12], b"eh00");
+    bytes[8..40].fill(0);
+    let program = rpte::Program::parse(&bytes).unwrap();
+    assert_eq!(program.plan(0).unwrap().name(), "other");
+    assert_eq!(read(&bytes).unwrap(), p);
+
+    // A program whose constants live in a segment cannot do without the header that locates it.
+    let mut bytes = write(&sample());
+    bytes[8..40].fill(0);
+    let e = rpte::Program::parse(&bytes).err().unwrap().to_string();
+    assert!(e.contains("constant segment"), "{e}");
+}

@@ -26,8 +26,7 @@ impl Project {
         let fixture = Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("tests/fixtures/models")
             .join(name);
-        // Tests run in parallel and several use the same fixture and profile: a per-project
-        // number keeps one test's clean-up from deleting another's directory.
+        // Tests run in parallel and may use the same fixture: each project gets its own folder.
         static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let dir = std::env::temp_dir().join(format!(

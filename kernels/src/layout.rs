@@ -1,6 +1,7 @@
-//! Data-movement kernels: permute, expand, tile, concat, slice, pad, triangle, cumsum and cast.
-//! Invariant: outputs hold input elements (converted only by `cast`, `concat` and `cumsum`),
-//! the pad value or zero, in row-major order; no kernel reads outside its input slice.
+//! Data-movement kernels: permute, expand, tile, concat, slice, pad, triangle, cumsum and cast,
+//! and the two that create data, full and arange. Invariant: outputs hold input elements
+//! (converted only by `cast`, `concat` and `cumsum`), the pad or fill value, zero or an
+//! arithmetic sequence, in row-major order; no kernel reads outside its input slice.
 //!
 //! Every kernel is generic over [`Elem`] (f32, i64, bool stored as u8). Slice lengths: `x`
 //! holds the input's `numel` elements and `y` the output's; the caller guarantees both.
@@ -410,6 +411,33 @@ pub fn cast_accepts(_p: &CastParams) -> bool {
 }
 //@end
 
+//@variant full
+/// Every element of `y` is `value`, converted as PyTorch converts a Python scalar.
+pub fn full<T: Elem>(value: f64, y: &mut [T]) {
+    y.fill(T::from_f64(value));
+}
+
+/// Always true: every element type holds a converted scalar.
+pub fn full_accepts(_value: f64) -> bool {
+    true
+}
+//@end
+
+//@variant arange
+/// `y[i] = start + i·step`, computed in f64 and then converted (exact for integers below
+/// 2^53, as every i64 sequence a program can hold in memory is).
+pub fn arange<T: Elem>(start: f64, step: f64, y: &mut [T]) {
+    for (i, d) in y.iter_mut().enumerate() {
+        *d = T::from_f64(start + step * i as f64);
+    }
+}
+
+/// True for finite bounds and a numeric (not bool) output element type.
+pub fn arange_accepts(start: f64, step: f64, out: super::shape::DType) -> bool {
+    start.is_finite() && step.is_finite() && out != super::shape::DType::Bool
+}
+//@end
+
 //@meta
 /// `code_bytes`: measured on x86_64 by instantiating each variant (f32 where generic) behind
 /// one `#[no_mangle]` wrapper in a scratch `staticlib` crate built with `--release`, `lto`,
@@ -498,6 +526,24 @@ pub const VARIANTS: &[super::meta::KernelInfo] = &[
         shape: "any",
         speed: 0,
         code_bytes: 152,
+    },
+    super::meta::KernelInfo {
+        name: "layout.full",
+        family: "layout",
+        dtypes: &["f32", "i64", "bool"],
+        isa: &[],
+        shape: "any",
+        speed: 0,
+        code_bytes: 110,
+    },
+    super::meta::KernelInfo {
+        name: "layout.arange",
+        family: "layout",
+        dtypes: &["f32", "i64"],
+        isa: &[],
+        shape: "any",
+        speed: 0,
+        code_bytes: 293,
     },
 ];
 //@end

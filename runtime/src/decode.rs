@@ -14,7 +14,11 @@
 //!   `native_layer_norm`, `native_group_norm`, `max_pool2d_with_indices`) decode to the single-output kind only when
 //!   no other instruction and no plan output reads the extra outputs;
 //! * `executorch_prim::et_view` decodes to `Reshape` (its output has no planned memory: the
-//!   executor makes it a view), and `clone`, `_clone_dim_order` to a same-dtype `Cast`.
+//!   executor makes it a view), and `clone`, `_clone_dim_order` to a same-dtype `Cast`;
+//! * a `.Scalar_out` overload decodes to `Binary` with the scalar's value index as its second
+//!   operand, `any` to a `Reduce::Max` into bool, `full`, `full_like` and `scalar_tensor` to
+//!   `Full`, and `split_with_sizes_copy` / `split_copy` to `Split`, whose outs `TensorList`
+//!   follows x among the operands and whose first piece is the step's output.
 //!
 //! This file is shared (see `step.rs`): `no_std`, no allocation, `super::` paths only.
 
@@ -193,6 +197,29 @@ enum Id {
     /// The `.vec` overloads: output size (optional), then one list of scale factors.
     UpsampleNearestVec,
     UpsampleLinearVec,
+    /// A `.Scalar` overload: a tensor and a scalar operand (`alpha` as for `Binary`).
+    BinaryScalar(Binary, bool),
+    /// `full.out(size, fill_value)`.
+    Full,
+    /// `full_like.out(self, fill_value, memory_format)`.
+    FullLike,
+    /// `scalar_tensor.out(s)`.
+    ScalarTensor,
+    /// `arange.out(end)` (`false`) or `arange.start_out(start, end, step)` (`true`).
+    Arange(bool),
+    /// `any.out(self, dim, keepdim)`, `any.dims_out(self, dims?, keepdim)`, `any.all_out(self)`.
+    Any(AnyForm),
+    /// `split_with_sizes_copy.out(self, sizes, dim)` (`true`) or `split_copy.Tensor_out(self,
+    /// split_size, dim)` (`false`): the outs are one `TensorList`.
+    Split(bool),
+}
+
+/// Which overload of `any` an instruction calls.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum AnyForm {
+    Dim,
+    Dims,
+    All,
 }
 
 /// Every known `(name, overload)` and what it is.
@@ -242,6 +269,76 @@ const OPS: &[(&str, &str, Id)] = &[
     ("aten::add", "out", Id::Binary(Binary::Add, true)),
     ("aten::sub", "out", Id::Binary(Binary::Sub, true)),
     ("aten::mul", "out", Id::Binary(Binary::Mul, false)),
+    (
+        "aten::add",
+        "Scalar_out",
+        Id::BinaryScalar(Binary::Add, true),
+    ),
+    (
+        "aten::sub",
+        "Scalar_out",
+        Id::BinaryScalar(Binary::Sub, true),
+    ),
+    (
+        "aten::mul",
+        "Scalar_out",
+        Id::BinaryScalar(Binary::Mul, false),
+    ),
+    (
+        "aten::div",
+        "Scalar_out",
+        Id::BinaryScalar(Binary::Div, false),
+    ),
+    (
+        "aten::remainder",
+        "Scalar_out",
+        Id::BinaryScalar(Binary::Rem, false),
+    ),
+    (
+        "aten::pow",
+        "Tensor_Scalar_out",
+        Id::BinaryScalar(Binary::Pow, false),
+    ),
+    (
+        "aten::eq",
+        "Scalar_out",
+        Id::BinaryScalar(Binary::Eq, false),
+    ),
+    (
+        "aten::ne",
+        "Scalar_out",
+        Id::BinaryScalar(Binary::Ne, false),
+    ),
+    (
+        "aten::lt",
+        "Scalar_out",
+        Id::BinaryScalar(Binary::Lt, false),
+    ),
+    (
+        "aten::le",
+        "Scalar_out",
+        Id::BinaryScalar(Binary::Le, false),
+    ),
+    (
+        "aten::gt",
+        "Scalar_out",
+        Id::BinaryScalar(Binary::Gt, false),
+    ),
+    (
+        "aten::ge",
+        "Scalar_out",
+        Id::BinaryScalar(Binary::Ge, false),
+    ),
+    ("aten::full", "out", Id::Full),
+    ("aten::full_like", "out", Id::FullLike),
+    ("aten::scalar_tensor", "out", Id::ScalarTensor),
+    ("aten::arange", "out", Id::Arange(false)),
+    ("aten::arange", "start_out", Id::Arange(true)),
+    ("aten::any", "out", Id::Any(AnyForm::Dim)),
+    ("aten::any", "dims_out", Id::Any(AnyForm::Dims)),
+    ("aten::any", "all_out", Id::Any(AnyForm::All)),
+    ("aten::split_with_sizes_copy", "out", Id::Split(true)),
+    ("aten::split_copy", "Tensor_out", Id::Split(false)),
     ("aten::div", "out", Id::Binary(Binary::Div, false)),
     ("aten::div", "out_mode", Id::DivMode),
     (
@@ -460,13 +557,14 @@ impl<'a> Cursor<'_, 'a> {
         }
     }
 
-    /// A `Scalar`: an int or a double.
+    /// A `Scalar`: an int, a double or a bool (1 or 0, as `full(..., True)` writes it).
     fn opt_scalar(&mut self) -> R<Option<f64>> {
         match self.value()?.1 {
             Value::Int(v) => Ok(Some(v as f64)),
             Value::Double(v) => Ok(Some(v)),
+            Value::Bool(b) => Ok(Some(if b { 1.0 } else { 0.0 })),
             Value::Null => Ok(None),
-            _ => Err("a scalar argument is neither an int nor a double"),
+            _ => Err("a scalar argument is neither an int, a double nor a bool"),
         }
     }
 
@@ -518,6 +616,15 @@ impl<'a> Cursor<'_, 'a> {
 
     fn ints(&mut self) -> R<Ints> {
         self.opt_ints()?.ok_or("an int list argument is null")
+    }
+
+    /// A `Scalar` operand: the index of an `Int`, `Double` or `Bool` value, which the
+    /// executor hands to kernels as a 0-d tensor.
+    fn scalar_operand(&mut self) -> R<ValueIndex> {
+        match self.value()? {
+            (i, Value::Int(_) | Value::Double(_) | Value::Bool(_)) => Ok(i),
+            _ => Err("a scalar operand is not an int, a double or a bool"),
+        }
     }
 
     fn tensor_list(&mut self) -> R<ValueIndex> {
@@ -767,6 +874,79 @@ fn schema(id: Id, c: &mut Cursor<'_, '_>) -> R<(Kind, Ins, usize)> {
                 return Err("add or sub with alpha other than 1");
             }
             (Kind::Binary(b), Ins::of(&[x, y]), 1)
+        }
+        Id::BinaryScalar(b, alpha) => {
+            let x = c.tensor()?;
+            let y = c.scalar_operand()?;
+            if alpha && c.scalar()? != 1.0 {
+                return Err("add or sub with alpha other than 1");
+            }
+            (Kind::Binary(b), Ins::of(&[x, y]), 1)
+        }
+        Id::Full | Id::FullLike | Id::ScalarTensor => {
+            // The size (`full`) or the tensor whose shape is copied (`full_like`) restates the
+            // output's shape, and a memory format can only be the contiguous one here.
+            match id {
+                Id::Full => {
+                    c.ints()?;
+                }
+                Id::FullLike => {
+                    c.tensor()?;
+                }
+                _ => {}
+            }
+            let value = c.scalar()?;
+            if id == Id::FullLike {
+                c.skip()?;
+            }
+            (Kind::Full { value }, Ins::of(&[]), 1)
+        }
+        Id::Arange(with_start) => {
+            let (start, end, step) = if with_start {
+                (c.scalar()?, c.scalar()?, c.scalar()?)
+            } else {
+                (0.0, c.scalar()?, 1.0)
+            };
+            if step == 0.0 || !(start.is_finite() && end.is_finite() && step.is_finite()) {
+                return Err("an arange with a zero step or infinite bounds");
+            }
+            (Kind::Arange { start, step }, Ins::of(&[]), 1)
+        }
+        Id::Any(form) => {
+            let x = c.tensor()?;
+            let rank = c.rank(x)?;
+            let (axes, keepdim) = match form {
+                AnyForm::Dim => {
+                    let a = axis(c.int()?, rank)?;
+                    (1u32 << a, c.boolean()?)
+                }
+                AnyForm::Dims => {
+                    let axes = match c.opt_ints()? {
+                        Some(l) => axes_mask(&l, rank)?,
+                        None => 0,
+                    };
+                    (axes, c.boolean()?)
+                }
+                AnyForm::All => (0, false),
+            };
+            // `any` is the maximum of the truth values: the kernel converts x to the bool
+            // output first.
+            (
+                Kind::Reduce {
+                    op: Reduce::Max,
+                    axes,
+                    keepdim,
+                },
+                Ins::of(&[x]),
+                1,
+            )
+        }
+        Id::Split(_) => {
+            let x = c.tensor()?;
+            // The sizes (or the size of every piece) restate the outs' shapes.
+            c.skip()?;
+            let ax = axis(c.int()?, c.rank(x)?)?;
+            (Kind::Split { axis: ax }, Ins::of(&[x]), 0)
         }
         Id::DivMode => {
             let x = c.tensor()?;
@@ -1148,6 +1328,46 @@ fn read_elsewhere(plan: &Plan<'_>, v: ValueIndex, except: usize) -> bool {
     })
 }
 
+/// The rest of a split's arguments: its outs as one `TensorList`, optionally returned again
+/// (the same list, or a list of the same items). The step's operands are x and the list, and
+/// its output is the first piece (see `Kind::Split`).
+fn split_outs(plan: &Plan<'_>, c: &mut Cursor<'_, '_>, kind: Kind, ins: Ins) -> R<Option<Step>> {
+    let list = c.tensor_list()?;
+    let Some(Value::TensorList(items)) = plan.value(list as usize) else {
+        return Err("the outs are not a tensor list");
+    };
+    let first = items.get(0).ok_or("a split into no pieces")?;
+    let first = u32::try_from(first).map_err(|_| "a negative value index")?;
+    for v in items.iter() {
+        let v = u32::try_from(v).map_err(|_| "a negative value index")?;
+        c.sizes(v)?;
+    }
+    match c.args.len() - c.pos {
+        0 => {}
+        1 => {
+            let again = c.tensor_list()?;
+            let same = match plan.value(again as usize) {
+                Some(Value::TensorList(b)) => {
+                    b.len() == items.len() && b.iter().zip(items.iter()).all(|(p, q)| p == q)
+                }
+                _ => false,
+            };
+            if !same {
+                return Err("the returned values differ from the out arguments");
+            }
+        }
+        _ => return Err("the argument count does not match the schema"),
+    }
+    let ins = ins.push_opt(Some(list));
+    Ok(Some(Step {
+        kind,
+        act: Act::None,
+        inputs: ins.v,
+        n_inputs: ins.n,
+        output: first,
+    }))
+}
+
 /// Decodes instruction `instruction` of `plan`. `Ok(None)` is an instruction that computes
 /// nothing at run time (a `FreeCall`).
 pub fn decode(plan: &Plan<'_>, instruction: usize) -> Result<Option<Step>, DecodeError> {
@@ -1199,6 +1419,9 @@ pub fn decode(plan: &Plan<'_>, instruction: usize) -> Result<Option<Step>, Decod
         }
         None => Act::None,
     };
+    if let Kind::Split { .. } = kind {
+        return split_outs(plan, &mut c, kind, ins).map_err(fail);
+    }
     let mut out_values = [0 as ValueIndex; 3];
     for o in out_values.iter_mut().take(outs) {
         *o = c.tensor().map_err(fail)?;

@@ -28,7 +28,7 @@ use core::fmt;
 use super::decode::{decode, DecodeError};
 use super::ops::{self, DType, In, OpError, Shape, TensorMeta};
 use super::pte::{Plan, Program, PteError, TensorInfo, Value};
-use super::step::{Kind, Step};
+use super::step::{Kind, Step, MAX_INPUTS};
 
 /// Alignment the blob, the arena and every memory id's start must have.
 pub const ALIGN: usize = 64;
@@ -191,6 +191,36 @@ enum Place {
     Constant(usize, usize),
     /// `len` bytes at `start` in the arena.
     Arena(usize, usize),
+    /// A scalar operand (an `Int`, `Double` or `Bool` value), as the little-endian bytes of
+    /// a 0-d tensor of its metadata's dtype.
+    Scalar([u8; 8]),
+}
+
+/// Eight bytes aligned for any element type, so a scalar operand can be read as a tensor.
+#[derive(Clone, Copy)]
+#[repr(align(8))]
+struct Word([u8; 8]);
+
+/// The 0-d tensor a scalar value stands for (ATen's wrapped numbers: an int is i64, a double
+/// f32 — the default float type — and a bool bool), or None for any other value.
+fn scalar_operand(v: &Value<'_>) -> Option<(TensorMeta, [u8; 8])> {
+    let mut b = [0u8; 8];
+    let dtype = match *v {
+        Value::Int(i) => {
+            b = i.to_le_bytes();
+            DType::I64
+        }
+        Value::Double(d) => {
+            b[..4].copy_from_slice(&(d as f32).to_le_bytes());
+            DType::F32
+        }
+        Value::Bool(x) => {
+            b[0] = x as u8;
+            DType::Bool
+        }
+        _ => return None,
+    };
+    Some((TensorMeta::new(dtype, &[])?, b))
 }
 
 /// Start of each memory id in the arena, and the arena bytes needed.
@@ -283,15 +313,17 @@ fn nbytes(m: &TensorMeta) -> Option<usize> {
 }
 
 /// The metadata of tensor value `index`: what kernel selection and the executor both see.
+/// A scalar operand (see `Step::inputs`) has the metadata of the 0-d tensor it stands for.
 pub fn tensor_meta(plan: &Plan<'_>, index: u32) -> Result<TensorMeta, &'static str> {
     match plan.value(index as usize) {
         Some(Value::Tensor(t)) => meta_of(&t),
-        Some(_) => Err("not a tensor"),
+        Some(v) => scalar_operand(&v).map(|(m, _)| m).ok_or("not a tensor"),
         None => Err("no such value"),
     }
 }
 
-/// Calls `f` with every tensor value `step` reads, expanding a concatenation's list.
+/// Calls `f` with every tensor value `step` reads, expanding a concatenation's list (a
+/// split's list holds what it writes, so it is not an operand).
 pub fn for_each_operand(
     plan: &Plan<'_>,
     step: &Step,
@@ -310,12 +342,78 @@ pub fn for_each_operand(
             }
             _ => Err("a concatenation's operand is not a tensor list"),
         }
+    } else if let Kind::Split { .. } = step.kind {
+        f(step.inputs[0]);
+        Ok(())
     } else {
         for &v in step.inputs() {
             f(v);
         }
         Ok(())
     }
+}
+
+/// The pieces a split writes: its outs `TensorList`.
+fn split_pieces<'a>(plan: &Plan<'a>, step: &Step) -> Result<super::pte::I32s<'a>, &'static str> {
+    match plan.value(step.inputs[1] as usize) {
+        Some(Value::TensorList(items)) if items.len() <= MAX_LIST => Ok(items),
+        Some(Value::TensorList(_)) => Err("more pieces to split into than this runtime supports"),
+        _ => Err("a split's outs are not a tensor list"),
+    }
+}
+
+impl Method<'_> {
+    /// Runs a split as one slice per piece, each piece starting where the previous ended.
+    fn run_split(&mut self, i: usize, step: &Step, axis: usize) -> Result<(), ExecError> {
+        let pieces = split_pieces(&self.plan, step).map_err(|_| ExecError::Value {
+            index: step.inputs[1],
+        })?;
+        let mut start = 0usize;
+        for v in pieces.iter() {
+            let v = u32::try_from(v).map_err(|_| ExecError::Value {
+                index: step.inputs[1],
+            })?;
+            let (m, _) = self.tensor(v).map_err(|_| ExecError::Value { index: v })?;
+            let len = m
+                .shape
+                .dims()
+                .get(axis)
+                .copied()
+                .ok_or(ExecError::Value { index: v })?;
+            let piece = Step {
+                kind: Kind::Slice {
+                    axis,
+                    start,
+                    end: start + len,
+                    step: 1,
+                },
+                act: step.act,
+                inputs: step.inputs,
+                n_inputs: 1,
+                output: v,
+            };
+            self.run_step(i, &piece)?;
+            start += len;
+        }
+        Ok(())
+    }
+}
+
+/// The longest chain of `et_view`s over one planned tensor the executor follows.
+pub const MAX_VIEW_DEPTH: usize = 16;
+
+/// The input of the `executorch_prim::et_view` instruction whose output is value `index`.
+fn view_source(plan: &Plan<'_>, index: u32) -> Option<u32> {
+    (0..plan.instructions_len()).find_map(|i| match plan.instruction(i) {
+        Some(super::pte::Instruction::Kernel { op_index, args })
+            if args.get(2) == Some(index as i32)
+                && plan.operator(op_index as usize)
+                    == Some(("executorch_prim::et_view", "default")) =>
+        {
+            args.get(0).and_then(|v| u32::try_from(v).ok())
+        }
+        _ => None,
+    })
 }
 
 /// A program's `forward` method bound to an arena.
@@ -380,6 +478,7 @@ impl<'a> Method<'a> {
             let out = step.output;
             match self.tensor(out) {
                 Ok((_, Place::Arena(..))) => {}
+                Ok(_) if self.is_view_of_input(&step) => {}
                 Ok(_) => {
                     return Err(LoadError::Value {
                         index: out,
@@ -388,10 +487,13 @@ impl<'a> Method<'a> {
                 }
                 Err(reason) => return Err(LoadError::Value { index: out, reason }),
             }
+            if let Kind::Split { axis } = step.kind {
+                self.check_split(&step, axis)?;
+            }
             let mut bad = None;
             self.for_each_operand(&step, |v| {
                 if bad.is_none() {
-                    if let Err(reason) = self.tensor(v) {
+                    if let Err(reason) = self.operand(v) {
                         bad = Some(LoadError::Value { index: v, reason });
                     }
                 }
@@ -403,6 +505,36 @@ impl<'a> Method<'a> {
             if let Some(e) = bad {
                 return Err(e);
             }
+        }
+        Ok(())
+    }
+
+    /// Checks that a split's pieces are planned tensors of x's dtype and rank that share x's
+    /// dims but `axis`, along which together they are exactly as long as x.
+    fn check_split(&self, step: &Step, axis: usize) -> Result<(), LoadError> {
+        let bad = |index, reason| LoadError::Value { index, reason };
+        let x = step.inputs[0];
+        let (xm, _) = self.tensor(x).map_err(|r| bad(x, r))?;
+        let pieces = split_pieces(&self.plan, step).map_err(|r| bad(step.inputs[1], r))?;
+        let mut total = 0usize;
+        for v in pieces.iter() {
+            let v = u32::try_from(v).map_err(|_| bad(step.inputs[1], "negative value index"))?;
+            let (m, place) = self.tensor(v).map_err(|r| bad(v, r))?;
+            if !matches!(place, Place::Arena(..)) {
+                return Err(bad(v, "an instruction writes a constant"));
+            }
+            let (xs, ps) = (xm.shape.dims(), m.shape.dims());
+            let fits = m.dtype == xm.dtype
+                && xs.len() == ps.len()
+                && axis < xs.len()
+                && (0..xs.len()).all(|d| d == axis || xs[d] == ps[d]);
+            if !fits {
+                return Err(bad(v, "a split piece does not match the split tensor"));
+            }
+            total += ps[axis];
+        }
+        if xm.shape.dims().get(axis) != Some(&total) {
+            return Err(bad(x, "the split pieces do not cover the split tensor"));
         }
         Ok(())
     }
@@ -438,8 +570,28 @@ impl<'a> Method<'a> {
         for_each_operand(&self.plan, step, f)
     }
 
+    /// An operand's metadata and where its bytes are: a tensor, or a scalar value standing
+    /// for a 0-d tensor (the `.Scalar` overloads).
+    fn operand(&self, index: u32) -> Result<(TensorMeta, Place), &'static str> {
+        match self.plan.value(index as usize) {
+            Some(Value::Tensor(_)) | None => self.tensor(index),
+            Some(v) => scalar_operand(&v)
+                .map(|(m, b)| (m, Place::Scalar(b)))
+                .ok_or("not a tensor"),
+        }
+    }
+
     /// A tensor value's metadata and where its bytes are.
     fn tensor(&self, index: u32) -> Result<(TensorMeta, Place), &'static str> {
+        self.tensor_at_depth(index, 0)
+    }
+
+    /// [`Method::tensor`], `depth` views deep into a chain of `et_view`s.
+    fn tensor_at_depth(
+        &self,
+        index: u32,
+        depth: usize,
+    ) -> Result<(TensorMeta, Place), &'static str> {
         let t = match self.plan.value(index as usize) {
             Some(Value::Tensor(t)) => t,
             Some(_) => return Err("not a tensor"),
@@ -458,7 +610,9 @@ impl<'a> Method<'a> {
             let start = data.as_ptr() as usize - self.program_base();
             return Ok((meta, Place::Constant(start, len)));
         }
-        let (id, offset) = t.allocation.ok_or("a non-constant tensor without memory")?;
+        let Some((id, offset)) = t.allocation else {
+            return self.view_place(index, meta, len, depth);
+        };
         let id = id as usize;
         if id == 0 || id >= self.layout.count {
             return Err("memory id out of range");
@@ -469,6 +623,34 @@ impl<'a> Method<'a> {
             return Err("tensor extends past its memory id");
         }
         Ok((meta, Place::Arena(self.layout.base[id] + offset, len)))
+    }
+
+    /// Where the bytes of an unplanned tensor are: ExecuTorch's emitter gives the output of
+    /// `executorch_prim::et_view` no memory of its own, because it is a view of its input.
+    /// The producing instruction is found by a scan of the plan (no table is kept, so the
+    /// method needs no storage beyond the arena), and chains of views are followed at most
+    /// [`MAX_VIEW_DEPTH`] deep.
+    fn view_place(
+        &self,
+        index: u32,
+        meta: TensorMeta,
+        len: usize,
+        depth: usize,
+    ) -> Result<(TensorMeta, Place), &'static str> {
+        if depth >= MAX_VIEW_DEPTH {
+            return Err("views of views nested too deeply");
+        }
+        let source = view_source(&self.plan, index)
+            .ok_or("a non-constant tensor without memory that no view produces")?;
+        let (_, place) = self.tensor_at_depth(source, depth + 1)?;
+        let same_size = match place {
+            Place::Constant(_, l) | Place::Arena(_, l) => l == len,
+            Place::Scalar(_) => false,
+        };
+        if !same_size {
+            return Err("a view whose byte size differs from its input's");
+        }
+        Ok((meta, place))
     }
 
     fn program_base(&self) -> usize {
@@ -537,7 +719,7 @@ impl<'a> Method<'a> {
                 self.arena[start..start + len].copy_from_slice(bytes);
                 Ok(())
             }
-            Place::Constant(..) => Err(ExecError::NotWritable {
+            Place::Constant(..) | Place::Scalar(_) => Err(ExecError::NotWritable {
                 instruction: 0,
                 value: v,
             }),
@@ -574,7 +756,7 @@ impl<'a> Method<'a> {
         }
         let (start, len) = match place {
             Place::Arena(s, l) => (s, l),
-            Place::Constant(..) => {
+            Place::Constant(..) | Place::Scalar(_) => {
                 return Err(ExecError::NotWritable {
                     instruction: 0,
                     value: v,
@@ -596,10 +778,11 @@ impl<'a> Method<'a> {
     pub fn output(&self, i: usize) -> Result<&[u8], ExecError> {
         let v = self.io_value("output", i)?;
         let (_, place) = self.tensor(v).map_err(|_| ExecError::Value { index: v })?;
-        Ok(match place {
-            Place::Arena(s, l) => &self.arena[s..s + l],
-            Place::Constant(s, l) => self.constant_bytes(s, l),
-        })
+        match place {
+            Place::Arena(s, l) => Ok(&self.arena[s..s + l]),
+            Place::Constant(s, l) => Ok(self.constant_bytes(s, l)),
+            Place::Scalar(_) => Err(ExecError::Value { index: v }),
+        }
     }
 
     /// Output `i` as f32 values; an error when it holds another element type.
@@ -650,13 +833,29 @@ impl<'a> Method<'a> {
         Ok(())
     }
 
+    /// Whether `step` is a reshape whose output is its input's bytes (an `et_view`), so
+    /// running it changes nothing.
+    fn is_view_of_input(&self, step: &Step) -> bool {
+        matches!(step.kind, Kind::Reshape)
+            && match (self.tensor(step.output), self.tensor(step.inputs[0])) {
+                (Ok((_, a)), Ok((_, b))) => a == b,
+                _ => false,
+            }
+    }
+
     fn run_step(&mut self, i: usize, step: &Step) -> Result<(), ExecError> {
+        if self.is_view_of_input(step) {
+            return Ok(());
+        }
+        if let Kind::Split { axis } = step.kind {
+            return self.run_split(i, step, axis);
+        }
         let (out_meta, out_place) = self
             .tensor(step.output)
             .map_err(|_| ExecError::Value { index: step.output })?;
         let (o_start, o_len) = match out_place {
             Place::Arena(s, l) => (s, l),
-            Place::Constant(..) => {
+            Place::Constant(..) | Place::Scalar(_) => {
                 return Err(ExecError::NotWritable {
                     instruction: i,
                     value: step.output,
@@ -675,7 +874,7 @@ impl<'a> Method<'a> {
                 too_many = true;
                 return;
             }
-            match self.tensor(v) {
+            match self.operand(v) {
                 Ok((m, p)) => {
                     places[n] = (m, p, v);
                     n += 1;
@@ -713,10 +912,20 @@ impl<'a> Method<'a> {
         let (y, hi) = rest.split_at_mut(o_len);
         let lo: &[u8] = lo;
         let hi: &[u8] = hi;
+        let mut words = [Word([0; 8]); MAX_INPUTS];
+        for (w, &(_, place, _)) in words.iter_mut().zip(places) {
+            if let Place::Scalar(b) = place {
+                w.0 = b;
+            }
+        }
         let mut ins = [In::InPlace(out_meta); MAX_LIST];
         for (k, &(meta, place, v)) in places.iter().enumerate() {
             ins[k] = match place {
                 Place::Constant(s, l) => In::Tensor(meta, &blob[s..s + l]),
+                Place::Scalar(_) if k < MAX_INPUTS => {
+                    In::Tensor(meta, &words[k].0[..super::ops::dtype_size(meta.dtype)])
+                }
+                Place::Scalar(_) => return Err(ExecError::Value { index: v }),
                 Place::Arena(s, l) if s == o_start && l == o_len => In::InPlace(meta),
                 Place::Arena(s, l) if s + l <= o_start => In::Tensor(meta, &lo[s..s + l]),
                 Place::Arena(s, l) if s >= o_end => In::Tensor(meta, &hi[s - o_end..s - o_end + l]),

@@ -476,6 +476,7 @@ pub enum Value<'a> {
     DoubleList(F64s<'a>),
     BoolList(&'a [u8]),
     TensorList(I32s<'a>),
+    /// Items are value indices, or -1 for an absent (`None`) tensor.
     OptionalTensorList(I32s<'a>),
 }
 
@@ -523,29 +524,32 @@ impl<'a> Program<'a> {
         if &id != b"ET12" {
             return Err(PteError::Identifier { found: id });
         }
+        // The extended header is optional: ExecuTorch writes files without it when nothing
+        // lives in segments, and then the whole file is the program.
         let magic = le::<4>(bytes, HEADER_AT, "extended header")?;
-        if &magic != b"eh00" {
-            return Err(PteError::Header {
-                reason: "magic is not eh00",
-                value: u32::from_le_bytes(magic) as u64,
-                limit: u32::from_le_bytes(*b"eh00") as u64,
-            });
-        }
-        let hlen = rd_u32(bytes, HEADER_AT + 4, "extended header")?;
-        if hlen < HEADER_MIN_LEN {
-            return Err(PteError::Header {
-                reason: "header length below minimum",
-                value: hlen as u64,
-                limit: HEADER_MIN_LEN as u64,
-            });
-        }
-        let u64_at = |at| le::<8>(bytes, at, "extended header").map(u64::from_le_bytes);
-        let program_size = u64_at(HEADER_AT + 8)?;
-        let base = u64_at(HEADER_AT + 16)?;
-        let data_size = if hlen >= HEADER_FULL_LEN {
-            u64_at(HEADER_AT + 24)?
+        let (hlen, program_size, base, data_size) = if &magic == b"eh00" {
+            let hlen = rd_u32(bytes, HEADER_AT + 4, "extended header")?;
+            if hlen < HEADER_MIN_LEN {
+                return Err(PteError::Header {
+                    reason: "header length below minimum",
+                    value: hlen as u64,
+                    limit: HEADER_MIN_LEN as u64,
+                });
+            }
+            let u64_at = |at| le::<8>(bytes, at, "extended header").map(u64::from_le_bytes);
+            let data_size = if hlen >= HEADER_FULL_LEN {
+                u64_at(HEADER_AT + 24)?
+            } else {
+                0
+            };
+            (
+                hlen,
+                u64_at(HEADER_AT + 8)?,
+                u64_at(HEADER_AT + 16)?,
+                data_size,
+            )
         } else {
-            0
+            (0, bytes.len() as u64, 0, 0)
         };
         let file = bytes.len() as u64;
         if program_size > file {
@@ -583,6 +587,18 @@ impl<'a> Program<'a> {
         let root = Table::at(buf, follow(buf, 0, "root table")?)?;
         let version = root.u32(0)?;
         let plans = root.vector(1, 4, "execution_plan")?;
+
+        // Constants stored inside the FlatBuffer (`Program.constant_buffer`, entry 0 being a
+        // placeholder) are a deprecated layout that ExecuTorch's own runtime refuses by default.
+        let inline = root.vector(2, 4, "constant_buffer")?;
+        if inline.len() > 4 {
+            return Err(PteError::Constants {
+                reason:
+                    "constants stored inline in constant_buffer (deprecated; re-export the program)",
+                value: (inline.len() / 4) as u64,
+                limit: 1,
+            });
+        }
 
         // The constant segment: Program.segments[constant_segment.segment_index].
         let segments = root.vector(4, 4, "segments")?;
@@ -717,8 +733,14 @@ impl<'a> Program<'a> {
         let sizes = plan.non_const_buffer_sizes();
         for k in 0..nvalues {
             match plan.load_value(k)? {
-                Value::TensorList(l) | Value::OptionalTensorList(l) => {
+                Value::TensorList(l) => {
                     for v in l.iter() {
+                        idx("value", k, v as i64, nvalues)?;
+                    }
+                }
+                // An optional tensor list marks an absent item (`None`) with -1.
+                Value::OptionalTensorList(l) => {
+                    for v in l.iter().filter(|&v| v != -1) {
                         idx("value", k, v as i64, nvalues)?;
                     }
                 }

@@ -1,6 +1,8 @@
 //! One decoded instruction of a program, in etpkg's canonical op set. Invariant: a `Step` holds
 //! only value indices and static attributes; it mirrors `etpkg::ir::Op` one to one, so decoding
-//! an emitted program gives back the graph's ops.
+//! an emitted program gives back the graph's ops, plus three kinds only programs ExecuTorch
+//! wrote use (`Full`, `Arange`, `Split`: etpkg's importer folds creation ops into constants and
+//! splits into slices).
 //!
 //! This file is shared: etpkg compiles it (kernel selection, `inspect`, tests) and copies it
 //! into every generated runtime crate, beside `pte.rs` and the kernels' `act.rs`, which it
@@ -253,6 +255,23 @@ pub enum Kind {
         bilinear: bool,
         align_corners: bool,
     },
+    /// No operands: every element of the output is `value`, in the output's dtype (ATen's
+    /// `full`, `full_like`, `scalar_tensor`; etpkg's importer makes these constants instead).
+    Full {
+        value: f64,
+    },
+    /// No operands: element `i` of the 1-d output is `start + i·step`, in the output's dtype.
+    Arange {
+        start: f64,
+        step: f64,
+    },
+    /// Inputs: x, then the `TensorList` of the outputs (written, never read). Consecutive
+    /// pieces of x along `axis`, each as long as its output's dim; `Step::output` is the first
+    /// piece, so the step has one tensor output to select a kernel for (every piece is a
+    /// `Slice`, and the executor runs it as one per piece).
+    Split {
+        axis: usize,
+    },
 }
 
 /// The most value operands any step reads (a concat's list counts as one).
@@ -264,7 +283,8 @@ pub struct Step {
     pub kind: Kind,
     pub act: Act,
     /// Value indices of the operands, in the order the `Kind` documents. For `Concat`,
-    /// `inputs[0]` is the `TensorList` value.
+    /// `inputs[0]` is the `TensorList` value. A `Binary` operand may be an `Int`, `Double`
+    /// or `Bool` value (ATen's `.Scalar` overloads): it acts as a 0-d i64, f32 or bool tensor.
     pub inputs: [ValueIndex; MAX_INPUTS],
     pub n_inputs: u8,
     pub output: ValueIndex,
@@ -394,6 +414,9 @@ impl Kind {
             Kind::Triangle { upper: true, .. } => "triu",
             Kind::Cumsum { .. } => "cumsum",
             Kind::Upsample { .. } => "upsample",
+            Kind::Full { .. } => "full",
+            Kind::Arange { .. } => "arange",
+            Kind::Split { .. } => "split",
         }
     }
 }

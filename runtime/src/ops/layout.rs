@@ -1,5 +1,7 @@
 //! Binds the data-movement steps (`Reshape`, `Permute`, `Expand`, `Tile`, `Concat`, `Slice`,
-//! `Cast`, `Pad`, `Triangle`, `Cumsum`) to `kernels::layout`, one variant per step kind.
+//! `Cast`, `Pad`, `Triangle`, `Cumsum`) and the creation steps (`Full`, `Arange`) to
+//! `kernels::layout`, one variant per step kind. A `Split` is checked as the `Slice` of its
+//! first piece (the executor runs one slice per piece).
 //! Invariant: the output shape that the step's attributes imply equals the recorded one
 //! before a kernel runs; only `cast`, `concat` and `cumsum` change the element type, and a
 //! reshape (a copy through `layout.cast`) whose input already sits in the output copies
@@ -24,6 +26,8 @@ enum P {
     Pad(PadParams),
     Triangle(TriangleParams),
     Cumsum(CumsumParams),
+    Fill(f64),
+    Arange(f64, f64),
 }
 
 /// Errs unless the output has the input's dtype.
@@ -55,6 +59,17 @@ fn concat_params(c: &Ctx, axis: usize, i: usize, offset: usize) -> ConcatParams 
 }
 
 fn params(c: &Ctx) -> Result<P, OpError> {
+    // The creation steps read no operand: the output's shape and dtype say everything.
+    match c.step.kind {
+        Kind::Full { value } => return Ok(P::Fill(value)),
+        Kind::Arange { start, step } => {
+            if c.out.shape.rank != 1 {
+                return Err(c.shape_err(Which::Output, "an arange output is 1-d"));
+            }
+            return Ok(P::Arange(start, step));
+        }
+        _ => {}
+    }
     let x = c.shape(0);
     let mut want = x;
     let p = match c.step.kind {
@@ -155,6 +170,24 @@ fn params(c: &Ctx) -> Result<P, OpError> {
                 step,
             })
         }
+        Kind::Split { axis } => {
+            same_dtype(c)?;
+            if axis >= x.rank || c.out.shape.rank != x.rank {
+                return Err(c.shape_err(Which::Input(0), "the split axis is outside x"));
+            }
+            let end = c.out.shape.dims[axis];
+            if end > x.dims[axis] {
+                return Err(c.shape_err(Which::Output, "the first piece is longer than x"));
+            }
+            want.dims[axis] = end;
+            P::Slice(SliceParams {
+                x,
+                axis,
+                start: 0,
+                end,
+                step: 1,
+            })
+        }
         Kind::Cast => P::Cast(CastParams { numel: x.numel() }),
         Kind::Pad { pads, value } => {
             same_dtype(c)?;
@@ -211,6 +244,36 @@ pub(super) fn run(
         c.none_in_place()?;
     }
     match p {
+        P::Fill(value) => {
+            //@use layout.full
+            if kept("layout.full") && super::kernels::layout::full_accepts(value) {
+                match c.dst(y)? {
+                    super::kernels::shape::Dst::F32(ys) => super::kernels::layout::full(value, ys),
+                    super::kernels::shape::Dst::I64(ys) => super::kernels::layout::full(value, ys),
+                    super::kernels::shape::Dst::Bool(ys) => super::kernels::layout::full(value, ys),
+                }
+                return Ok("layout.full");
+            }
+            //@end
+        }
+        P::Arange(start, step) => {
+            //@use layout.arange
+            if kept("layout.arange")
+                && super::kernels::layout::arange_accepts(start, step, c.out.dtype)
+            {
+                match c.dst(y)? {
+                    super::kernels::shape::Dst::F32(ys) => {
+                        super::kernels::layout::arange(start, step, ys)
+                    }
+                    super::kernels::shape::Dst::I64(ys) => {
+                        super::kernels::layout::arange(start, step, ys)
+                    }
+                    super::kernels::shape::Dst::Bool(_) => {}
+                }
+                return Ok("layout.arange");
+            }
+            //@end
+        }
         P::Reshape(p) => {
             //@use layout.cast
             if kept("layout.cast") && super::kernels::layout::cast_accepts(&p) {
@@ -344,6 +407,20 @@ pub(super) fn accepting(c: &Ctx, found: &mut dyn FnMut(&'static str)) {
         return;
     };
     match p {
+        P::Fill(value) => {
+            //@use layout.full
+            if super::kernels::layout::full_accepts(value) {
+                found("layout.full");
+            }
+            //@end
+        }
+        P::Arange(start, step) => {
+            //@use layout.arange
+            if super::kernels::layout::arange_accepts(start, step, c.out.dtype) {
+                found("layout.arange");
+            }
+            //@end
+        }
         P::Reshape(p) | P::Cast(p) => {
             //@use layout.cast
             if super::kernels::layout::cast_accepts(&p) {

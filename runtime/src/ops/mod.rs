@@ -224,7 +224,10 @@ pub fn family(kind: &Kind) -> &'static str {
         | Kind::Cast
         | Kind::Pad { .. }
         | Kind::Triangle { .. }
-        | Kind::Cumsum { .. } => "layout",
+        | Kind::Cumsum { .. }
+        | Kind::Full { .. }
+        | Kind::Arange { .. }
+        | Kind::Split { .. } => "layout",
     }
 }
 
@@ -238,6 +241,7 @@ fn input_range(kind: &Kind) -> (usize, usize) {
         Kind::LayerNorm { .. } | Kind::GroupNorm { .. } => (1, 3),
         Kind::Sdpa { .. } => (3, 4),
         Kind::Concat { .. } => (1, usize::MAX),
+        Kind::Full { .. } | Kind::Arange { .. } => (0, 0),
         _ => (1, 1),
     }
 }
@@ -770,7 +774,10 @@ pub fn run_with(
         | Kind::Cast
         | Kind::Pad { .. }
         | Kind::Triangle { .. }
-        | Kind::Cumsum { .. } => layout::run(&c, y, kept),
+        | Kind::Cumsum { .. }
+        | Kind::Full { .. }
+        | Kind::Arange { .. }
+        | Kind::Split { .. } => layout::run(&c, y, kept),
         //@end
         _ => Err(err(Reason::FamilyDropped {
             family: family(&step.kind),
@@ -859,7 +866,10 @@ pub fn accepting(
         | Kind::Cast
         | Kind::Pad { .. }
         | Kind::Triangle { .. }
-        | Kind::Cumsum { .. } => layout::accepting(&c, found),
+        | Kind::Cumsum { .. }
+        | Kind::Full { .. }
+        | Kind::Arange { .. }
+        | Kind::Split { .. } => layout::accepting(&c, found),
         //@end
         _ => {}
     }

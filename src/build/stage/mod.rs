@@ -85,7 +85,7 @@ impl StageKind {
         match self {
             StageKind::Export => 1,
             StageKind::Import => 1,
-            StageKind::Passes => 1,
+            StageKind::Passes => 2,
             StageKind::Plan => 1,
             StageKind::Emit => 1,
             StageKind::Select => 1,
