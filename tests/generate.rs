@@ -146,7 +146,7 @@ fn output_is_deterministic_and_sorted() {
     )
     .unwrap();
     assert!(file(&a, "Cargo.toml").contains("opt-level = 3\n"));
-    assert!(file(&size, "Cargo.toml").contains("opt-level = \"z\"\n"));
+    assert!(file(&size, "Cargo.toml").contains("opt-level = \"s\"\n"));
     let config = file(&a, ".cargo/config.toml");
     assert!(config.contains("[target.x86_64-unknown-linux-gnu]"));
     assert!(config.contains("+avx2") && config.contains("+fma"));
