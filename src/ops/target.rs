@@ -245,8 +245,9 @@ pub struct Bench {
     pub ops: Vec<OpTime>,
 }
 
-/// Times `iterations` runs of `target` on `inputs` (the `[verify]` inputs when empty, zeros
-/// otherwise is not offered: a benchmark on meaningless data can take other code paths).
+/// Times `iterations` runs of `target` on `inputs`, or on the manifest's `[verify]` inputs when
+/// none are given. There is no fallback to made-up data: inputs that mean nothing can take
+/// other code paths (masks, indices) and time something other than the model.
 pub fn bench(
     manifest: &Manifest,
     target: &str,
