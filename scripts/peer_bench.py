@@ -312,6 +312,8 @@ def main():
             for r in range(a.rounds):
                 order = live[r % len(live):] + live[: r % len(live)]
                 for c in order:
+                    if c in m.skip:  # failed earlier in this run: reported, not retried
+                        continue
                     try:
                         rounds[c].append(m.measure(c, n, a.iterations, a.warmup))
                     except Exception as e:  # noqa: BLE001
