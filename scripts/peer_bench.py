@@ -14,7 +14,9 @@ once under WORK/NAME/:
   et_xnnpack  torch.export -> to_edge_transform_and_lower(partitioner=[XnnpackPartitioner()])
               -> to_executorch() -> model.pte, run with executorch.runtime.Runtime; threads
               are set with executorch's pybindings `_unsafe_reset_threadpool(n)` (the
-              threadpool XNNPACK runs on; torch.set_num_threads does not reach it).
+              threadpool XNNPACK runs on; torch.set_num_threads does not reach it; its default
+              is the number of cores), once per thread count, and the method is loaded again
+              after each resize because a loaded XNNPACK delegate keeps the old pool.
   ort         torch.onnx.export (dynamo first, the TorchScript exporter if that fails) ->
               model.onnx, onnxruntime.InferenceSession on CPUExecutionProvider with
               intra_op_num_threads = n, inter_op_num_threads = 1, sequential execution.
@@ -239,6 +241,7 @@ class Model:
         pte = os.path.join(wd, "model.pte")
         try:
             t0 = time.time()
+            self.pte = pte
             export_et(self.model, self.inputs, pte)
             self.et = load_et(pte)
             self.errors["et_xnnpack"] = worst_error([t.numpy() for t in flat(self.et.execute(self.inputs))], self.refs)
@@ -262,11 +265,22 @@ class Model:
             if err > 1e-3 and c not in self.skip:
                 self.skip[c] = f"output differs from PyTorch's by {err:.2e} (relative)"
 
+    def et_reload(self, threads):
+        """Resize ExecuTorch's threadpool, then load the method afresh: the XNNPACK delegate keeps
+        the pool it was initialised with, and resizing under a loaded method frees that pool
+        beneath it (a use-after-free that crashed this script in libexecutorch_threadpool and,
+        later, inside ONNX Runtime)."""
+        if "et_xnnpack" in self.skip:
+            return None
+        self.et = None
+        got = et_threads(threads)
+        self.et = load_et(self.pte)
+        return got
+
     def measure(self, contender, threads, iterations, warmup):
         if contender == "etpkg":
             return etpkg_bench(self.etpkg, self.proj, iterations, warmup)
         if contender == "et_xnnpack":
-            et_threads(threads)
             return time_loop(lambda: self.et.execute(self.inputs), iterations, warmup)
         if contender == "ort":
             sess, feed = self.ort[threads], self.ort_feed
@@ -308,6 +322,10 @@ def main():
             log(f"  {c}: skipped: {why}")
         live = [c for c in CONTENDERS if c not in m.skip]
         for n in a.threads:
+            try:
+                et_count = m.et_reload(n)
+            except Exception as e:  # noqa: BLE001
+                m.skip["et_xnnpack"], et_count = f"{type(e).__name__}: {e}", None
             rounds = {c: [] for c in live}
             for r in range(a.rounds):
                 order = live[r % len(live):] + live[: r % len(live)]
@@ -325,7 +343,7 @@ def main():
                 "model": name,
                 "threads": n,
                 "etpkg_threads": 1,
-                "et_threads": et_threads(n) if "et_xnnpack" in ms else None,
+                "et_threads": et_count,
                 "median_ms": ms,
                 "rounds_ms": {c: [x / 1e6 for x in v] for c, v in rounds.items()},
                 "ratio": {p: ms["etpkg"] / ms[p] for p in ms if p != "etpkg" and "etpkg" in ms},
@@ -337,6 +355,7 @@ def main():
             }
             results.append(row)
             log(f"  {n} thread(s): " + ", ".join(f"{LABELS[c]} {v:.3f} ms" for c, v in ms.items()))
+        m.et = None  # release the method before the next model resizes the pool
         del m
 
     print_table(results, a, log)
