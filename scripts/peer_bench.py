@@ -381,7 +381,7 @@ def print_table(results, a, log):
     log("")
     log(f"median ms of single inferences ({a.rounds} alternating rounds x {a.iterations} timed runs, "
         f"{a.warmup} warm-up); ratio = etpkg / the issue-6 peer")
-    head = f"| {'model':<13}| thr | " + " | ".join(f"{LABELS[c]:>10}" for c in CONTENDERS) + " | ratio (peer)      |"
+    head = f"| {'model':<13}| thr | " + " | ".join(f"{LABELS[c]:>10}" for c in CONTENDERS) + " | ratio (peer)       |"
     log(head)
     log("|" + "|".join("-" * (len(p)) for p in head.split("|")[1:-1]) + "|")
     for r in results:
@@ -397,7 +397,7 @@ def print_table(results, a, log):
             cells.append(f"{cell:>10}")
         tr = r["target_ratio"]
         ratio = "-" if tr is None else f"{tr:.2f} ({LABELS[r['target_peer']]})"
-        log(f"| {r['model']:<13}| {r['threads']:>3} | " + " | ".join(cells) + f" | {ratio:<17} |")
+        log(f"| {r['model']:<13}| {r['threads']:>3} | " + " | ".join(cells) + f" | {ratio:<18} |")
     if any(r.get("threads", 1) > 1 for r in results):
         log("* etpkg's runtime is single-threaded today: its figure at more than 1 thread is a 1-thread run.")
 
