@@ -36,6 +36,7 @@ Usage: peer_bench.py --etpkg PATH [--models NAME ...] [--threads 1 2] [--rounds 
 """
 
 import argparse
+import contextlib
 import json
 import os
 import statistics
@@ -309,6 +310,10 @@ def main():
     def log(msg):
         print(msg, file=sys.stderr if a.json == "-" else sys.stdout, flush=True)
 
+    # Exporters print progress on stdout; with `--json -` stdout must hold only the JSON.
+    quiet = contextlib.ExitStack()
+    if a.json == "-":
+        quiet.enter_context(contextlib.redirect_stdout(sys.stderr))
     results = []
     for name in a.models:
         log(f"{name}: preparing")
@@ -359,6 +364,7 @@ def main():
         del m
 
     print_table(results, a, log)
+    quiet.close()
     if a.json:
         doc = {
             "rounds": a.rounds,
