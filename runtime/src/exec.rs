@@ -811,7 +811,8 @@ impl<'a> Method<'a> {
         ops::as_i64(bytes).ok_or(ExecError::InputType { index: i })
     }
 
-    /// Runs the method once.
+    /// Runs the method once. Set every input before each run: the memory plan may give an
+    /// input's bytes to a later tensor once the program has read it.
     pub fn execute(&mut self) -> Result<(), ExecError> {
         self.execute_observed(&mut NoObserver)
     }
