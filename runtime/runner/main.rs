@@ -358,10 +358,10 @@ pub extern "C" fn main(argc: c_int, argv: *const *const c_char) -> c_int {
     }
     // The inputs' payloads stay loaded: the memory plan may reuse an input's bytes once the
     // program has consumed it, so every run sets its inputs again.
-    let mut payloads: [&[u8]; MAX_INPUTS] = [&[]; MAX_INPUTS];
     if given > MAX_INPUTS {
-        fail(format_args!("at most {MAX_INPUTS} inputs are supported"));
+        fail(format_args!("too many inputs"));
     }
+    let mut payloads: [&[u8]; MAX_INPUTS] = [&[]; MAX_INPUTS];
     for (k, slot) in payloads.iter_mut().enumerate().take(given) {
         let path = arg(argv[5 + k]);
         let meta = m
@@ -373,8 +373,9 @@ pub extern "C" fn main(argc: c_int, argv: *const *const c_char) -> c_int {
     let payloads = &payloads[..given];
     let set_inputs = |m: &mut Method<'_>| {
         for (k, data) in payloads.iter().enumerate() {
-            m.set_input(k, data)
-                .unwrap_or_else(|e| fail(format_args!("{}: {e}", arg(argv[5 + k]))));
+            if let Err(e) = m.set_input(k, data) {
+                fail(format_args!("input {k}: {e}"));
+            }
         }
     };
 
