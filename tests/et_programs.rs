@@ -6,43 +6,16 @@
 
 mod common;
 
+use common::aligned::AlignedBuf;
+
 use std::path::{Path, PathBuf};
 
 use common::fixtures::{numbered, relative_error};
 use etpkg::interp::Tensor;
 use etpkg::ir::TensorType;
 use etpkg::pte::model::{self, EValue, Instruction, Operator, ScalarType};
-use etpkg::rt::exec::{LoadError, Method, ALIGN};
+use etpkg::rt::exec::{LoadError, Method};
 use etpkg::{npy, pte};
-
-/// A 64-byte-aligned copy of some bytes, or zeroed bytes.
-struct AlignedBuf {
-    v: Vec<u8>,
-    off: usize,
-    len: usize,
-}
-
-impl AlignedBuf {
-    fn new(bytes: &[u8]) -> AlignedBuf {
-        let mut b = AlignedBuf::zeroed(bytes.len());
-        b.as_mut().copy_from_slice(bytes);
-        b
-    }
-
-    fn zeroed(len: usize) -> AlignedBuf {
-        let v = vec![0u8; len + ALIGN];
-        let off = v.as_ptr().align_offset(ALIGN);
-        AlignedBuf { v, off, len }
-    }
-
-    fn as_ref(&self) -> &[u8] {
-        &self.v[self.off..self.off + self.len]
-    }
-
-    fn as_mut(&mut self) -> &mut [u8] {
-        &mut self.v[self.off..self.off + self.len]
-    }
-}
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")

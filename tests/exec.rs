@@ -5,6 +5,8 @@
 
 mod common;
 
+use common::aligned::AlignedBuf;
+
 use common::fixtures::{fixture_dirs, numbered, relative_error};
 use etpkg::emit::{emit, EmitOptions};
 use etpkg::interp::Tensor;
@@ -13,35 +15,6 @@ use etpkg::manifest::Profile;
 use etpkg::memory::{self, PlanOptions};
 use etpkg::rt::exec::{ExecError, LoadError, Method, ALIGN};
 use etpkg::{device, npy, passes, pt2, pte};
-
-/// A 64-byte-aligned byte buffer: a vector with room to start at an aligned offset.
-struct AlignedBuf {
-    v: Vec<u8>,
-    off: usize,
-    len: usize,
-}
-
-impl AlignedBuf {
-    fn new(bytes: &[u8]) -> AlignedBuf {
-        let mut b = AlignedBuf::zeroed(bytes.len());
-        b.as_mut().copy_from_slice(bytes);
-        b
-    }
-
-    fn zeroed(len: usize) -> AlignedBuf {
-        let v = vec![0u8; len + ALIGN];
-        let off = v.as_ptr().align_offset(ALIGN);
-        AlignedBuf { v, off, len }
-    }
-
-    fn as_ref(&self) -> &[u8] {
-        &self.v[self.off..self.off + self.len]
-    }
-
-    fn as_mut(&mut self) -> &mut [u8] {
-        &mut self.v[self.off..self.off + self.len]
-    }
-}
 
 fn program(path: &std::path::Path, aliasing: bool) -> Vec<u8> {
     let mut g = pt2::import(path)

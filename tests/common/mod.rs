@@ -3,6 +3,7 @@
 // Each suite is its own crate and uses only some of these helpers.
 #![allow(dead_code)]
 
+pub mod aligned;
 pub mod fixtures;
 
 use etpkg::pt2::crc32;
