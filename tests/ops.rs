@@ -7,47 +7,18 @@
 
 mod common;
 
+use common::aligned::AlignedBuf;
 use common::fixtures::{fixture_dirs, inputs, relative_error};
+use common::steps::{act_of, kind_of};
 use etpkg::interp::{self, Tensor};
-use etpkg::ir::{
-    self, Activation, ArgOp, BinaryOp, Graph, Node, Op, PoolKind, ReduceOp, UnaryOp, UpsampleMode,
-};
+use etpkg::ir::{self, ArgOp, Graph, Node, Op, PoolKind, ReduceOp, UpsampleMode};
 use etpkg::rt::kernels;
 use etpkg::rt::kernels::meta::KernelInfo;
 use etpkg::rt::ops::{self, In, OpError, Reason, TensorMeta};
-use etpkg::rt::step::{self, Act, Ints, Kind, Step, MAX_INPUTS};
+use etpkg::rt::step::{self, Act, Kind, Step, MAX_INPUTS};
 use std::collections::BTreeMap;
 
 const TOLERANCE: f64 = 1e-5;
-
-/// A zeroed byte buffer whose usable part starts on a 64-byte boundary, as the executor's
-/// arena guarantees.
-struct Aligned {
-    buf: Vec<u8>,
-    off: usize,
-    len: usize,
-}
-
-impl Aligned {
-    fn new(bytes: &[u8]) -> Aligned {
-        let mut buf = vec![0u8; bytes.len() + 64];
-        let off = buf.as_ptr().align_offset(64);
-        buf[off..off + bytes.len()].copy_from_slice(bytes);
-        Aligned {
-            buf,
-            off,
-            len: bytes.len(),
-        }
-    }
-
-    fn bytes(&self) -> &[u8] {
-        &self.buf[self.off..self.off + self.len]
-    }
-
-    fn bytes_mut(&mut self) -> &mut [u8] {
-        &mut self.buf[self.off..self.off + self.len]
-    }
-}
 
 fn kdtype(d: ir::DType) -> ops::DType {
     match d {
@@ -60,241 +31,6 @@ fn kdtype(d: ir::DType) -> ops::DType {
 
 fn meta(ty: &ir::TensorType) -> TensorMeta {
     TensorMeta::new(kdtype(ty.dtype), &ty.shape).expect("fixture ranks fit MAX_RANK")
-}
-
-fn act_of(a: Activation) -> Act {
-    match a {
-        Activation::Relu => Act::Relu,
-        Activation::Clamp { min, max } => Act::Clamp {
-            min: min.map_or(f32::NEG_INFINITY, |v| v as f32),
-            max: max.map_or(f32::INFINITY, |v| v as f32),
-        },
-        Activation::Hardswish => Act::Hardswish,
-        Activation::Hardsigmoid => Act::Hardsigmoid,
-        Activation::Silu => Act::Silu,
-        Activation::Gelu { tanh } => Act::Gelu { tanh },
-    }
-}
-
-/// Per-spatial-dim attribute lists as the step's 2-entry arrays (entry 0 for a 1-d op).
-fn pair(v: &[usize], fill: usize) -> [usize; 2] {
-    match v {
-        [a] => [*a, fill],
-        [a, b] => [*a, *b],
-        _ => panic!("attribute {v:?} is not 1-d or 2-d"),
-    }
-}
-
-fn ints(v: &[usize]) -> Ints {
-    let v: Vec<i64> = v.iter().map(|&x| x as i64).collect();
-    Ints::from_slice(&v).unwrap()
-}
-
-fn axis_bits(axes: &[usize]) -> u32 {
-    axes.iter().fold(0, |m, &a| m | 1 << a)
-}
-
-fn unary_of(u: UnaryOp) -> Kind {
-    use step::Unary as U;
-    Kind::Unary(match u {
-        UnaryOp::Relu => U::Relu,
-        UnaryOp::Sigmoid => U::Sigmoid,
-        UnaryOp::Tanh => U::Tanh,
-        UnaryOp::Exp => U::Exp,
-        UnaryOp::Log => U::Log,
-        UnaryOp::Sqrt => U::Sqrt,
-        UnaryOp::Rsqrt => U::Rsqrt,
-        UnaryOp::Neg => U::Neg,
-        UnaryOp::Abs => U::Abs,
-        UnaryOp::Erf => U::Erf,
-        UnaryOp::Reciprocal => U::Reciprocal,
-        UnaryOp::Floor => U::Floor,
-        UnaryOp::Ceil => U::Ceil,
-        UnaryOp::Round => U::Round,
-        UnaryOp::Sign => U::Sign,
-        UnaryOp::Sin => U::Sin,
-        UnaryOp::Cos => U::Cos,
-        UnaryOp::LogicalNot => U::LogicalNot,
-        UnaryOp::Silu => U::Silu,
-        UnaryOp::Hardswish => U::Hardswish,
-        UnaryOp::Hardsigmoid => U::Hardsigmoid,
-        UnaryOp::Gelu { tanh } => U::Gelu { tanh },
-        UnaryOp::Clamp { min, max } => {
-            return Kind::Clamp {
-                min: min.unwrap_or(f64::NEG_INFINITY),
-                max: max.unwrap_or(f64::INFINITY),
-            }
-        }
-        UnaryOp::LeakyRelu { slope } => {
-            return Kind::LeakyRelu {
-                slope: slope as f32,
-            }
-        }
-        UnaryOp::Elu { alpha } => {
-            return Kind::Elu {
-                alpha: alpha as f32,
-            }
-        }
-    })
-}
-
-fn binary_of(b: BinaryOp) -> step::Binary {
-    use step::Binary as B;
-    match b {
-        BinaryOp::Add => B::Add,
-        BinaryOp::Sub => B::Sub,
-        BinaryOp::Mul => B::Mul,
-        BinaryOp::Div => B::Div,
-        BinaryOp::FloorDiv => B::FloorDiv,
-        BinaryOp::TruncDiv => B::TruncDiv,
-        BinaryOp::Rem => B::Rem,
-        BinaryOp::Pow => B::Pow,
-        BinaryOp::Maximum => B::Maximum,
-        BinaryOp::Minimum => B::Minimum,
-        BinaryOp::Eq => B::Eq,
-        BinaryOp::Ne => B::Ne,
-        BinaryOp::Lt => B::Lt,
-        BinaryOp::Le => B::Le,
-        BinaryOp::Gt => B::Gt,
-        BinaryOp::Ge => B::Ge,
-        BinaryOp::And => B::And,
-        BinaryOp::Or => B::Or,
-        BinaryOp::Xor => B::Xor,
-    }
-}
-
-fn pool_kind(k: PoolKind) -> step::PoolKind {
-    match k {
-        PoolKind::Max => step::PoolKind::Max,
-        PoolKind::Avg => step::PoolKind::Avg,
-    }
-}
-
-fn kind_of(op: &Op) -> Kind {
-    match op {
-        Op::Conv(a) => Kind::Conv {
-            spatial: a.stride.len() as u8,
-            stride: pair(&a.stride, 1),
-            padding: pair(&a.padding, 0),
-            dilation: pair(&a.dilation, 1),
-            output_padding: pair(&a.output_padding, 0),
-            groups: a.groups,
-            transposed: a.transposed,
-        },
-        Op::Linear => Kind::Linear,
-        Op::MatMul => Kind::MatMul,
-        Op::Addmm { alpha, beta } => Kind::Addmm {
-            alpha: *alpha as f32,
-            beta: *beta as f32,
-        },
-        Op::BatchNorm { eps } => Kind::BatchNorm { eps: *eps as f32 },
-        Op::LayerNorm { axis, eps } => Kind::LayerNorm {
-            axis: *axis,
-            eps: *eps as f32,
-        },
-        Op::GroupNorm { groups, eps } => Kind::GroupNorm {
-            groups: *groups,
-            eps: *eps as f32,
-        },
-        Op::Sdpa { causal, scale } => Kind::Sdpa {
-            causal: *causal,
-            scale: scale.map_or(f32::NAN, |s| s as f32),
-        },
-        Op::Unary(u) => unary_of(*u),
-        Op::Binary(b) => Kind::Binary(binary_of(*b)),
-        Op::Where => Kind::Where,
-        Op::Softmax { axis, log } => Kind::Softmax {
-            axis: *axis,
-            log: *log,
-        },
-        Op::Reduce { op, axes, keepdim } => Kind::Reduce {
-            op: match op {
-                ReduceOp::Sum => step::Reduce::Sum,
-                ReduceOp::Mean => step::Reduce::Mean,
-                ReduceOp::Max => step::Reduce::Max,
-                ReduceOp::Min => step::Reduce::Min,
-                ReduceOp::Prod => step::Reduce::Prod,
-            },
-            axes: axis_bits(axes),
-            keepdim: *keepdim,
-        },
-        Op::Var {
-            axes,
-            correction,
-            keepdim,
-        } => Kind::Var {
-            axes: axis_bits(axes),
-            correction: *correction,
-            keepdim: *keepdim,
-        },
-        Op::ArgReduce { op, axis, keepdim } => Kind::ArgReduce {
-            max: *op == ArgOp::Max,
-            axis: axis.map_or(-1, |a| a as i32),
-            keepdim: *keepdim,
-        },
-        Op::Pool(a) => Kind::Pool {
-            kind: pool_kind(a.kind),
-            spatial: a.kernel.len() as u8,
-            kernel: pair(&a.kernel, 1),
-            stride: pair(&a.stride, 1),
-            padding: pair(&a.padding, 0),
-            dilation: pair(&a.dilation, 1),
-            ceil_mode: a.ceil_mode,
-            count_include_pad: a.count_include_pad,
-            divisor_override: a.divisor_override.unwrap_or(0),
-        },
-        Op::AdaptivePool { kind, .. } => Kind::AdaptivePool {
-            kind: pool_kind(*kind),
-        },
-        Op::Reshape { .. } => Kind::Reshape,
-        Op::Permute { perm } => Kind::Permute { perm: ints(perm) },
-        Op::Expand { .. } => Kind::Expand,
-        Op::Tile { repeats } => Kind::Tile {
-            repeats: ints(repeats),
-        },
-        Op::Concat { axis } => Kind::Concat { axis: *axis },
-        Op::Slice {
-            axis,
-            start,
-            end,
-            step,
-        } => Kind::Slice {
-            axis: *axis,
-            start: *start,
-            end: *end,
-            step: *step,
-        },
-        Op::Take { axis } => Kind::Take { axis: *axis },
-        Op::Gather { axis } => Kind::Gather { axis: *axis },
-        Op::Cast { .. } => Kind::Cast,
-        Op::Pad { pads, value } => {
-            let mut p = [0i64; 2 * step::MAX_RANK];
-            for (d, &(before, after)) in pads.iter().enumerate() {
-                p[2 * d] = before;
-                p[2 * d + 1] = after;
-            }
-            Kind::Pad {
-                pads: p,
-                value: *value,
-            }
-        }
-        Op::Triangle { upper, diagonal } => Kind::Triangle {
-            upper: *upper,
-            diagonal: *diagonal,
-        },
-        Op::Cumsum { axis } => Kind::Cumsum { axis: *axis },
-        Op::Upsample { mode, .. } => match mode {
-            UpsampleMode::Nearest => Kind::Upsample {
-                bilinear: false,
-                align_corners: false,
-            },
-            UpsampleMode::Bilinear { align_corners } => Kind::Upsample {
-                bilinear: true,
-                align_corners: *align_corners,
-            },
-        },
-        Op::Fused { .. } => panic!("nested fusion"),
-    }
 }
 
 /// The step a decoder would produce for `node`, written independently of the bindings.
@@ -355,12 +91,12 @@ fn run_step(
     in_place: Option<usize>,
     kept: &dyn Fn(&str) -> bool,
 ) -> Result<(&'static str, Tensor), OpError> {
-    let bufs: Vec<Aligned> = args
+    let bufs: Vec<AlignedBuf> = args
         .iter()
-        .map(|t| Aligned::new(&t.to_le_bytes()))
+        .map(|t| AlignedBuf::new(&t.to_le_bytes()))
         .collect();
     let out = meta(out_ty);
-    let mut y = Aligned::new(&vec![0u8; out.byte_len()]);
+    let mut y = AlignedBuf::new(&vec![0u8; out.byte_len()]);
     let ins: Vec<In> = args
         .iter()
         .zip(&bufs)
@@ -370,15 +106,15 @@ fn run_step(
             if Some(i) == in_place {
                 In::InPlace(m)
             } else {
-                In::Tensor(m, b.bytes())
+                In::Tensor(m, b.as_ref())
             }
         })
         .collect();
     if let Some(i) = in_place {
-        y.bytes_mut().copy_from_slice(bufs[i].bytes());
+        y.as_mut().copy_from_slice(bufs[i].as_ref());
     }
-    let used = ops::run_with(step, &ins, out, y.bytes_mut(), kept)?;
-    let t = Tensor::from_le_bytes(out_ty, y.bytes()).unwrap();
+    let used = ops::run_with(step, &ins, out, y.as_mut(), kept)?;
+    let t = Tensor::from_le_bytes(out_ty, y.as_ref()).unwrap();
     Ok((used, t))
 }
 
@@ -561,15 +297,15 @@ fn f32_step(kind: Kind, n: usize) -> Step {
 fn bad_operands_are_errors_that_name_the_op() {
     let m = |d: &[usize]| TensorMeta::new(ops::DType::F32, d).unwrap();
     let add = f32_step(Kind::Binary(step::Binary::Add), 2);
-    let x = Aligned::new(&[0u8; 16]);
-    let mut y = Aligned::new(&[0u8; 16]);
+    let x = AlignedBuf::new(&[0u8; 16]);
+    let mut y = AlignedBuf::new(&[0u8; 16]);
 
     // Wrong number of inputs.
     let e = ops::run(
         &add,
-        &[In::Tensor(m(&[4]), x.bytes())],
+        &[In::Tensor(m(&[4]), x.as_ref())],
         m(&[4]),
-        y.bytes_mut(),
+        y.as_mut(),
     )
     .unwrap_err();
     assert_eq!(
@@ -583,12 +319,12 @@ fn bad_operands_are_errors_that_name_the_op() {
     assert_eq!(e.to_string(), "`add`: takes 2 operands, got 1");
 
     // Byte length mismatch.
-    let short = &x.bytes()[..12];
+    let short = &x.as_ref()[..12];
     let e = ops::run(
         &add,
-        &[In::Tensor(m(&[4]), short), In::Tensor(m(&[4]), x.bytes())],
+        &[In::Tensor(m(&[4]), short), In::Tensor(m(&[4]), x.as_ref())],
         m(&[4]),
-        y.bytes_mut(),
+        y.as_mut(),
     )
     .unwrap_err();
     assert!(matches!(
@@ -602,15 +338,15 @@ fn bad_operands_are_errors_that_name_the_op() {
     assert!(e.to_string().starts_with("`add`"), "{e}");
 
     // Misaligned f32 data.
-    let wide = Aligned::new(&[0u8; 20]);
+    let wide = AlignedBuf::new(&[0u8; 20]);
     let e = ops::run(
         &add,
         &[
-            In::Tensor(m(&[4]), &wide.bytes()[1..17]),
-            In::Tensor(m(&[4]), x.bytes()),
+            In::Tensor(m(&[4]), &wide.as_ref()[1..17]),
+            In::Tensor(m(&[4]), x.as_ref()),
         ],
         m(&[4]),
-        y.bytes_mut(),
+        y.as_mut(),
     )
     .unwrap_err();
     assert_eq!(
@@ -629,7 +365,7 @@ fn bad_operands_are_errors_that_name_the_op() {
         1,
     );
     let i = TensorMeta::new(ops::DType::I64, &[2]).unwrap();
-    let e = ops::run(&soft, &[In::Tensor(i, x.bytes())], i, y.bytes_mut()).unwrap_err();
+    let e = ops::run(&soft, &[In::Tensor(i, x.as_ref())], i, y.as_mut()).unwrap_err();
     assert!(matches!(e.reason, Reason::DType { .. }), "{e}");
     assert!(e.to_string().contains("`softmax`"), "{e}");
 
@@ -639,9 +375,9 @@ fn bad_operands_are_errors_that_name_the_op() {
     let relu = f32_step(Kind::Unary(step::Unary::Relu), 1);
     let e = ops::run(
         &relu,
-        &[In::Tensor(deep, &x.bytes()[..4])],
+        &[In::Tensor(deep, &x.as_ref()[..4])],
         m(&[1]),
-        &mut y.bytes_mut()[..4],
+        &mut y.as_mut()[..4],
     )
     .unwrap_err();
     assert_eq!(
@@ -669,11 +405,11 @@ fn bad_operands_are_errors_that_name_the_op() {
     let e = ops::run(
         &conv,
         &[
-            In::Tensor(m(&[1, 1, 2, 2]), x.bytes()),
-            In::Tensor(m(&[1, 1, 1, 1]), &x.bytes()[..4]),
+            In::Tensor(m(&[1, 1, 2, 2]), x.as_ref()),
+            In::Tensor(m(&[1, 1, 1, 1]), &x.as_ref()[..4]),
         ],
         m(&[1, 1, 1, 4]),
-        y.bytes_mut(),
+        y.as_mut(),
     )
     .unwrap_err();
     assert!(matches!(e.reason, Reason::Shape { .. }), "{e}");
@@ -681,25 +417,28 @@ fn bad_operands_are_errors_that_name_the_op() {
     // A bool operand that is not 0/1, and an out-of-range index.
     let b = TensorMeta::new(ops::DType::Bool, &[4]).unwrap();
     let not = f32_step(Kind::Unary(step::Unary::LogicalNot), 1);
-    let bad = Aligned::new(&[0, 1, 2, 0]);
+    let bad = AlignedBuf::new(&[0, 1, 2, 0]);
     let e = ops::run(
         &not,
-        &[In::Tensor(b, bad.bytes())],
+        &[In::Tensor(b, bad.as_ref())],
         b,
-        &mut y.bytes_mut()[..4],
+        &mut y.as_mut()[..4],
     )
     .unwrap_err();
     assert!(matches!(e.reason, Reason::NotBool { .. }), "{e}");
     let take = f32_step(Kind::Take { axis: 0 }, 2);
-    let idx = Aligned::new(&7i64.to_le_bytes());
+    let idx = AlignedBuf::new(&7i64.to_le_bytes());
     let e = ops::run(
         &take,
         &[
-            In::Tensor(m(&[4]), x.bytes()),
-            In::Tensor(TensorMeta::new(ops::DType::I64, &[1]).unwrap(), idx.bytes()),
+            In::Tensor(m(&[4]), x.as_ref()),
+            In::Tensor(
+                TensorMeta::new(ops::DType::I64, &[1]).unwrap(),
+                idx.as_ref(),
+            ),
         ],
         m(&[1]),
-        &mut y.bytes_mut()[..4],
+        &mut y.as_mut()[..4],
     )
     .unwrap_err();
     assert_eq!(e.reason, Reason::Index { index: 7, size: 4 });
@@ -1141,7 +880,8 @@ fn shapes_the_fixtures_miss_match_the_interpreter() {
 #[test]
 fn concat_skips_empty_vectors_as_pytorch_does() {
     // cat([[[1, 2], [3, 4]], [], [[5], [6]]], dim=1) = [[1, 2, 5], [3, 4, 6]].
-    let f = |v: &[f32]| Aligned::new(&v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<_>>());
+    let f =
+        |v: &[f32]| AlignedBuf::new(&v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<_>>());
     let m = |d: &[usize]| TensorMeta::new(ops::DType::F32, d).unwrap();
     let (a, e, b) = (f(&[1.0, 2.0, 3.0, 4.0]), f(&[]), f(&[5.0, 6.0]));
     let mut y = f(&[0.0; 6]);
@@ -1149,21 +889,21 @@ fn concat_skips_empty_vectors_as_pytorch_does() {
     ops::run(
         &cat,
         &[
-            In::Tensor(m(&[2, 2]), a.bytes()),
-            In::Tensor(m(&[0]), e.bytes()),
-            In::Tensor(m(&[2, 1]), b.bytes()),
+            In::Tensor(m(&[2, 2]), a.as_ref()),
+            In::Tensor(m(&[0]), e.as_ref()),
+            In::Tensor(m(&[2, 1]), b.as_ref()),
         ],
         m(&[2, 3]),
-        y.bytes_mut(),
+        y.as_mut(),
     )
     .unwrap();
-    assert_eq!(y.bytes(), f(&[1.0, 2.0, 5.0, 3.0, 4.0, 6.0]).bytes());
+    assert_eq!(y.as_ref(), f(&[1.0, 2.0, 5.0, 3.0, 4.0, 6.0]).as_ref());
     // Inputs that do not fill the output are refused.
     let e = ops::run(
         &cat,
-        &[In::Tensor(m(&[2, 2]), a.bytes())],
+        &[In::Tensor(m(&[2, 2]), a.as_ref())],
         m(&[2, 3]),
-        y.bytes_mut(),
+        y.as_mut(),
     )
     .unwrap_err();
     assert!(matches!(e.reason, Reason::Shape { .. }), "{e}");
@@ -1216,18 +956,18 @@ fn contradictory_metadata_never_panics() {
                             ..*m
                         },
                     };
-                    let bufs: Vec<Aligned> = ins
+                    let bufs: Vec<AlignedBuf> = ins
                         .iter()
-                        .map(|m| Aligned::new(&vec![0u8; m.byte_len()]))
+                        .map(|m| AlignedBuf::new(&vec![0u8; m.byte_len()]))
                         .collect();
-                    let mut y = Aligned::new(&vec![0u8; o.byte_len()]);
+                    let mut y = AlignedBuf::new(&vec![0u8; o.byte_len()]);
                     let args: Vec<In> = ins
                         .iter()
                         .zip(&bufs)
-                        .map(|(m, b)| In::Tensor(*m, b.bytes()))
+                        .map(|(m, b)| In::Tensor(*m, b.as_ref()))
                         .collect();
                     let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                        ops::run(&step, &args, o, y.bytes_mut())
+                        ops::run(&step, &args, o, y.as_mut())
                     }));
                     let label = format!("{} {step:?} {ins:?} -> {o:?}", dir.display());
                     match r {

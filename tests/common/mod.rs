@@ -5,6 +5,7 @@
 
 pub mod aligned;
 pub mod fixtures;
+pub mod steps;
 
 use etpkg::pt2::crc32;
 
