@@ -211,47 +211,48 @@ pub fn select(
             });
         }
     }
-    let usable = |n: &Node| -> Vec<Candidate> {
-        n.candidates
-            .iter()
-            .filter(|c| c.unavailable.is_none())
-            .cloned()
-            .collect()
-    };
+    // Each instruction's candidates the device can run, computed once: the size objective
+    // consults them for every pair of a family's members.
+    let usable: Vec<Vec<&Candidate>> = nodes
+        .iter()
+        .map(|n| {
+            n.candidates
+                .iter()
+                .filter(|c| c.unavailable.is_none())
+                .collect()
+        })
+        .collect();
 
     let mut kept: BTreeSet<String> = BTreeSet::new();
     match objective {
         KernelObjective::Speed => {
-            for n in &nodes {
-                kept.insert(usable(n)[0].variant.to_string());
+            for u in &usable {
+                kept.insert(u[0].variant.to_string());
             }
         }
         KernelObjective::Size => {
-            let mut by_family: BTreeMap<&str, Vec<&Node>> = BTreeMap::new();
-            for n in &nodes {
-                by_family
-                    .entry(family(usable(n)[0].variant))
-                    .or_default()
-                    .push(n);
+            let mut by_family: BTreeMap<&str, Vec<&[&Candidate]>> = BTreeMap::new();
+            for u in &usable {
+                by_family.entry(family(u[0].variant)).or_default().push(u);
             }
             for members in by_family.values() {
                 // The per-instruction minimum, each kept variant counted once.
                 let mut each: BTreeMap<&'static str, u32> = BTreeMap::new();
-                for n in members {
-                    let c = usable(n)
-                        .into_iter()
+                for u in members {
+                    let c = u
+                        .iter()
                         .min_by_key(|c| (c.code_bytes, c.variant))
                         .expect("checked above: every node has a usable candidate");
                     each.insert(c.variant, c.code_bytes);
                 }
                 let each_cost: u64 = each.values().map(|&b| b as u64).sum();
                 // The smallest single variant that accepts every member.
-                let single = usable(members[0])
-                    .into_iter()
+                let single = members[0]
+                    .iter()
                     .filter(|c| {
                         members
                             .iter()
-                            .all(|n| usable(n).iter().any(|d| d.variant == c.variant))
+                            .all(|u| u.iter().any(|d| d.variant == c.variant))
                     })
                     .min_by_key(|c| (c.code_bytes, c.variant));
                 match single {
