@@ -69,6 +69,28 @@ fn valid_range(off: isize, s: usize, len: usize, out: usize) -> (usize, usize) {
     (lo as usize, hi as usize)
 }
 
+/// Splits `act` into the clamp an AVX-512 GEMM epilogue applies in registers (`Relu` and
+/// `Clamp` with ordered bounds) and what must still run over the stored output.
+fn fused_clamp(act: Act) -> (Option<(f32, f32)>, Act) {
+    match act {
+        Act::Relu => (Some((0.0, f32::INFINITY)), Act::None),
+        Act::Clamp { min, max } if !min.is_nan() && !max.is_nan() => (Some((min, max)), Act::None),
+        other => (None, other),
+    }
+}
+
+/// 1×1 kernel, stride 1, no padding, one group: the output plane is the input plane.
+fn is_pointwise(p: &Conv2d) -> bool {
+    p.valid()
+        && p.kh == 1
+        && p.kw == 1
+        && p.stride == [1, 1]
+        && p.pad == [0, 0]
+        && p.groups == 1
+        && p.oh == p.h
+        && p.ow == p.w
+}
+
 //@variant generic
 /// Universal convolution: one output at a time, taps bounds-checked individually.
 pub fn generic(p: &Conv2d, x: &[f32], w: &[f32], bias: Option<&[f32]>, y: &mut [f32], act: Act) {
@@ -193,14 +215,7 @@ pub fn pointwise(p: &Conv2d, x: &[f32], w: &[f32], bias: Option<&[f32]>, y: &mut
 
 /// 1×1 kernel, stride 1, no padding, one group.
 pub fn pointwise_accepts(p: &Conv2d) -> bool {
-    p.valid()
-        && p.kh == 1
-        && p.kw == 1
-        && p.stride == [1, 1]
-        && p.pad == [0, 0]
-        && p.groups == 1
-        && p.oh == p.h
-        && p.ow == p.w
+    is_pointwise(p)
 }
 //@end
 
@@ -354,6 +369,230 @@ pub fn direct_accepts(p: &Conv2d) -> bool {
 }
 //@end
 
+//@variant pointwise_avx512
+/// 1×1 convolution as one AVX-512 GEMM per image, `y[o, q] = Σ w[o, c]·x[c, q]`, reading x's
+/// rows in place; ReLU and clamps run in registers before the store.
+pub fn pointwise_avx512(
+    p: &Conv2d,
+    x: &[f32],
+    w: &[f32],
+    bias: Option<&[f32]>,
+    y: &mut [f32],
+    act: Act,
+) {
+    p.check_lens(x, w, bias, y);
+    let hw = p.h * p.w;
+    let (clamp, rest) = fused_clamp(act);
+    for b in 0..p.n {
+        let g = super::x86::Gemm {
+            m: p.c_out,
+            n: hw,
+            k: p.c_in,
+            a: w,
+            lda: p.c_in,
+            b: &x[b * p.c_in * hw..(b + 1) * p.c_in * hw],
+            ldb: hw,
+            ldc: hw,
+            init: bias.map_or(super::x86::Init::Zero, super::x86::Init::Bias),
+            clamp,
+        };
+        let yb = &mut y[b * p.c_out * hw..(b + 1) * p.c_out * hw];
+        super::x86::gemm(&g, yb);
+        rest.apply_slice(yb);
+    }
+}
+
+/// What `pointwise` accepts; the caller also checks `super::x86::avx512()`.
+pub fn pointwise_avx512_accepts(p: &Conv2d) -> bool {
+    is_pointwise(p) && p.c_in >= 1
+}
+//@end
+
+//@variant depthwise_avx512
+/// Depthwise convolution, one AVX-512 pass per channel plane: 16 output columns per vector,
+/// every tap a masked load (stride 2 keeps the even lanes of two loads), so borders need no
+/// separate code.
+pub fn depthwise_avx512(
+    p: &Conv2d,
+    x: &[f32],
+    w: &[f32],
+    bias: Option<&[f32]>,
+    y: &mut [f32],
+    act: Act,
+) {
+    p.check_lens(x, w, bias, y);
+    let (clamp, rest) = fused_clamp(act);
+    let plane = super::x86::Plane {
+        h: p.h,
+        w: p.w,
+        kh: p.kh,
+        kw: p.kw,
+        stride: p.stride,
+        pad: p.pad,
+        oh: p.oh,
+        ow: p.ow,
+    };
+    let (chw, cohw) = (p.c_in * p.h * p.w, p.c_out * p.oh * p.ow);
+    for b in 0..p.n {
+        let yb = &mut y[b * cohw..][..cohw];
+        let xb = &x[b * chw..][..chw];
+        super::x86::depthwise(&plane, p.c_out, xb, w, bias, yb, clamp);
+        rest.apply_slice(yb);
+    }
+}
+
+/// Depthwise (groups = c_in = c_out), dilation 1, horizontal stride 1 or 2; the caller also
+/// checks `super::x86::avx512()`.
+pub fn depthwise_avx512_accepts(p: &Conv2d) -> bool {
+    p.valid()
+        && p.groups == p.c_in
+        && p.groups == p.c_out
+        && p.dil == [1, 1]
+        && super::x86::Plane {
+            h: p.h,
+            w: p.w,
+            kh: p.kh,
+            kw: p.kw,
+            stride: p.stride,
+            pad: p.pad,
+            oh: p.oh,
+            ow: p.ow,
+        }
+        .supported()
+}
+//@end
+
+//@variant im2col_avx512
+/// Rows of the im2col panel per GEMM call: each call adds 256 taps to C.
+const IM2COL_KC: usize = 256;
+/// Output pixels per panel.
+const IM2COL_NC: usize = 128;
+/// The panel's row stride: 16 floats past the 128 used, so consecutive rows do not fall into
+/// the same L1 sets.
+const IM2COL_LDB: usize = IM2COL_NC + 16;
+
+/// A 64-byte aligned panel, so that B's rows start on cache lines.
+#[repr(C, align(64))]
+struct Im2colPanel([f32; IM2COL_KC * IM2COL_LDB]);
+
+/// Fills `panel` rows `0..kc` with im2col rows `k0..k0 + kc` (tap `k = (ci·kh + ky)·kw + kx`)
+/// for output pixels `n0..n0 + nc` of one group's input planes `xg`; taps outside the input
+/// are zeros.
+#[allow(clippy::too_many_arguments)]
+fn im2col_pack(
+    p: &Conv2d,
+    xg: &[f32],
+    k0: usize,
+    kc: usize,
+    n0: usize,
+    nc: usize,
+    panel: &mut [f32],
+    ldb: usize,
+) {
+    let kk = p.kh * p.kw;
+    let sx = p.stride[1];
+    for r in 0..kc {
+        let k = k0 + r;
+        let (ci, t) = (k / kk, k % kk);
+        let (ky, kx) = (t / p.kw, t % p.kw);
+        let plane = &xg[ci * p.h * p.w..][..p.h * p.w];
+        let offx = (kx * p.dil[1]) as isize - p.pad[1] as isize;
+        let (lo, hi) = valid_range(offx, sx, p.w, p.ow);
+        let dst = &mut panel[r * ldb..r * ldb + nc];
+        let mut j = 0;
+        while j < nc {
+            let q = n0 + j;
+            let (oy, ox) = (q / p.ow, q % p.ow);
+            let run = (p.ow - ox).min(nc - j);
+            let seg = &mut dst[j..j + run];
+            let iy = (oy * p.stride[0] + ky * p.dil[0]) as isize - p.pad[0] as isize;
+            if iy < 0 || iy >= p.h as isize {
+                seg.fill(0.0);
+            } else {
+                let xr = &plane[iy as usize * p.w..][..p.w];
+                let a = lo.clamp(ox, ox + run);
+                let b = hi.clamp(a, ox + run);
+                seg[..a - ox].fill(0.0);
+                seg[b - ox..].fill(0.0);
+                let first = (a as isize * sx as isize + offx) as usize;
+                let mid = &mut seg[a - ox..b - ox];
+                if sx == 1 {
+                    mid.copy_from_slice(&xr[first..first + mid.len()]);
+                } else {
+                    for (i, d) in mid.iter_mut().enumerate() {
+                        *d = xr[first + i * sx];
+                    }
+                }
+            }
+            j += run;
+        }
+    }
+}
+
+/// Any convolution as AVX-512 GEMMs: per group, the weights `[o, ci·kh·kw]` times im2col panels
+/// of 128 output pixels × 256 taps built on the stack, accumulating into y.
+pub fn im2col_avx512(
+    p: &Conv2d,
+    x: &[f32],
+    w: &[f32],
+    bias: Option<&[f32]>,
+    y: &mut [f32],
+    act: Act,
+) {
+    p.check_lens(x, w, bias, y);
+    let mut panel = Im2colPanel([0.0; IM2COL_KC * IM2COL_LDB]);
+    let (cg, og) = (p.c_in / p.groups, p.c_out / p.groups);
+    let kdim = cg * p.kh * p.kw;
+    let (hw, ohw) = (p.h * p.w, p.oh * p.ow);
+    let (clamp, rest) = fused_clamp(act);
+    for b in 0..p.n {
+        for g in 0..p.groups {
+            let xg = &x[(b * p.c_in + g * cg) * hw..][..cg * hw];
+            let wg = &w[g * og * kdim..][..og * kdim];
+            let yg = &mut y[(b * p.c_out + g * og) * ohw..][..og * ohw];
+            let mut n0 = 0;
+            while n0 < ohw {
+                let nc = IM2COL_NC.min(ohw - n0);
+                let mut k0 = 0;
+                while k0 < kdim {
+                    let kc = IM2COL_KC.min(kdim - k0);
+                    im2col_pack(p, xg, k0, kc, n0, nc, &mut panel.0, IM2COL_LDB);
+                    let init = if k0 > 0 {
+                        super::x86::Init::Load
+                    } else {
+                        bias.map_or(super::x86::Init::Zero, |bv| {
+                            super::x86::Init::Bias(&bv[g * og..(g + 1) * og])
+                        })
+                    };
+                    let gm = super::x86::Gemm {
+                        m: og,
+                        n: nc,
+                        k: kc,
+                        a: &wg[k0..],
+                        lda: kdim,
+                        b: &panel.0[..(kc - 1) * IM2COL_LDB + nc],
+                        ldb: IM2COL_LDB,
+                        ldc: ohw,
+                        init,
+                        clamp: if k0 + kc == kdim { clamp } else { None },
+                    };
+                    super::x86::gemm(&gm, &mut yg[n0..]);
+                    k0 += kc;
+                }
+                n0 += nc;
+            }
+            rest.apply_slice(yg);
+        }
+    }
+}
+
+/// Every consistent convolution with at least one tap per output; the caller also checks
+/// `super::x86::avx512()`.
+pub fn im2col_avx512_accepts(p: &Conv2d) -> bool {
+    p.valid() && p.c_in >= 1
+}
+//@end
+
 //@meta
 /// Code sizes: `.text` bytes of each variant's function plus its `_accepts` (helpers inlined;
 /// out-of-line `crate::act`/`crate::math` calls not counted) from
@@ -395,6 +634,33 @@ pub const VARIANTS: &[super::meta::KernelInfo] = &[
         shape: "1x1 kernel, stride 1, no padding, groups 1",
         speed: 3,
         code_bytes: 5243,
+    },
+    super::meta::KernelInfo {
+        name: "conv.im2col_avx512",
+        family: "conv",
+        dtypes: &["f32"],
+        isa: &["avx512f", "fma"],
+        shape: "any (im2col panels times the weights, AVX-512 GEMM)",
+        speed: 4,
+        code_bytes: 0,
+    },
+    super::meta::KernelInfo {
+        name: "conv.depthwise_avx512",
+        family: "conv",
+        dtypes: &["f32"],
+        isa: &["avx512f", "fma"],
+        shape: "depthwise, dilation 1, horizontal stride 1 or 2",
+        speed: 5,
+        code_bytes: 0,
+    },
+    super::meta::KernelInfo {
+        name: "conv.pointwise_avx512",
+        family: "conv",
+        dtypes: &["f32"],
+        isa: &["avx512f", "fma"],
+        shape: "1x1 kernel, stride 1, no padding, groups 1",
+        speed: 6,
+        code_bytes: 0,
     },
 ];
 //@end

@@ -1,5 +1,6 @@
-//! etpkg's kernel library. Invariant: every kernel is safe, `no_std`, allocation-free, and
-//! computes what etpkg's reference interpreter computes for the same op.
+//! etpkg's kernel library. Invariant: every kernel is safe to call, `no_std`, allocation-free,
+//! and computes what etpkg's reference interpreter computes for the same op (the speed variants
+//! up to f32 summation order). The only unsafe code is `x86.rs`'s AVX-512 building blocks.
 //!
 //! One op family per file. A family file holds shared code (parameter structs, helpers), one
 //! block per variant and a `VARIANTS` table, separated by marker comments so that etpkg's
@@ -36,3 +37,4 @@ pub mod softmax;
 pub mod unary;
 pub mod upsample;
 pub mod where_;
+pub mod x86;

@@ -30,6 +30,7 @@ pub const SOURCES: &[(&str, &str)] = &[
     src!("kernels/src/unary.rs"),
     src!("kernels/src/upsample.rs"),
     src!("kernels/src/where_.rs"),
+    src!("kernels/src/x86.rs"),
     src!("runtime/src/decode.rs"),
     src!("runtime/src/exec.rs"),
     src!("runtime/src/ops/attention.rs"),

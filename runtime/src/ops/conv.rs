@@ -124,6 +124,33 @@ pub(super) fn run(
     let b = if c.n() == 3 { Some(c.f32_in(2)?) } else { None };
     let y = c.f32_out(y)?;
     let act = c.step.act;
+    //@use conv.pointwise_avx512
+    if kept("conv.pointwise_avx512")
+        && super::kernels::x86::avx512()
+        && super::kernels::conv::pointwise_avx512_accepts(&p)
+    {
+        super::kernels::conv::pointwise_avx512(&p, x, w, b, y, act);
+        return Ok("conv.pointwise_avx512");
+    }
+    //@end
+    //@use conv.depthwise_avx512
+    if kept("conv.depthwise_avx512")
+        && super::kernels::x86::avx512()
+        && super::kernels::conv::depthwise_avx512_accepts(&p)
+    {
+        super::kernels::conv::depthwise_avx512(&p, x, w, b, y, act);
+        return Ok("conv.depthwise_avx512");
+    }
+    //@end
+    //@use conv.im2col_avx512
+    if kept("conv.im2col_avx512")
+        && super::kernels::x86::avx512()
+        && super::kernels::conv::im2col_avx512_accepts(&p)
+    {
+        super::kernels::conv::im2col_avx512(&p, x, w, b, y, act);
+        return Ok("conv.im2col_avx512");
+    }
+    //@end
     //@use conv.pointwise
     if kept("conv.pointwise") && super::kernels::conv::pointwise_accepts(&p) {
         super::kernels::conv::pointwise(&p, x, w, b, y, act);
@@ -155,6 +182,21 @@ pub(super) fn accepting(c: &Ctx, found: &mut dyn FnMut(&'static str)) {
     let Ok(p) = params(c) else {
         return;
     };
+    //@use conv.pointwise_avx512
+    if super::kernels::conv::pointwise_avx512_accepts(&p) {
+        found("conv.pointwise_avx512");
+    }
+    //@end
+    //@use conv.depthwise_avx512
+    if super::kernels::conv::depthwise_avx512_accepts(&p) {
+        found("conv.depthwise_avx512");
+    }
+    //@end
+    //@use conv.im2col_avx512
+    if super::kernels::conv::im2col_avx512_accepts(&p) {
+        found("conv.im2col_avx512");
+    }
+    //@end
     //@use conv.pointwise
     if super::kernels::conv::pointwise_accepts(&p) {
         found("conv.pointwise");
