@@ -518,6 +518,8 @@ fn im2col_pack(
                 let mid = &mut seg[a - ox..b - ox];
                 if sx == 1 {
                     mid.copy_from_slice(&xr[first..first + mid.len()]);
+                } else if sx == 2 {
+                    super::x86::copy_even(mid, &xr[first..]);
                 } else {
                     for (i, d) in mid.iter_mut().enumerate() {
                         *d = xr[first + i * sx];

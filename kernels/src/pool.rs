@@ -159,18 +159,58 @@ pub fn generic_accepts(p: &Pool2d) -> bool {
 }
 //@end
 
+//@variant max3_avx512
+/// 3×3 max pooling with AVX-512, 16 output columns per vector and several planes at once.
+pub fn max3_avx512(p: &Pool2d, x: &[f32], y: &mut [f32]) {
+    let plane = super::x86::Plane {
+        h: p.h,
+        w: p.w,
+        kh: p.kh,
+        kw: p.kw,
+        stride: p.stride,
+        pad: p.pad,
+        oh: p.oh,
+        ow: p.ow,
+    };
+    super::x86::max_pool3(&plane, p.planes, x, y);
+}
+
+/// Max pooling over a fixed 3×3 window, dilation 1, horizontal stride 1 or 2; the caller also
+/// checks `x86::avx512()`.
+pub fn max3_avx512_accepts(p: &Pool2d) -> bool {
+    p.kind == PoolKind::Max
+        && !p.adaptive
+        && p.kh == 3
+        && p.kw == 3
+        && p.dil == [1, 1]
+        && p.stride[0] >= 1
+        && (1..=2).contains(&p.stride[1])
+}
+//@end
+
 //@meta
 /// Code sizes: `.text` bytes of each variant's function (helpers inlined; out-of-line
 /// `crate::act`/`crate::math` calls not counted) from
 /// `cargo rustc --release -p etpkg-kernels --lib -- --emit=obj -C codegen-units=1` for the default
 /// x86_64 target, read with `nm --size-sort -S`.
-pub const VARIANTS: &[super::meta::KernelInfo] = &[super::meta::KernelInfo {
-    name: "pool.generic",
-    family: "pool",
-    dtypes: &["f32"],
-    isa: &[],
-    shape: "any",
-    speed: 0,
-    code_bytes: 3461,
-}];
+pub const VARIANTS: &[super::meta::KernelInfo] = &[
+    super::meta::KernelInfo {
+        name: "pool.generic",
+        family: "pool",
+        dtypes: &["f32"],
+        isa: &[],
+        shape: "any",
+        speed: 0,
+        code_bytes: 3461,
+    },
+    super::meta::KernelInfo {
+        name: "pool.max3_avx512",
+        family: "pool",
+        dtypes: &["f32"],
+        isa: &["avx512f", "fma"],
+        shape: "max, 3x3 window, dilation 1, horizontal stride 1 or 2",
+        speed: 1,
+        code_bytes: 0,
+    },
+];
 //@end

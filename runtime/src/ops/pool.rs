@@ -127,6 +127,16 @@ pub(super) fn run(
 ) -> Result<&'static str, OpError> {
     let p = params(c)?;
     let x = c.f32_in(0)?;
+    //@use pool.max3_avx512
+    if kept("pool.max3_avx512")
+        && super::kernels::x86::avx512()
+        && super::kernels::pool::max3_avx512_accepts(&p)
+    {
+        super::kernels::pool::max3_avx512(&p, x, c.f32_out(y)?);
+        c.post_act(y)?;
+        return Ok("pool.max3_avx512");
+    }
+    //@end
     //@use pool.generic
     if kept("pool.generic") && super::kernels::pool::generic_accepts(&p) {
         super::kernels::pool::generic(&p, x, c.f32_out(y)?);
@@ -141,6 +151,11 @@ pub(super) fn accepting(c: &Ctx, found: &mut dyn FnMut(&'static str)) {
     let Ok(p) = params(c) else {
         return;
     };
+    //@use pool.max3_avx512
+    if super::kernels::pool::max3_avx512_accepts(&p) {
+        found("pool.max3_avx512");
+    }
+    //@end
     //@use pool.generic
     if super::kernels::pool::generic_accepts(&p) {
         found("pool.generic");
