@@ -208,6 +208,8 @@ pub fn depthwise(
     );
     // Every tap's start column must fit an isize with room for a 32-lane load.
     assert!(p.w < (1 << 30) && p.ow < (1 << 29));
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = clamp;
     #[cfg(target_arch = "x86_64")]
     // SAFETY: AVX-512 is available, and the lengths were checked; the loads mask off every lane
     // outside its row.
