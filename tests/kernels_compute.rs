@@ -16,6 +16,7 @@ use etpkg_kernels::norm::{self, Norm};
 use etpkg_kernels::pool::{self, Pool2d, PoolKind};
 use etpkg_kernels::softmax::{self, Softmax};
 use etpkg_kernels::upsample::{self, Mode, Upsample2d};
+use etpkg_kernels::x86;
 
 /// A deterministic xorshift generator, so a failure reproduces from its seed.
 struct Rng(u64);
@@ -131,7 +132,30 @@ const CONV_VARIANTS: &[(&str, ConvFn, ConvAccepts)] = &[
     ("direct", conv::direct, conv::direct_accepts),
     ("depthwise", conv::depthwise, conv::depthwise_accepts),
     ("pointwise", conv::pointwise, conv::pointwise_accepts),
+    (
+        "pointwise_avx512",
+        conv::pointwise_avx512,
+        pointwise_avx512_here,
+    ),
+    (
+        "depthwise_avx512",
+        conv::depthwise_avx512,
+        depthwise_avx512_here,
+    ),
+    ("im2col_avx512", conv::im2col_avx512, im2col_avx512_here),
 ];
+
+// The AVX-512 variants run only where the CPU has AVX-512, as their binding arms check; on other
+// machines they are skipped and not counted.
+fn pointwise_avx512_here(p: &Conv2d) -> bool {
+    x86::avx512() && conv::pointwise_avx512_accepts(p)
+}
+fn depthwise_avx512_here(p: &Conv2d) -> bool {
+    x86::avx512() && conv::depthwise_avx512_accepts(p)
+}
+fn im2col_avx512_here(p: &Conv2d) -> bool {
+    x86::avx512() && conv::im2col_avx512_accepts(p)
+}
 
 /// Output size of a forward convolution along one dim, or None if the kernel does not fit.
 fn conv_out(size: usize, k: usize, s: usize, pad: usize, dil: usize) -> Option<usize> {
@@ -189,7 +213,7 @@ fn random_conv(r: &mut Rng, kind: usize) -> Option<(Conv2d, bool)> {
 fn conv_variants_match_interpreter() {
     let mut r = Rng(0x1234_5678_9abc_def1);
     let acts = activations();
-    let mut runs = [0usize; 4];
+    let mut runs = [0usize; CONV_VARIANTS.len()];
     for case in 0..600 {
         let Some((p, one_d)) = random_conv(&mut r, case % 3) else {
             continue;
@@ -236,7 +260,14 @@ fn conv_variants_match_interpreter() {
             assert_close(&format!("conv.{name} {p:?} {act:?}"), &y, &want);
         }
     }
-    assert!(runs.iter().all(|&n| n >= 50), "variant runs {runs:?}");
+    let expected = |name: &str| !name.ends_with("_avx512") || x86::avx512();
+    assert!(
+        CONV_VARIANTS
+            .iter()
+            .zip(runs)
+            .all(|((name, ..), n)| n >= 30 || !expected(name)),
+        "variant runs {runs:?}"
+    );
 }
 
 #[test]
@@ -555,6 +586,51 @@ fn pool_out(input: usize, k: usize, s: usize, p: usize, d: usize, ceil: bool) ->
         out -= 1;
     }
     Some(out)
+}
+
+/// `pool.max3_avx512` against `pool.generic` (itself checked against the interpreter below) on
+/// random 3×3 max poolings, NaN included; skipped where the CPU lacks AVX-512.
+#[test]
+fn max3_avx512_matches_generic_pooling() {
+    if !x86::avx512() {
+        return;
+    }
+    let mut r = Rng(77);
+    for case in 0..200 {
+        let (planes, h, w) = (r.range(1, 20), r.range(1, 30), r.range(1, 70));
+        let (sy, sx) = (r.range(1, 3), r.range(1, 2));
+        let (py, px) = (r.range(0, 1), r.range(0, 1));
+        let (Some(oh), Some(ow)) = (conv_out(h, 3, sy, py, 1), conv_out(w, 3, sx, px, 1)) else {
+            continue;
+        };
+        let mut x = r.vec(planes * h * w);
+        if case % 7 == 0 {
+            x[r.range(0, planes * h * w - 1)] = f32::NAN;
+        }
+        let p = Pool2d {
+            kind: PoolKind::Max,
+            planes,
+            h,
+            w,
+            oh,
+            ow,
+            adaptive: false,
+            kh: 3,
+            kw: 3,
+            stride: [sy, sx],
+            pad: [py, px],
+            dil: [1, 1],
+            count_include_pad: false,
+            divisor_override: 0,
+        };
+        assert!(pool::max3_avx512_accepts(&p));
+        let (mut want, mut got) = (vec![0.0; planes * oh * ow], vec![1.0; planes * oh * ow]);
+        pool::generic(&p, &x, &mut want);
+        pool::max3_avx512(&p, &x, &mut got);
+        for (a, b) in want.iter().zip(&got) {
+            assert!(a == b || (a.is_nan() && b.is_nan()), "{p:?}: {a} vs {b}");
+        }
+    }
 }
 
 #[test]
@@ -905,11 +981,24 @@ fn variant_tables_are_consistent() {
                 k.name
             );
             assert!(
-                k.speed <= 3 && (k.shape == "any") == (k.speed == 0),
+                k.speed <= 6 && (k.shape == "any") == (k.speed == 0),
                 "{}",
                 k.name
             );
-            assert!(k.isa.is_empty() && k.dtypes == ["f32"], "{}", k.name);
+            // The only ISA-specific variants are the AVX-512 ones, named for it.
+            assert_eq!(
+                !k.isa.is_empty(),
+                k.name.ends_with("_avx512"),
+                "{}: isa {:?}",
+                k.name,
+                k.isa
+            );
+            assert!(
+                k.isa.iter().all(|f| ["avx512f", "fma"].contains(f)),
+                "{}",
+                k.name
+            );
+            assert!(k.dtypes == ["f32"], "{}", k.name);
             assert!(k.code_bytes > 100 && k.code_bytes < 100_000, "{}", k.name);
         }
         let blocks = src.matches("//@variant ").count();
