@@ -291,6 +291,7 @@ type GemmAccepts = fn(&Gemm) -> bool;
 const GEMM_VARIANTS: &[(&str, GemmFn, GemmAccepts)] = &[
     ("generic", matmul::generic, matmul::generic_accepts),
     ("tiled", matmul::tiled, matmul::tiled_accepts),
+    ("dot", matmul::dot, matmul::dot_accepts),
 ];
 
 fn run_gemm(
@@ -302,8 +303,13 @@ fn run_gemm(
     act: Act,
     want: &[f32],
 ) {
+    assert!(matmul::generic_accepts(p) && matmul::tiled_accepts(p));
+    // The dot variant takes exactly the products with `b` stored `[n, k]` (linear layers).
+    assert_eq!(matmul::dot_accepts(p), p.b_trans);
     for (name, f, accepts) in GEMM_VARIANTS {
-        assert!(accepts(p));
+        if !accepts(p) {
+            continue;
+        }
         let mut y = vec![f32::NAN; want.len()];
         f(p, a, b, bias, &mut y, act);
         assert_close(&format!("matmul.{name} {what} {p:?} {act:?}"), &y, want);
