@@ -285,7 +285,8 @@ pub fn fast_exp(x: f32) -> f32 {
     };
     // Adding and subtracting 1.5·2^23 rounds to the nearest integer for |v| < 2^22.
     const ROUND: f32 = 12_582_912.0;
-    let n = (xc * core::f32::consts::LOG2_E + ROUND) - ROUND;
+    let shifted = xc * core::f32::consts::LOG2_E + ROUND;
+    let n = shifted - ROUND;
     let r = (xc - n * FAST_LN2_HI) - n * FAST_LN2_LO;
     // Taylor polynomial of e^r on |r| ≤ ln2/2: the omitted r^8/8! term is below 6e-9.
     let p = 1.0
@@ -295,8 +296,10 @@ pub fn fast_exp(x: f32) -> f32 {
                     + r * (1.0 / 24.0
                         + r * (1.0 / 120.0 + r * (1.0 / 720.0 + r * (1.0 / 5040.0)))))));
     // 2^n in two halves, so n = 128 (x just below the overflow threshold) needs no exponent
-    // outside the normal range. `as` saturates NaN to 0, and then `p` is NaN anyway.
-    let ni = n as i32;
+    // outside the normal range. In [2^23, 2^24) the f32 ulp is 1, so `shifted`'s bits are
+    // those of 1.5·2^23 plus n: an integer conversion without `as` (which would go scalar for
+    // its NaN saturation). For NaN the bits are garbage, but then `p` is NaN anyway.
+    let ni = (shifted.to_bits() as i32).wrapping_sub(0x4b40_0000);
     let n1 = ni >> 1;
     let n2 = ni - n1;
     let s1 = f32::from_bits(((n1 + 127) as u32) << 23);

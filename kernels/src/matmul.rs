@@ -341,91 +341,89 @@ pub fn tiled_accepts(_p: &Gemm) -> bool {
 //@end
 
 //@variant dot
-/// Accumulator lanes of the dot-product tiles: one AVX-512 register, two AVX2 ones.
-const DL: usize = 16;
+/// Depth of one k block: a `KB × 16` panel of transposed `a` rows (16 KiB) lives on the stack.
+const KB: usize = 256;
 
-/// Sum of the lanes, pairwise, so LLVM reduces with shuffles.
-#[inline(always)]
-fn hsum(v: &[f32; DL]) -> f32 {
-    let mut h = [0f32; DL / 2];
-    for l in 0..DL / 2 {
-        h[l] = v[l] + v[l + DL / 2];
-    }
-    let mut q = [0f32; DL / 4];
-    for l in 0..DL / 4 {
-        q[l] = h[l] + h[l + DL / 4];
-    }
-    (q[0] + q[2]) + (q[1] + q[3])
-}
+/// Output columns per tile: `C` accumulator vectors plus one panel vector fit the registers.
+const CT: usize = 8;
 
-/// `acc += a·b` lane by lane: one vector multiply-add once LLVM has the lanes side by side.
-#[inline(always)]
-fn fma_lanes(acc: &mut [f32; DL], a: &[f32; DL], b: &[f32; DL]) {
-    let mut v = *acc;
-    for l in 0..DL {
-        v[l] += a[l] * b[l];
-    }
-    *acc = v;
-}
-
-/// The `R × C` dot products of rows `i..i+R` of `a` (`[m, k]`) with rows `j..j+C` of `b`
-/// (`[n, k]`), accumulated in `DL`-lane vectors along `k` and reduced once at the end.
-// Never inlined, like the tiled variant's tiles: compiled alone, the accumulators stay in
-// registers.
+/// `C` columns `j..j+C` of the product of an `L`-row panel (`at[t][l]` = row `l`, depth `t`)
+/// with `b` (`[n, k]`, depth range `k0..k0+at.len()`): per depth step one panel vector is
+/// multiplied by `C` broadcast weights, so the accumulators are `C` vectors of `L` rows that
+/// stay in registers.
 #[inline(never)]
-fn dot_tile<const R: usize, const C: usize>(
-    a: &[f32],
+fn panel_tile<const L: usize, const C: usize>(
+    at: &[[f32; L]],
     b: &[f32],
     k: usize,
-    (i, j): (usize, usize),
-) -> [[f32; C]; R] {
-    let ar: [&[f32]; R] = core::array::from_fn(|r| &a[(i + r) * k..(i + r + 1) * k]);
-    let br: [&[f32]; C] = core::array::from_fn(|c| &b[(j + c) * k..(j + c + 1) * k]);
-    let kl = k / DL * DL;
-    // Whole `DL`-lane chunks as arrays, so the lane loops carry no bounds checks.
-    let ac: [&[[f32; DL]]; R] = core::array::from_fn(|r| ar[r].as_chunks::<DL>().0);
-    let bc: [&[[f32; DL]]; C] = core::array::from_fn(|c| br[c].as_chunks::<DL>().0);
-    let mut acc = [[[0f32; DL]; C]; R];
-    for s in 0..kl / DL {
-        let av: [&[f32; DL]; R] = core::array::from_fn(|r| &ac[r][s]);
-        let bv: [&[f32; DL]; C] = core::array::from_fn(|c| &bc[c][s]);
-        for r in 0..R {
-            for c in 0..C {
-                fma_lanes(&mut acc[r][c], av[r], bv[c]);
-            }
-        }
-    }
-    let mut out = [[0f32; C]; R];
-    for r in 0..R {
+    k0: usize,
+    j: usize,
+) -> [[f32; L]; C] {
+    let kb = at.len();
+    let br: [&[f32]; C] = core::array::from_fn(|c| &b[(j + c) * k + k0..(j + c) * k + k0 + kb]);
+    let mut acc = [[0f32; L]; C];
+    for (t, av) in at.iter().enumerate() {
         for c in 0..C {
-            let mut s = hsum(&acc[r][c]);
-            for t in kl..k {
-                s += ar[r][t] * br[c][t];
+            let bv = br[c][t];
+            for l in 0..L {
+                acc[c][l] += bv * av[l];
             }
-            out[r][c] = s;
         }
     }
-    out
+    acc
 }
 
-/// Rows `i..i+R` of one output matrix: `R × 4` tiles, then single columns.
+/// One block of up to `L` rows `i0..i0+rows` of one output matrix: `a`'s rows are transposed
+/// into a stack panel one k block at a time, swept against every column of `b`, and the
+/// partial sums scattered into `y` (added to the earlier k blocks' sums).
 #[inline(never)]
-fn dot_rows<const R: usize>(a: &[f32], b: &[f32], y: &mut [f32], k: usize, n: usize, i: usize) {
-    let n4 = n / 4 * 4;
-    let mut j = 0;
-    while j < n4 {
-        let t = dot_tile::<R, 4>(a, b, k, (i, j));
-        for (r, row) in t.iter().enumerate() {
-            y[(i + r) * n + j..(i + r) * n + j + 4].copy_from_slice(row);
+#[allow(clippy::too_many_arguments)]
+fn panel_rows<const L: usize>(
+    a: &[f32],
+    b: &[f32],
+    y: &mut [f32],
+    k: usize,
+    n: usize,
+    i0: usize,
+    rows: usize,
+) {
+    let mut panel = [[0f32; L]; KB];
+    let n8 = n / CT * CT;
+    let mut k0 = 0;
+    // `k == 0` still needs one pass to write the zero sums.
+    while k0 < k || (k0 == 0 && k == 0) {
+        let kb = (k - k0).min(KB);
+        let at = &mut panel[..kb];
+        for (l, arow) in a[i0 * k..(i0 + rows) * k].chunks_exact(k).enumerate() {
+            for (t, &v) in arow[k0..k0 + kb].iter().enumerate() {
+                at[t][l] = v;
+            }
         }
-        j += 4;
-    }
-    while j < n {
-        let t = dot_tile::<R, 1>(a, b, k, (i, j));
-        for (r, row) in t.iter().enumerate() {
-            y[(i + r) * n + j] = row[0];
+        let at = &panel[..kb];
+        let first = k0 == 0;
+        let mut scatter = |j: usize, col: &[f32; L]| {
+            for (l, &v) in col[..rows].iter().enumerate() {
+                let o = &mut y[(i0 + l) * n + j];
+                *o = if first { v } else { *o + v };
+            }
+        };
+        let mut j = 0;
+        while j < n8 {
+            let t = panel_tile::<L, CT>(at, b, k, k0, j);
+            for (c, col) in t.iter().enumerate() {
+                scatter(j + c, col);
+            }
+            j += CT;
         }
-        j += 1;
+        while j < n {
+            let t = panel_tile::<L, 1>(at, b, k, k0, j);
+            scatter(j, &t[0]);
+            j += 1;
+        }
+        k0 += KB;
+        if k0 >= k {
+            break;
+        }
     }
 }
 
@@ -452,9 +450,10 @@ fn finish_row(p: &Gemm, row: &mut [f32], bias: Option<&[f32]>, i: usize, act: Ac
     act.apply_slice_fast(row);
 }
 
-/// GEMM for `b` stored `[n, k]` (linear layers' weights), as dot products along the
-/// contiguous `k` of both operands: 4×4 tiles of 16-lane accumulators, reduced once per output,
-/// then the bias and the activation (fast GELU/SiLU) applied per row while it is in cache.
+/// GEMM for `b` stored `[n, k]` (linear layers' weights). Blocks of 16 rows of `a` (8 or 4
+/// for a short last block) are transposed into a stack panel, so the inner loop multiplies a
+/// 16-row vector by broadcast weights with every accumulator in a register; then the bias and
+/// the activation (fast GELU/SiLU) are applied per row while it is in cache.
 pub fn dot(p: &Gemm, a: &[f32], b: &[f32], bias: Option<&[f32]>, y: &mut [f32], act: Act) {
     debug_assert_eq!(y.len(), p.batch_len() * p.m * p.n);
     let (m, k, n) = (p.m, p.k, p.n);
@@ -465,11 +464,11 @@ pub fn dot(p: &Gemm, a: &[f32], b: &[f32], bias: Option<&[f32]>, y: &mut [f32], 
         let ym = &mut y[bi * m * n..(bi + 1) * m * n];
         let mut i = 0;
         while i < m {
-            let rows = if i + 4 <= m { 4 } else { 1 };
-            if rows == 4 {
-                dot_rows::<4>(am, bm, ym, k, n, i);
-            } else {
-                dot_rows::<1>(am, bm, ym, k, n, i);
+            let rows = (m - i).min(16);
+            match rows {
+                9.. => panel_rows::<16>(am, bm, ym, k, n, i, rows),
+                5..=8 => panel_rows::<8>(am, bm, ym, k, n, i, rows),
+                _ => panel_rows::<4>(am, bm, ym, k, n, i, rows),
             }
             for r in i..i + rows {
                 finish_row(p, &mut ym[r * n..(r + 1) * n], bias, r, act);
@@ -487,7 +486,7 @@ pub fn dot_accepts(p: &Gemm) -> bool {
 
 //@meta
 /// Code sizes: `.text` bytes of each variant's function (helpers inlined, plus the tiled
-/// variant's out-of-line `tile_*` and the dot variant's `dot_rows`/`dot_tile` instances; out-of-line
+/// variant's out-of-line `tile_*` and the dot variant's `panel_rows`/`panel_tile` instances; out-of-line
 /// `crate::act`/`crate::math` calls not counted) from
 /// `cargo rustc --release -p etpkg-kernels --lib -- --emit=obj -C codegen-units=1` for the default
 /// x86_64 target, read with `nm --size-sort -S`.
