@@ -344,33 +344,57 @@ pub fn tiled_accepts(_p: &Gemm) -> bool {
 /// Depth of one k block: a `KB × 16` panel of transposed `a` rows (16 KiB) lives on the stack.
 const KB: usize = 256;
 
-/// Output columns per tile: `C` accumulator vectors plus one panel vector fit the registers.
-const CT: usize = 8;
+/// Output columns per tile: four accumulator vectors plus one panel vector.
+const CT: usize = 4;
 
-/// `C` columns `j..j+C` of the product of an `L`-row panel (`at[t][l]` = row `l`, depth `t`)
-/// with `b` (`[n, k]`, depth range `k0..k0+at.len()`): per depth step one panel vector is
-/// multiplied by `C` broadcast weights, so the accumulators are `C` vectors of `L` rows that
-/// stay in registers.
+/// `acc += w·v` lane by lane.
+#[inline(always)]
+fn axpy<const L: usize>(acc: &mut [f32; L], w: f32, v: &[f32; L]) {
+    for l in 0..L {
+        acc[l] += w * v[l];
+    }
+}
+
+/// Columns `j..j+4` of the product of an `L`-row panel (`at[t][l]` = row `l`, depth `t`) with
+/// `b` (`[n, k]`, depths `k0..k0+at.len()`): per depth step one panel vector is multiplied by
+/// four broadcast weights. Written with zipped iterators and named accumulators, so there is
+/// no bounds check and no inner loop for LLVM to keep in memory.
 #[inline(never)]
-fn panel_tile<const L: usize, const C: usize>(
+fn panel_tile4<const L: usize>(
     at: &[[f32; L]],
     b: &[f32],
     k: usize,
     k0: usize,
     j: usize,
-) -> [[f32; L]; C] {
+) -> [[f32; L]; CT] {
     let kb = at.len();
-    let br: [&[f32]; C] = core::array::from_fn(|c| &b[(j + c) * k + k0..(j + c) * k + k0 + kb]);
-    let mut acc = [[0f32; L]; C];
-    for (t, av) in at.iter().enumerate() {
-        for c in 0..C {
-            let bv = br[c][t];
-            for l in 0..L {
-                acc[c][l] += bv * av[l];
-            }
-        }
+    let row = |c: usize| &b[(j + c) * k + k0..(j + c) * k + k0 + kb];
+    let (b0, b1, b2, b3) = (row(0), row(1), row(2), row(3));
+    let (mut a0, mut a1, mut a2, mut a3) = ([0f32; L], [0f32; L], [0f32; L], [0f32; L]);
+    for ((((av, &w0), &w1), &w2), &w3) in at.iter().zip(b0).zip(b1).zip(b2).zip(b3) {
+        axpy(&mut a0, w0, av);
+        axpy(&mut a1, w1, av);
+        axpy(&mut a2, w2, av);
+        axpy(&mut a3, w3, av);
     }
-    acc
+    [a0, a1, a2, a3]
+}
+
+/// Column `j` of the same product, for the columns past the last whole group of four.
+#[inline(never)]
+fn panel_tile1<const L: usize>(
+    at: &[[f32; L]],
+    b: &[f32],
+    k: usize,
+    k0: usize,
+    j: usize,
+) -> [f32; L] {
+    let b0 = &b[j * k + k0..j * k + k0 + at.len()];
+    let mut a0 = [0f32; L];
+    for (av, &w0) in at.iter().zip(b0) {
+        axpy(&mut a0, w0, av);
+    }
+    a0
 }
 
 /// One block of up to `L` rows `i0..i0+rows` of one output matrix: `a`'s rows are transposed
@@ -409,15 +433,14 @@ fn panel_rows<const L: usize>(
         };
         let mut j = 0;
         while j < n8 {
-            let t = panel_tile::<L, CT>(at, b, k, k0, j);
+            let t = panel_tile4::<L>(at, b, k, k0, j);
             for (c, col) in t.iter().enumerate() {
                 scatter(j + c, col);
             }
             j += CT;
         }
         while j < n {
-            let t = panel_tile::<L, 1>(at, b, k, k0, j);
-            scatter(j, &t[0]);
+            scatter(j, &panel_tile1::<L>(at, b, k, k0, j));
             j += 1;
         }
         k0 += KB;
@@ -486,7 +509,7 @@ pub fn dot_accepts(p: &Gemm) -> bool {
 
 //@meta
 /// Code sizes: `.text` bytes of each variant's function (helpers inlined, plus the tiled
-/// variant's out-of-line `tile_*` and the dot variant's `panel_rows`/`panel_tile` instances; out-of-line
+/// variant's out-of-line `tile_*` and the dot variant's `panel_rows`/`panel_tile*` instances; out-of-line
 /// `crate::act`/`crate::math` calls not counted) from
 /// `cargo rustc --release -p etpkg-kernels --lib -- --emit=obj -C codegen-units=1` for the default
 /// x86_64 target, read with `nm --size-sort -S`.
