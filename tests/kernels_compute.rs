@@ -930,7 +930,7 @@ fn variant_tables_are_consistent() {
 fn attention_matches_interpreter() {
     let mut r = Rng(2024);
     for case in 0..120 {
-        let (l, s, e, ev) = (r.range(1, 9), r.range(1, 11), r.range(1, 17), r.range(1, 9));
+        let (l, s, e, ev) = (r.range(1, 9), r.range(1, 11), r.range(1, 40), r.range(1, 9));
         let d = [r.range(1, 2), r.range(1, 3)];
         let has = |r: &mut Rng| [r.coin(), r.coin()];
         let (qh, kh, vh) = (has(&mut r), has(&mut r), has(&mut r));
@@ -996,10 +996,17 @@ fn attention_matches_interpreter() {
             scale: scale.map_or(Sdpa::default_scale(e), |v| v as f32),
             causal,
         };
-        assert!(attention::generic_accepts(&p));
-        let mut y = vec![f32::NAN; want.len()];
-        let mut scratch = vec![0.0; s];
-        attention::generic(&p, &q, &k, &v, mask, &mut y, &mut scratch);
-        assert_close(&format!("attention.generic {p:?}"), &y, &want);
+        type SdpaFn = fn(&Sdpa, &[f32], &[f32], &[f32], Mask, &mut [f32], &mut [f32]);
+        let variants: [(&str, SdpaFn, fn(&Sdpa) -> bool); 2] = [
+            ("generic", attention::generic, attention::generic_accepts),
+            ("fast", attention::fast, attention::fast_accepts),
+        ];
+        for (name, f, accepts) in variants {
+            assert!(accepts(&p));
+            let mut y = vec![f32::NAN; want.len()];
+            let mut scratch = vec![0.0; s];
+            f(&p, &q, &k, &v, mask, &mut y, &mut scratch);
+            assert_close(&format!("attention.{name} {p:?}"), &y, &want);
+        }
     }
 }

@@ -143,18 +143,143 @@ pub fn generic_accepts(_p: &Sdpa) -> bool {
 }
 //@end
 
+//@variant fast
+/// Lanes of the dot-product accumulators.
+const FL: usize = 16;
+
+/// `a·b` over equal-length rows, in `FL`-lane partial sums reduced pairwise at the end.
+#[inline(always)]
+fn dot_lanes(a: &[f32], b: &[f32]) -> f32 {
+    let (ac, at) = a.as_chunks::<FL>();
+    let (bc, bt) = b.as_chunks::<FL>();
+    let mut acc = [0f32; FL];
+    for (x, y) in ac.iter().zip(bc) {
+        for l in 0..FL {
+            acc[l] += x[l] * y[l];
+        }
+    }
+    let mut w = FL;
+    while w > 1 {
+        w /= 2;
+        for l in 0..w {
+            acc[l] += acc[l + w];
+        }
+    }
+    let mut s = acc[0];
+    for (x, y) in at.iter().zip(bt) {
+        s += x * y;
+    }
+    s
+}
+
+/// Attention with vectorized dot products and `math::fast_exp`, sums in f32; the same
+/// masking, fully-masked-row and NaN rules as the generic variant. `scores` is scratch of at
+/// least `p.s` elements.
+pub fn fast(
+    p: &Sdpa,
+    q: &[f32],
+    k: &[f32],
+    v: &[f32],
+    mask: Mask,
+    y: &mut [f32],
+    scores: &mut [f32],
+) {
+    debug_assert_eq!(y.len(), p.batch_len() * p.l * p.ev);
+    debug_assert!(scores.len() >= p.s);
+    let (l, s, e, ev) = (p.l, p.s, p.e, p.ev);
+    let scores = &mut scores[..s];
+    for bi in 0..p.batch_len() {
+        let (mut oq, mut ok, mut ov, mut om) = (0, 0, 0, 0);
+        let mut rest = bi;
+        for d in (0..MAX_BATCH).rev() {
+            let size = p.batch[d].max(1);
+            let c = rest % size;
+            rest /= size;
+            oq += c * p.q_batch_stride[d];
+            ok += c * p.k_batch_stride[d];
+            ov += c * p.v_batch_stride[d];
+            om += c * p.mask_stride[d];
+        }
+        let km = &k[ok..ok + s * e];
+        let vm = &v[ov..ov + s * ev];
+        for i in 0..l {
+            let qr = &q[oq + i * e..oq + (i + 1) * e];
+            let mut any_nan = false;
+            let mut max = f32::NEG_INFINITY;
+            for (j, sc) in scores.iter_mut().enumerate() {
+                let mut x = dot_lanes(qr, &km[j * e..(j + 1) * e]) * p.scale;
+                if p.causal && j > i {
+                    x = f32::NEG_INFINITY;
+                }
+                let mi = om + i * p.mask_stride[MAX_BATCH] + j * p.mask_stride[MAX_BATCH + 1];
+                match mask {
+                    Mask::None => {}
+                    Mask::Bool(m) => {
+                        if !m[mi] {
+                            x = f32::NEG_INFINITY;
+                        }
+                    }
+                    Mask::Float(m) => x += m[mi],
+                }
+                any_nan |= x.is_nan();
+                max = max.max(x);
+                *sc = x;
+            }
+            let out = &mut y[(bi * l + i) * ev..(bi * l + i + 1) * ev];
+            if max == f32::NEG_INFINITY && !any_nan {
+                out.fill(0.0);
+                continue;
+            }
+            let mut total = 0f32;
+            for sc in scores.iter_mut() {
+                *sc = math::fast_exp(*sc - max);
+                total += *sc;
+            }
+            out.fill(0.0);
+            if ev > 0 {
+                for (&w, vr) in scores.iter().zip(vm.chunks_exact(ev)) {
+                    for (o, &vv) in out.iter_mut().zip(vr) {
+                        *o += w * vv;
+                    }
+                }
+            }
+            let inv = 1.0 / total;
+            for o in out.iter_mut() {
+                *o *= inv;
+            }
+        }
+    }
+}
+
+/// Accepts every attention.
+pub fn fast_accepts(_p: &Sdpa) -> bool {
+    true
+}
+//@end
+
 //@meta
 /// Code sizes: `.text` bytes of each variant's function (helpers inlined; out-of-line
 /// `crate::act`/`crate::math` calls not counted) from
 /// `cargo rustc --release -p etpkg-kernels --lib -- --emit=obj -C codegen-units=1` for the default
 /// x86_64 target, read with `nm --size-sort -S`.
-pub const VARIANTS: &[super::meta::KernelInfo] = &[super::meta::KernelInfo {
-    name: "attention.generic",
-    family: "attention",
-    dtypes: &["f32"],
-    isa: &[],
-    shape: "any",
-    speed: 0,
-    code_bytes: 4871,
-}];
+pub const VARIANTS: &[super::meta::KernelInfo] = &[
+    super::meta::KernelInfo {
+        name: "attention.generic",
+        family: "attention",
+        dtypes: &["f32"],
+        isa: &[],
+        shape: "any",
+        speed: 0,
+        code_bytes: 4871,
+    },
+    super::meta::KernelInfo {
+        name: "attention.fast",
+        family: "attention",
+        dtypes: &["f32"],
+        isa: &[],
+        shape: "any (vectorized, fast exp)",
+        speed: 2,
+        code_bytes: 5636,
+    },
+];
 //@end
