@@ -444,6 +444,17 @@ fn norms_match_interpreter() {
             let src = (!in_place).then_some(&x[..]);
             norm::generic(p, src, &mut y, Some(w), Some(b), act);
             assert_close(&format!("norm.generic {what} {p:?} {act:?}"), &y, want);
+            // The layer variant takes exactly the layer norms.
+            assert_eq!(norm::layer_accepts(p), matches!(p, Norm::Layer { .. }));
+            if norm::layer_accepts(p) {
+                let mut y = if in_place {
+                    x.clone()
+                } else {
+                    vec![f32::NAN; x.len()]
+                };
+                norm::layer(p, src, &mut y, Some(w), Some(b), act);
+                assert_close(&format!("norm.layer {what} {p:?} {act:?}"), &y, want);
+            }
         };
         // Batch norm.
         let mean = r.vec(c);
