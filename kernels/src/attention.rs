@@ -147,6 +147,29 @@ pub fn generic_accepts(_p: &Sdpa) -> bool {
 /// Lanes of the dot-product accumulators.
 const FL: usize = 16;
 
+/// Elements of the stack copy of `k` transposed (8 KiB); larger `s·e` use dot products.
+const KT_CAP: usize = 2048;
+
+/// Sum of `v` in `FL` partial sums reduced pairwise, so it vectorizes.
+#[inline(always)]
+fn lane_sum(v: &[f32]) -> f32 {
+    let (chunks, tail) = v.as_chunks::<FL>();
+    let mut acc = [0f32; FL];
+    for ch in chunks {
+        for l in 0..FL {
+            acc[l] += ch[l];
+        }
+    }
+    let mut w = FL;
+    while w > 1 {
+        w /= 2;
+        for l in 0..w {
+            acc[l] += acc[l + w];
+        }
+    }
+    acc[0] + tail.iter().sum::<f32>()
+}
+
 /// `a·b` over equal-length rows, in `FL`-lane partial sums reduced pairwise at the end.
 #[inline(always)]
 fn dot_lanes(a: &[f32], b: &[f32]) -> f32 {
@@ -188,6 +211,11 @@ pub fn fast(
     debug_assert!(scores.len() >= p.s);
     let (l, s, e, ev) = (p.l, p.s, p.e, p.ev);
     let scores = &mut scores[..s];
+    // With few keys, `k` transposed to `[e, s]` on the stack lets a query's scores be computed
+    // along the keys, one vector multiply-add per query element, instead of one reduced dot
+    // product per key.
+    let mut kt = [0f32; KT_CAP];
+    let transposed = s * e <= KT_CAP && s > 0;
     for bi in 0..p.batch_len() {
         let (mut oq, mut ok, mut ov, mut om) = (0, 0, 0, 0);
         let mut rest = bi;
@@ -202,39 +230,64 @@ pub fn fast(
         }
         let km = &k[ok..ok + s * e];
         let vm = &v[ov..ov + s * ev];
+        if transposed {
+            for (j, kr) in km.chunks_exact(e.max(1)).enumerate().take(s) {
+                for (t, &kv) in kr.iter().enumerate() {
+                    kt[t * s + j] = kv;
+                }
+            }
+        }
         for i in 0..l {
             let qr = &q[oq + i * e..oq + (i + 1) * e];
-            let mut any_nan = false;
-            let mut max = f32::NEG_INFINITY;
-            for (j, sc) in scores.iter_mut().enumerate() {
-                let mut x = dot_lanes(qr, &km[j * e..(j + 1) * e]) * p.scale;
-                if p.causal && j > i {
-                    x = f32::NEG_INFINITY;
+            if transposed {
+                scores.fill(0.0);
+                for (&w, ktr) in qr.iter().zip(kt[..s * e].chunks_exact(s)) {
+                    for (sc, &kv) in scores.iter_mut().zip(ktr) {
+                        *sc += w * kv;
+                    }
                 }
-                let mi = om + i * p.mask_stride[MAX_BATCH] + j * p.mask_stride[MAX_BATCH + 1];
-                match mask {
-                    Mask::None => {}
-                    Mask::Bool(m) => {
-                        if !m[mi] {
-                            x = f32::NEG_INFINITY;
+                for sc in scores.iter_mut() {
+                    *sc *= p.scale;
+                }
+            } else {
+                for (j, sc) in scores.iter_mut().enumerate() {
+                    *sc = dot_lanes(qr, &km[j * e..(j + 1) * e]) * p.scale;
+                }
+            }
+            if p.causal && i + 1 < s {
+                scores[i + 1..].fill(f32::NEG_INFINITY);
+            }
+            let row = om + i * p.mask_stride[MAX_BATCH];
+            let js = p.mask_stride[MAX_BATCH + 1];
+            match mask {
+                Mask::None => {}
+                Mask::Bool(m) => {
+                    for (j, sc) in scores.iter_mut().enumerate() {
+                        if !m[row + j * js] {
+                            *sc = f32::NEG_INFINITY;
                         }
                     }
-                    Mask::Float(m) => x += m[mi],
                 }
-                any_nan |= x.is_nan();
-                max = max.max(x);
-                *sc = x;
+                Mask::Float(m) => {
+                    for (j, sc) in scores.iter_mut().enumerate() {
+                        *sc += m[row + j * js];
+                    }
+                }
             }
+            // `f32::max` ignores NaN, as the generic variant's running maximum does.
+            let max = scores.iter().fold(f32::NEG_INFINITY, |a, &x| a.max(x));
+            let any_nan = scores.iter().any(|x| x.is_nan());
             let out = &mut y[(bi * l + i) * ev..(bi * l + i + 1) * ev];
             if max == f32::NEG_INFINITY && !any_nan {
                 out.fill(0.0);
                 continue;
             }
-            let mut total = 0f32;
+            // Exponentials in their own loop, which vectorizes; summing in the same loop would
+            // make it a serial f32 reduction and keep `fast_exp` scalar.
             for sc in scores.iter_mut() {
                 *sc = math::fast_exp(*sc - max);
-                total += *sc;
             }
+            let total = lane_sum(scores);
             out.fill(0.0);
             if ev > 0 {
                 for (&w, vr) in scores.iter().zip(vm.chunks_exact(ev)) {
