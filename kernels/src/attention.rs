@@ -332,7 +332,7 @@ pub const VARIANTS: &[super::meta::KernelInfo] = &[
         isa: &[],
         shape: "any (vectorized, fast exp)",
         speed: 2,
-        code_bytes: 5636,
+        code_bytes: 7936,
     },
 ];
 //@end

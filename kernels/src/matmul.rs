@@ -541,7 +541,7 @@ pub const VARIANTS: &[super::meta::KernelInfo] = &[
         isa: &[],
         shape: "b stored [n, k] (linear weights); fast GELU/SiLU",
         speed: 3,
-        code_bytes: 17298,
+        code_bytes: 20273,
     },
 ];
 //@end
