@@ -1008,7 +1008,8 @@ fn attention_matches_interpreter() {
             causal,
         };
         type SdpaFn = fn(&Sdpa, &[f32], &[f32], &[f32], Mask, &mut [f32], &mut [f32]);
-        let variants: [(&str, SdpaFn, fn(&Sdpa) -> bool); 2] = [
+        type SdpaAccepts = fn(&Sdpa) -> bool;
+        let variants: [(&str, SdpaFn, SdpaAccepts); 2] = [
             ("generic", attention::generic, attention::generic_accepts),
             ("fast", attention::fast, attention::fast_accepts),
         ];
