@@ -150,6 +150,49 @@ const FL: usize = 16;
 /// Elements of the stack copy of `k` transposed (8 KiB); larger `s·e` use dot products.
 const KT_CAP: usize = 2048;
 
+/// Offsets of batch `bi`'s q, k, v and mask matrices. Never inlined: inlined, LLVM sank its
+/// integer divisions into the inner loops of [`fast`].
+#[inline(never)]
+fn batch_offsets(p: &Sdpa, bi: usize) -> [usize; 4] {
+    let mut o = [0usize; 4];
+    let mut rest = bi;
+    for d in (0..MAX_BATCH).rev() {
+        let size = p.batch[d].max(1);
+        let c = rest % size;
+        rest /= size;
+        o[0] += c * p.q_batch_stride[d];
+        o[1] += c * p.k_batch_stride[d];
+        o[2] += c * p.v_batch_stride[d];
+        o[3] += c * p.mask_stride[d];
+    }
+    o
+}
+
+/// The largest score ignoring NaN (as the generic variant's running `f32::max` does), and
+/// whether any score is NaN, in `FL` lanes so the scan vectorizes.
+#[inline(always)]
+fn max_and_nan(v: &[f32]) -> (f32, bool) {
+    let (chunks, tail) = v.as_chunks::<FL>();
+    let mut m = [f32::NEG_INFINITY; FL];
+    let mut nan = [false; FL];
+    for ch in chunks {
+        for l in 0..FL {
+            // A NaN compares false, so it never becomes the maximum.
+            m[l] = if ch[l] > m[l] { ch[l] } else { m[l] };
+            nan[l] |= ch[l].is_nan();
+        }
+    }
+    let mut max = m
+        .iter()
+        .fold(f32::NEG_INFINITY, |a, &x| if x > a { x } else { a });
+    let mut any_nan = nan.iter().any(|&b| b);
+    for &x in tail {
+        max = if x > max { x } else { max };
+        any_nan |= x.is_nan();
+    }
+    (max, any_nan)
+}
+
 /// Sum of `v` in `FL` partial sums reduced pairwise, so it vectorizes.
 #[inline(always)]
 fn lane_sum(v: &[f32]) -> f32 {
@@ -215,39 +258,36 @@ pub fn fast(
     // along the keys, one vector multiply-add per query element, instead of one reduced dot
     // product per key.
     let mut kt = [0f32; KT_CAP];
-    let transposed = s * e <= KT_CAP && s > 0;
+    // Rows of the transposed keys padded to whole `FL`-lane chunks (the padding stays zero).
+    let sp = s.div_ceil(FL) * FL;
+    let transposed = sp * e <= KT_CAP && s > 0;
     for bi in 0..p.batch_len() {
-        let (mut oq, mut ok, mut ov, mut om) = (0, 0, 0, 0);
-        let mut rest = bi;
-        for d in (0..MAX_BATCH).rev() {
-            let size = p.batch[d].max(1);
-            let c = rest % size;
-            rest /= size;
-            oq += c * p.q_batch_stride[d];
-            ok += c * p.k_batch_stride[d];
-            ov += c * p.v_batch_stride[d];
-            om += c * p.mask_stride[d];
-        }
+        let [oq, ok, ov, om] = batch_offsets(p, bi);
         let km = &k[ok..ok + s * e];
         let vm = &v[ov..ov + s * ev];
         if transposed {
             for (j, kr) in km.chunks_exact(e.max(1)).enumerate().take(s) {
                 for (t, &kv) in kr.iter().enumerate() {
-                    kt[t * s + j] = kv;
+                    kt[t * sp + j] = kv;
                 }
             }
         }
         for i in 0..l {
             let qr = &q[oq + i * e..oq + (i + 1) * e];
             if transposed {
-                scores.fill(0.0);
-                for (&w, ktr) in qr.iter().zip(kt[..s * e].chunks_exact(s)) {
-                    for (sc, &kv) in scores.iter_mut().zip(ktr) {
-                        *sc += w * kv;
+                // `FL` keys at a time, accumulated in a register array along the rows of the
+                // zero-padded transposed keys.
+                for (c, chunk) in scores.chunks_mut(FL).enumerate() {
+                    let mut acc = [0f32; FL];
+                    for (&w, ktr) in qr.iter().zip(kt[..e * sp].chunks_exact(sp)) {
+                        let (kc, _) = ktr[c * FL..].as_chunks::<FL>();
+                        for l in 0..FL {
+                            acc[l] += w * kc[0][l];
+                        }
                     }
-                }
-                for sc in scores.iter_mut() {
-                    *sc *= p.scale;
+                    for (sc, &a) in chunk.iter_mut().zip(&acc) {
+                        *sc = a * p.scale;
+                    }
                 }
             } else {
                 for (j, sc) in scores.iter_mut().enumerate() {
@@ -274,9 +314,7 @@ pub fn fast(
                     }
                 }
             }
-            // `f32::max` ignores NaN, as the generic variant's running maximum does.
-            let max = scores.iter().fold(f32::NEG_INFINITY, |a, &x| a.max(x));
-            let any_nan = scores.iter().any(|x| x.is_nan());
+            let (max, any_nan) = max_and_nan(scores);
             let out = &mut y[(bi * l + i) * ev..(bi * l + i + 1) * ev];
             if max == f32::NEG_INFINITY && !any_nan {
                 out.fill(0.0);
@@ -288,17 +326,34 @@ pub fn fast(
                 *sc = math::fast_exp(*sc - max);
             }
             let total = lane_sum(scores);
-            out.fill(0.0);
-            if ev > 0 {
-                for (&w, vr) in scores.iter().zip(vm.chunks_exact(ev)) {
-                    for (o, &vv) in out.iter_mut().zip(vr) {
-                        *o += w * vv;
+            let inv = 1.0 / total;
+            // `FL` output columns at a time in a register array; a narrower last chunk in
+            // memory.
+            for (c, oc) in out.chunks_mut(FL).enumerate() {
+                let c0 = c * FL;
+                if oc.len() == FL {
+                    let mut acc = [0f32; FL];
+                    for (j, &w) in scores.iter().enumerate() {
+                        let (vc, _) = vm[j * ev + c0..].as_chunks::<FL>();
+                        for l in 0..FL {
+                            acc[l] += w * vc[0][l];
+                        }
+                    }
+                    for (o, &a) in oc.iter_mut().zip(&acc) {
+                        *o = a * inv;
+                    }
+                } else {
+                    oc.fill(0.0);
+                    for (j, &w) in scores.iter().enumerate() {
+                        let vr = &vm[j * ev + c0..j * ev + c0 + oc.len()];
+                        for (o, &vv) in oc.iter_mut().zip(vr) {
+                            *o += w * vv;
+                        }
+                    }
+                    for o in oc.iter_mut() {
+                        *o *= inv;
                     }
                 }
-            }
-            let inv = 1.0 / total;
-            for o in out.iter_mut() {
-                *o *= inv;
             }
         }
     }
@@ -311,7 +366,8 @@ pub fn fast_accepts(_p: &Sdpa) -> bool {
 //@end
 
 //@meta
-/// Code sizes: `.text` bytes of each variant's function (helpers inlined; out-of-line
+/// Code sizes: `.text` bytes of each variant's function (helpers inlined, plus the fast
+/// variant's out-of-line `batch_offsets`; out-of-line
 /// `crate::act`/`crate::math` calls not counted) from
 /// `cargo rustc --release -p etpkg-kernels --lib -- --emit=obj -C codegen-units=1` for the default
 /// x86_64 target, read with `nm --size-sort -S`.
@@ -332,7 +388,7 @@ pub const VARIANTS: &[super::meta::KernelInfo] = &[
         isa: &[],
         shape: "any (vectorized, fast exp)",
         speed: 2,
-        code_bytes: 7936,
+        code_bytes: 6931,
     },
 ];
 //@end
