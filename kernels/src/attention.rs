@@ -147,8 +147,9 @@ pub fn generic_accepts(_p: &Sdpa) -> bool {
 /// Lanes of the dot-product accumulators.
 const FL: usize = 16;
 
-/// Elements of the stack copy of `k` transposed (8 KiB); larger `s·e` use dot products.
-const KT_CAP: usize = 2048;
+/// Elements of the stack copy of `k` transposed (4 KiB, zero-filled once per call); larger
+/// `s·e` use dot products.
+const KT_CAP: usize = 1024;
 
 /// Offsets of batch `bi`'s q, k, v and mask matrices. Never inlined: inlined, LLVM sank its
 /// integer divisions into the inner loops of [`fast`].
@@ -388,7 +389,7 @@ pub const VARIANTS: &[super::meta::KernelInfo] = &[
         isa: &[],
         shape: "any (vectorized, fast exp)",
         speed: 2,
-        code_bytes: 6931,
+        code_bytes: 6915,
     },
 ];
 //@end
