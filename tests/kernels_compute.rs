@@ -322,6 +322,7 @@ type GemmAccepts = fn(&Gemm) -> bool;
 const GEMM_VARIANTS: &[(&str, GemmFn, GemmAccepts)] = &[
     ("generic", matmul::generic, matmul::generic_accepts),
     ("tiled", matmul::tiled, matmul::tiled_accepts),
+    ("dot", matmul::dot, matmul::dot_accepts),
 ];
 
 fn run_gemm(
@@ -333,8 +334,13 @@ fn run_gemm(
     act: Act,
     want: &[f32],
 ) {
+    assert!(matmul::generic_accepts(p) && matmul::tiled_accepts(p));
+    // The dot variant takes exactly the products with `b` stored `[n, k]` (linear layers).
+    assert_eq!(matmul::dot_accepts(p), p.b_trans);
     for (name, f, accepts) in GEMM_VARIANTS {
-        assert!(accepts(p));
+        if !accepts(p) {
+            continue;
+        }
         let mut y = vec![f32::NAN; want.len()];
         f(p, a, b, bias, &mut y, act);
         assert_close(&format!("matmul.{name} {what} {p:?} {act:?}"), &y, want);
@@ -469,6 +475,17 @@ fn norms_match_interpreter() {
             let src = (!in_place).then_some(&x[..]);
             norm::generic(p, src, &mut y, Some(w), Some(b), act);
             assert_close(&format!("norm.generic {what} {p:?} {act:?}"), &y, want);
+            // The layer variant takes exactly the layer norms.
+            assert_eq!(norm::layer_accepts(p), matches!(p, Norm::Layer { .. }));
+            if norm::layer_accepts(p) {
+                let mut y = if in_place {
+                    x.clone()
+                } else {
+                    vec![f32::NAN; x.len()]
+                };
+                norm::layer(p, src, &mut y, Some(w), Some(b), act);
+                assert_close(&format!("norm.layer {what} {p:?} {act:?}"), &y, want);
+            }
         };
         // Batch norm.
         let mean = r.vec(c);
@@ -1013,7 +1030,15 @@ fn variant_tables_are_consistent() {
 fn attention_matches_interpreter() {
     let mut r = Rng(2024);
     for case in 0..120 {
-        let (l, s, e, ev) = (r.range(1, 9), r.range(1, 11), r.range(1, 17), r.range(1, 9));
+        // Every fourth case has many keys, so attention.fast's dot-product path (keys too
+        // many to transpose on the stack) runs as well as its transposed one; outputs up to 40
+        // wide cover its whole-chunk and partial-chunk columns.
+        let s = if case % 4 == 3 {
+            r.range(60, 90)
+        } else {
+            r.range(1, 11)
+        };
+        let (l, e, ev) = (r.range(1, 9), r.range(1, 40), r.range(1, 40));
         let d = [r.range(1, 2), r.range(1, 3)];
         let has = |r: &mut Rng| [r.coin(), r.coin()];
         let (qh, kh, vh) = (has(&mut r), has(&mut r), has(&mut r));
@@ -1079,10 +1104,18 @@ fn attention_matches_interpreter() {
             scale: scale.map_or(Sdpa::default_scale(e), |v| v as f32),
             causal,
         };
-        assert!(attention::generic_accepts(&p));
-        let mut y = vec![f32::NAN; want.len()];
-        let mut scratch = vec![0.0; s];
-        attention::generic(&p, &q, &k, &v, mask, &mut y, &mut scratch);
-        assert_close(&format!("attention.generic {p:?}"), &y, &want);
+        type SdpaFn = fn(&Sdpa, &[f32], &[f32], &[f32], Mask, &mut [f32], &mut [f32]);
+        type SdpaAccepts = fn(&Sdpa) -> bool;
+        let variants: [(&str, SdpaFn, SdpaAccepts); 2] = [
+            ("generic", attention::generic, attention::generic_accepts),
+            ("fast", attention::fast, attention::fast_accepts),
+        ];
+        for (name, f, accepts) in variants {
+            assert!(accepts(&p));
+            let mut y = vec![f32::NAN; want.len()];
+            let mut scratch = vec![0.0; s];
+            f(&p, &q, &k, &v, mask, &mut y, &mut scratch);
+            assert_close(&format!("attention.{name} {p:?}"), &y, &want);
+        }
     }
 }

@@ -984,11 +984,16 @@ fn layout_matches_the_interpreter() {
                 step,
             };
             assert!(kl::slice_accepts(&p));
-            assert_match(
-                &same_dtype!(&x, &out, kl::slice, &p),
-                &want.unwrap(),
-                &"slice",
-            );
+            let want = want.unwrap();
+            assert_match(&same_dtype!(&x, &out, kl::slice, &p), &want, &"slice");
+            assert_eq!(kl::slice_rows_accepts(&p), step == 1);
+            if step == 1 {
+                assert_match(
+                    &same_dtype!(&x, &out, kl::slice_rows, &p),
+                    &want,
+                    &"slice_rows",
+                );
+            }
 
             // cumsum into i64 or f32
             let op = Op::Cumsum { axis };

@@ -265,6 +265,28 @@ pub fn slice_accepts(p: &SliceParams) -> bool {
 }
 //@end
 
+//@variant slice_rows
+/// Slicing with step 1: each outer index copies one contiguous run of `(end − start)·inner`
+/// elements, instead of `inner` elements per sliced index (which for the last axis is one
+/// element per copy).
+pub fn slice_rows<T: Elem>(p: &SliceParams, x: &[T], y: &mut [T]) {
+    let (outer, len, inner) = split_at_axis(&p.x, p.axis);
+    let run = slice_len(p.start, p.end, 1) * inner;
+    if run == 0 {
+        return;
+    }
+    for (o, yr) in y.chunks_exact_mut(run).take(outer).enumerate() {
+        let src = (o * len + p.start) * inner;
+        yr.copy_from_slice(&x[src..src + run]);
+    }
+}
+
+/// True for step 1 and an end within the dim.
+pub fn slice_rows_accepts(p: &SliceParams) -> bool {
+    p.axis < p.x.rank && p.step == 1 && p.end <= p.x.dims[p.axis]
+}
+//@end
+
 //@variant pad
 /// Constant pad (negative pads crop). `y` has `Π (dims[d] + before + after)` elements.
 pub fn pad<T: Elem>(p: &PadParams, x: &[T], y: &mut [T]) {
@@ -490,6 +512,15 @@ pub const VARIANTS: &[super::meta::KernelInfo] = &[
         shape: "any",
         speed: 0,
         code_bytes: 742,
+    },
+    super::meta::KernelInfo {
+        name: "layout.slice_rows",
+        family: "layout",
+        dtypes: &["f32", "i64", "bool"],
+        isa: &[],
+        shape: "step 1 (contiguous runs)",
+        speed: 1,
+        code_bytes: 2415,
     },
     super::meta::KernelInfo {
         name: "layout.pad",

@@ -528,9 +528,11 @@ impl<'a> Cursor<'_, 'a> {
     }
 
     fn tensor(&mut self) -> R<ValueIndex> {
-        match self.value()? {
-            (i, Value::Tensor(_)) => Ok(i),
-            _ => Err("a tensor argument is not a tensor"),
+        let i = self.index()?;
+        match self.plan.is_tensor(i as usize) {
+            Some(true) => Ok(i),
+            Some(false) => Err("a tensor argument is not a tensor"),
+            None => Err("a value index out of range"),
         }
     }
 

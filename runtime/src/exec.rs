@@ -865,13 +865,24 @@ impl<'a> Method<'a> {
         };
         let o_end = o_start + o_len;
 
-        // Gather the operands' places first, so the arena is split only once.
-        let mut places = [(out_meta, Place::Constant(0, 0), 0u32); MAX_LIST];
+        // Gather the operands' places first, so the arena is split only once. Only a
+        // concatenation can have more than `MAX_INPUTS` operands; every other step fills a
+        // small array, because initializing `MAX_LIST` entries per step cost more than many
+        // kernels.
+        let mut small_places = [(out_meta, Place::Constant(0, 0), 0u32); MAX_INPUTS];
+        let mut big_places;
+        let places: &mut [(TensorMeta, Place, u32)] = if matches!(step.kind, Kind::Concat { .. }) {
+            big_places = [(out_meta, Place::Constant(0, 0), 0u32); MAX_LIST];
+            &mut big_places
+        } else {
+            &mut small_places
+        };
+        let cap = places.len();
         let mut n = 0;
         let mut too_many = false;
         let mut unresolved = None;
         self.for_each_operand(step, |v| {
-            if n == MAX_LIST {
+            if n == cap {
                 too_many = true;
                 return;
             }
@@ -919,7 +930,14 @@ impl<'a> Method<'a> {
                 w.0 = b;
             }
         }
-        let mut ins = [In::InPlace(out_meta); MAX_LIST];
+        let mut small_ins = [In::InPlace(out_meta); MAX_INPUTS];
+        let mut big_ins;
+        let ins: &mut [In] = if n > MAX_INPUTS {
+            big_ins = [In::InPlace(out_meta); MAX_LIST];
+            &mut big_ins
+        } else {
+            &mut small_ins
+        };
         for (k, &(meta, place, v)) in places.iter().enumerate() {
             ins[k] = match place {
                 Place::Constant(s, l) => In::Tensor(meta, &blob[s..s + l]),

@@ -921,6 +921,17 @@ impl<'a> Plan<'a> {
         self.load_value(i).ok()
     }
 
+    /// Whether value `i` is a tensor, from its union tag alone (the tensor's table is read,
+    /// and validated, where the value is used). Decoding asks this for every tensor argument
+    /// of every instruction on every run.
+    pub fn is_tensor(&self, i: usize) -> Option<bool> {
+        if i >= self.values_len() {
+            return None;
+        }
+        let ev = table_in(self.buf, self.values, i, "value").ok()?;
+        Some(ev.u8(0).ok()? == 5)
+    }
+
     fn load_value(&self, i: usize) -> R<Value<'a>> {
         let buf = self.buf;
         let ev = table_in(buf, self.values, i, "value")?;

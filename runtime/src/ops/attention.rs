@@ -135,6 +135,13 @@ pub(super) fn run(
     };
     let y = c.f32_out(y)?;
     let mut scores = [0f32; MAX_KEYS];
+    //@use attention.fast
+    if kept("attention.fast") && super::kernels::attention::fast_accepts(&p) {
+        super::kernels::attention::fast(&p, q, k, v, mask, y, &mut scores);
+        c.step.act.apply_slice_fast(y);
+        return Ok("attention.fast");
+    }
+    //@end
     //@use attention.generic
     if kept("attention.generic") && super::kernels::attention::generic_accepts(&p) {
         super::kernels::attention::generic(&p, q, k, v, mask, y, &mut scores);
@@ -151,6 +158,11 @@ pub(super) fn accepting(c: &Ctx, found: &mut dyn FnMut(&'static str)) {
     let Ok(p) = params(c) else {
         return;
     };
+    //@use attention.fast
+    if super::kernels::attention::fast_accepts(&p) {
+        found("attention.fast");
+    }
+    //@end
     //@use attention.generic
     if super::kernels::attention::generic_accepts(&p) {
         found("attention.generic");

@@ -343,6 +343,15 @@ pub(super) fn run(
             //@end
         }
         P::Slice(p) => {
+            //@use layout.slice_rows
+            if kept("layout.slice_rows") && super::kernels::layout::slice_rows_accepts(&p) {
+                same_type!(c, c.data(0)?, c.dst(y)?, |xs, ys| {
+                    super::kernels::layout::slice_rows(&p, xs, ys)
+                });
+                c.post_act(y)?;
+                return Ok("layout.slice_rows");
+            }
+            //@end
             //@use layout.slice
             if kept("layout.slice") && super::kernels::layout::slice_accepts(&p) {
                 same_type!(c, c.data(0)?, c.dst(y)?, |xs, ys| {
@@ -457,6 +466,11 @@ pub(super) fn accepting(c: &Ctx, found: &mut dyn FnMut(&'static str)) {
             //@end
         }
         P::Slice(p) => {
+            //@use layout.slice_rows
+            if super::kernels::layout::slice_rows_accepts(&p) {
+                found("layout.slice_rows");
+            }
+            //@end
             //@use layout.slice
             if super::kernels::layout::slice_accepts(&p) {
                 found("layout.slice");

@@ -166,6 +166,12 @@ pub(super) fn run(
     };
     let y = c.f32_out(y)?;
     let act = c.step.act;
+    //@use matmul.dot
+    if kept("matmul.dot") && super::kernels::matmul::dot_accepts(&g) {
+        super::kernels::matmul::dot(&g, a, b, bias, y, act);
+        return Ok("matmul.dot");
+    }
+    //@end
     //@use matmul.tiled
     if kept("matmul.tiled") && super::kernels::matmul::tiled_accepts(&g) {
         super::kernels::matmul::tiled(&g, a, b, bias, y, act);
@@ -185,6 +191,11 @@ pub(super) fn accepting(c: &Ctx, found: &mut dyn FnMut(&'static str)) {
     let Ok(Bound { g, .. }) = params(c) else {
         return;
     };
+    //@use matmul.dot
+    if super::kernels::matmul::dot_accepts(&g) {
+        found("matmul.dot");
+    }
+    //@end
     //@use matmul.tiled
     if super::kernels::matmul::tiled_accepts(&g) {
         found("matmul.tiled");

@@ -98,6 +98,12 @@ pub(super) fn run(
     let weight = if c.n() > 1 { Some(c.f32_in(1)?) } else { None };
     let bias = if c.n() > 2 { Some(c.f32_in(2)?) } else { None };
     let y = c.f32_out(y)?;
+    //@use norm.layer
+    if kept("norm.layer") && super::kernels::norm::layer_accepts(&p) {
+        super::kernels::norm::layer(&p, x, y, weight, bias, c.step.act);
+        return Ok("norm.layer");
+    }
+    //@end
     //@use norm.generic
     if kept("norm.generic") && super::kernels::norm::generic_accepts(&p) {
         super::kernels::norm::generic(&p, x, y, weight, bias, c.step.act);
@@ -111,6 +117,11 @@ pub(super) fn accepting(c: &Ctx, found: &mut dyn FnMut(&'static str)) {
     let Ok((p, _)) = params(c, &[], &[]) else {
         return;
     };
+    //@use norm.layer
+    if super::kernels::norm::layer_accepts(&p) {
+        found("norm.layer");
+    }
+    //@end
     //@use norm.generic
     if super::kernels::norm::generic_accepts(&p) {
         found("norm.generic");
