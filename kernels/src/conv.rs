@@ -79,6 +79,28 @@ fn fused_clamp(act: Act) -> (Option<(f32, f32)>, Act) {
     }
 }
 
+/// Multiply-adds below which a block of output is not worth handing to another thread: waking
+/// a worker and sharing the inputs costs a few microseconds.
+const MIN_TASK_FMAS: usize = 100_000;
+
+/// Rows per block when `rows` output rows (channels) costing `fmas` multiply-adds in all are
+/// split for `threads` threads: at most one block per thread, none below `MIN_TASK_FMAS`, and
+/// blocks rounded up to whole `align`-row tiles unless that unbalances them by more than an
+/// eighth. One block (all rows) when splitting does not pay.
+fn rows_per_task(rows: usize, fmas: usize, threads: usize, align: usize) -> usize {
+    let tasks = threads
+        .min(fmas / MIN_TASK_FMAS)
+        .min(rows.div_ceil(align.max(1)))
+        .max(1);
+    let per = rows.div_ceil(tasks);
+    let aligned = per.div_ceil(align.max(1)) * align.max(1);
+    if (aligned - per) * 8 <= per {
+        aligned
+    } else {
+        per
+    }
+}
+
 /// 1×1 kernel, stride 1, no padding, one group: the output plane is the input plane.
 fn is_pointwise(p: &Conv2d) -> bool {
     p.valid()
@@ -383,22 +405,31 @@ pub fn pointwise_avx512(
     p.check_lens(x, w, bias, y);
     let hw = p.h * p.w;
     let (clamp, rest) = fused_clamp(act);
+    let fmas = p.c_out * p.c_in * hw;
+    let rows = rows_per_task(p.c_out, fmas, super::par::threads(), 6);
     for b in 0..p.n {
-        let g = super::x86::Gemm {
-            m: p.c_out,
-            n: hw,
-            k: p.c_in,
-            a: w,
-            lda: p.c_in,
-            b: &x[b * p.c_in * hw..(b + 1) * p.c_in * hw],
-            ldb: hw,
-            ldc: hw,
-            init: bias.map_or(super::x86::Init::Zero, super::x86::Init::Bias),
-            clamp,
-        };
+        let xb = &x[b * p.c_in * hw..(b + 1) * p.c_in * hw];
         let yb = &mut y[b * p.c_out * hw..(b + 1) * p.c_out * hw];
-        super::x86::gemm(&g, yb);
-        rest.apply_slice(yb);
+        // Each block of output channels is a GEMM of its own over the same x.
+        super::par::for_each_chunk_mut(yb, rows * hw, &|i, yc| {
+            let o0 = i * rows;
+            let g = super::x86::Gemm {
+                m: yc.len() / hw,
+                n: hw,
+                k: p.c_in,
+                a: &w[o0 * p.c_in..],
+                lda: p.c_in,
+                b: xb,
+                ldb: hw,
+                ldc: hw,
+                init: bias.map_or(super::x86::Init::Zero, |bv| {
+                    super::x86::Init::Bias(&bv[o0..])
+                }),
+                clamp,
+            };
+            super::x86::gemm(&g, yc);
+            rest.apply_slice(yc);
+        });
     }
 }
 
@@ -432,12 +463,20 @@ pub fn depthwise_avx512(
         oh: p.oh,
         ow: p.ow,
     };
-    let (chw, cohw) = (p.c_in * p.h * p.w, p.c_out * p.oh * p.ow);
+    let (hw, ohw, kk) = (p.h * p.w, p.oh * p.ow, p.kh * p.kw);
+    let (chw, cohw) = (p.c_in * hw, p.c_out * ohw);
+    let chans = rows_per_task(p.c_out, cohw * kk, super::par::threads(), 8);
     for b in 0..p.n {
         let yb = &mut y[b * cohw..][..cohw];
         let xb = &x[b * chw..][..chw];
-        super::x86::depthwise(&plane, p.c_out, xb, w, bias, yb, clamp);
-        rest.apply_slice(yb);
+        // Channels are independent: each block of 8-channel groups is a pass of its own.
+        super::par::for_each_chunk_mut(yb, chans * ohw, &|i, yc| {
+            let (c0, n) = (i * chans, yc.len() / ohw);
+            let bias = bias.map(|bv| &bv[c0..c0 + n]);
+            let (xc, wc) = (&xb[c0 * hw..(c0 + n) * hw], &w[c0 * kk..(c0 + n) * kk]);
+            super::x86::depthwise(&plane, n, xc, wc, bias, yc, clamp);
+            rest.apply_slice(yc);
+        });
     }
 }
 
@@ -542,48 +581,54 @@ pub fn im2col_avx512(
     act: Act,
 ) {
     p.check_lens(x, w, bias, y);
-    let mut panel = Im2colPanel([0.0; IM2COL_KC * IM2COL_LDB]);
     let (cg, og) = (p.c_in / p.groups, p.c_out / p.groups);
     let kdim = cg * p.kh * p.kw;
     let (hw, ohw) = (p.h * p.w, p.oh * p.ow);
     let (clamp, rest) = fused_clamp(act);
+    let rows = rows_per_task(og, og * kdim * ohw, super::par::threads(), 6);
     for b in 0..p.n {
         for g in 0..p.groups {
             let xg = &x[(b * p.c_in + g * cg) * hw..][..cg * hw];
             let wg = &w[g * og * kdim..][..og * kdim];
             let yg = &mut y[(b * p.c_out + g * og) * ohw..][..og * ohw];
-            let mut n0 = 0;
-            while n0 < ohw {
-                let nc = IM2COL_NC.min(ohw - n0);
-                let mut k0 = 0;
-                while k0 < kdim {
-                    let kc = IM2COL_KC.min(kdim - k0);
-                    im2col_pack(p, xg, k0, kc, n0, nc, &mut panel.0, IM2COL_LDB);
-                    let init = if k0 > 0 {
-                        super::x86::Init::Load
-                    } else {
-                        bias.map_or(super::x86::Init::Zero, |bv| {
-                            super::x86::Init::Bias(&bv[g * og..(g + 1) * og])
-                        })
-                    };
-                    let gm = super::x86::Gemm {
-                        m: og,
-                        n: nc,
-                        k: kc,
-                        a: &wg[k0..],
-                        lda: kdim,
-                        b: &panel.0[..(kc - 1) * IM2COL_LDB + nc],
-                        ldb: IM2COL_LDB,
-                        ldc: ohw,
-                        init,
-                        clamp: if k0 + kc == kdim { clamp } else { None },
-                    };
-                    super::x86::gemm(&gm, &mut yg[n0..]);
-                    k0 += kc;
+            // Each block of output channels packs its own panels: the packing is repeated per
+            // block, but blocks share nothing they write.
+            super::par::for_each_chunk_mut(yg, rows * ohw, &|i, yc| {
+                let (o0, m) = (i * rows, yc.len() / ohw);
+                let mut panel = Im2colPanel([0.0; IM2COL_KC * IM2COL_LDB]);
+                let mut n0 = 0;
+                while n0 < ohw {
+                    let nc = IM2COL_NC.min(ohw - n0);
+                    let mut k0 = 0;
+                    while k0 < kdim {
+                        let kc = IM2COL_KC.min(kdim - k0);
+                        im2col_pack(p, xg, k0, kc, n0, nc, &mut panel.0, IM2COL_LDB);
+                        let init = if k0 > 0 {
+                            super::x86::Init::Load
+                        } else {
+                            bias.map_or(super::x86::Init::Zero, |bv| {
+                                super::x86::Init::Bias(&bv[g * og + o0..g * og + o0 + m])
+                            })
+                        };
+                        let gm = super::x86::Gemm {
+                            m,
+                            n: nc,
+                            k: kc,
+                            a: &wg[o0 * kdim + k0..],
+                            lda: kdim,
+                            b: &panel.0[..(kc - 1) * IM2COL_LDB + nc],
+                            ldb: IM2COL_LDB,
+                            ldc: ohw,
+                            init,
+                            clamp: if k0 + kc == kdim { clamp } else { None },
+                        };
+                        super::x86::gemm(&gm, &mut yc[n0..]);
+                        k0 += kc;
+                    }
+                    n0 += nc;
                 }
-                n0 += nc;
-            }
-            rest.apply_slice(yg);
+                rest.apply_slice(yc);
+            });
         }
     }
 }

@@ -23,6 +23,7 @@ pub const SOURCES: &[(&str, &str)] = &[
     src!("kernels/src/matmul.rs"),
     src!("kernels/src/meta.rs"),
     src!("kernels/src/norm.rs"),
+    src!("kernels/src/par.rs"),
     src!("kernels/src/pool.rs"),
     src!("kernels/src/reduce.rs"),
     src!("kernels/src/shape.rs"),
