@@ -67,6 +67,7 @@ fn gen(
         kept,
         signature,
         arena_bytes: 4096,
+        threads: 1,
     })
 }
 

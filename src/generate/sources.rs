@@ -51,6 +51,7 @@ pub const SOURCES: &[(&str, &str)] = &[
     src!("runtime/src/ops/where_.rs"),
     src!("runtime/src/pte.rs"),
     src!("runtime/src/step.rs"),
+    src!("runtime/src/threads.rs"),
 ];
 
 /// A digest of every shared source (paths and texts): it changes exactly when a generated
