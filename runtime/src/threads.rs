@@ -137,17 +137,28 @@ fn split(tasks: usize, f: &(dyn Fn(usize) + Sync)) {
         WAKE.notify_all();
     }
     job.work();
-    while job.done.load(Ordering::Acquire) < tasks {
-        std::hint::spin_loop();
-    }
+    wait(|| job.done.load(Ordering::Acquire) >= tasks);
     JOB.store(std::ptr::null_mut(), Ordering::SeqCst);
     // A worker that saw the job before it was cleared has registered in `IN_JOB` first.
-    while IN_JOB.load(Ordering::SeqCst) != 0 {
-        std::hint::spin_loop();
-    }
+    wait(|| IN_JOB.load(Ordering::SeqCst) == 0);
     BUSY.store(false, Ordering::Release);
     if job.failed.load(Ordering::Relaxed) {
         panic!("a kernel task panicked on a worker thread");
+    }
+}
+
+/// Waits for the last tasks of a split: spinning first, then yielding the CPU between checks,
+/// because on a machine with more runnable threads than cores the thread being waited for may
+/// need this core.
+fn wait(done: impl Fn() -> bool) {
+    let mut spins = 0u32;
+    while !done() {
+        if spins < 1 << 14 {
+            spins += 1;
+            std::hint::spin_loop();
+        } else {
+            std::thread::yield_now();
+        }
     }
 }
 
