@@ -75,24 +75,68 @@ fn threaded_convs_equal_single_thread_bit_for_bit() {
     }
     let relu6 = Act::Clamp { min: 0.0, max: 6.0 };
     let cases: Vec<(Variant, Conv2d, Act, &str)> = vec![
-        (conv::pointwise_avx512, shape(2, 32, 38, 20, 1, 1, 1), relu6, "pointwise"),
-        (conv::pointwise_avx512, shape(1, 24, 16, 56, 1, 1, 1), Act::None, "pointwise 16"),
-        (conv::im2col_avx512, shape(1, 19, 45, 23, 3, 1, 1), Act::Relu, "im2col"),
-        (conv::im2col_avx512, shape(2, 64, 64, 14, 3, 2, 2), Act::None, "im2col grouped"),
-        (conv::depthwise_avx512, shape(2, 70, 70, 31, 3, 1, 70), relu6, "depthwise"),
-        (conv::depthwise_avx512, shape(1, 96, 96, 40, 5, 2, 96), Act::Relu, "depthwise s2"),
+        (
+            conv::pointwise_avx512,
+            shape(2, 32, 38, 20, 1, 1, 1),
+            relu6,
+            "pointwise",
+        ),
+        (
+            conv::pointwise_avx512,
+            shape(1, 24, 16, 56, 1, 1, 1),
+            Act::None,
+            "pointwise 16",
+        ),
+        (
+            conv::im2col_avx512,
+            shape(1, 19, 45, 23, 3, 1, 1),
+            Act::Relu,
+            "im2col",
+        ),
+        (
+            conv::im2col_avx512,
+            shape(2, 64, 64, 14, 3, 2, 2),
+            Act::None,
+            "im2col grouped",
+        ),
+        (
+            conv::depthwise_avx512,
+            shape(2, 70, 70, 31, 3, 1, 70),
+            relu6,
+            "depthwise",
+        ),
+        (
+            conv::depthwise_avx512,
+            shape(1, 96, 96, 40, 5, 2, 96),
+            Act::Relu,
+            "depthwise s2",
+        ),
     ];
     for (f, p, act, name) in cases {
         let before = SPLITS.load(Ordering::Relaxed);
         let (one, two) = both(f, &p, act);
-        assert!(SPLITS.load(Ordering::Relaxed) > before, "{name} was not split");
-        let same = one.iter().zip(&two).all(|(a, b)| a.to_bits() == b.to_bits());
+        assert!(
+            SPLITS.load(Ordering::Relaxed) > before,
+            "{name} was not split"
+        );
+        let same = one
+            .iter()
+            .zip(&two)
+            .all(|(a, b)| a.to_bits() == b.to_bits());
         assert!(same, "{name}: two threads changed the result");
         assert!(one.iter().any(|v| *v != 0.0), "{name}: nothing computed");
     }
     // A convolution of 8·8·64 = 4096 multiply-adds is not worth a second thread.
     let before = SPLITS.load(Ordering::Relaxed);
-    let (one, two) = both(conv::pointwise_avx512, &shape(1, 8, 8, 8, 1, 1, 1), Act::None);
-    assert_eq!(SPLITS.load(Ordering::Relaxed), before, "a tiny conv was split");
+    let (one, two) = both(
+        conv::pointwise_avx512,
+        &shape(1, 8, 8, 8, 1, 1, 1),
+        Act::None,
+    );
+    assert_eq!(
+        SPLITS.load(Ordering::Relaxed),
+        before,
+        "a tiny conv was split"
+    );
     assert_eq!(one, two);
 }

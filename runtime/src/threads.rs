@@ -207,7 +207,8 @@ mod tests {
         set_threads(3);
         assert_eq!(threads(), 3);
         for tasks in [0usize, 1, 2, 3, 17, 200] {
-            let hits: std::vec::Vec<AtomicUsize> = (0..tasks).map(|_| AtomicUsize::new(0)).collect();
+            let hits: std::vec::Vec<AtomicUsize> =
+                (0..tasks).map(|_| AtomicUsize::new(0)).collect();
             for _ in 0..50 {
                 par::for_each(tasks, &|i| {
                     hits[i].fetch_add(1, Ordering::Relaxed);

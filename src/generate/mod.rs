@@ -121,7 +121,8 @@ fn plain_runtime_files() -> impl Iterator<Item = (&'static str, &'static str)> {
 
 /// The `threads` module of a crate whose kernels never split work: `set_threads` has nothing
 /// to spread, so every call leaves the program on the caller's thread.
-const THREADS_NONE: &str = "//! Thread settings. Invariant: this program's kernels run on the caller's thread only:
+const THREADS_NONE: &str =
+    "//! Thread settings. Invariant: this program's kernels run on the caller's thread only:
 //! none of the kernels etpkg selected for it splits its work, so there is no pool to start.
 
 /// The most threads `set_threads` accepts, as in crates whose kernels split work.
@@ -842,7 +843,10 @@ fn readme(g: &Generate, sel: &Selection) -> String {
          A malformed blob is a `LoadError`, never undefined behaviour. `execute_observed` calls an\n\
          `Observer` before and after every instruction (per-op timing).\n\n\
          ## Features\n\n\
-         - `std`: implements `std::error::Error` for the errors.\n\
+         - `std`: implements `std::error::Error` for the errors, and adds `threads::set_threads(n)`,\n\
+         \x20 which starts `n - 1` worker threads once and splits the kernels that can split their work\n\
+         \x20 (convolutions on AVX-512) over them and the caller. The build profile asked for\n\
+         \x20 [`THREADS`]; call `threads::set_threads(THREADS)` before running to use it.\n\
          - `embed`: embeds `../program.pte` as `PROGRAM`, 64-byte aligned.\n\n\
          `.cargo/config.toml` passes the device's ISA features to the compiler; build from this\n\
          directory so that cargo reads it. The release profile is tuned for {obj}\n\

@@ -157,7 +157,12 @@ fn opt_level(runtime_toml: &str) -> String {
 /// and builds it with cargo, offline, for `threads` threads.
 pub fn prepare(etpkg_dir: &Path, target: &str, threads: usize) -> Result<Runner, RunnerError> {
     let runtime = etpkg_dir.join(target).join("runtime");
-    prepare_for(&runtime, &etpkg_dir.join(".run").join(target), target, threads)
+    prepare_for(
+        &runtime,
+        &etpkg_dir.join(".run").join(target),
+        target,
+        threads,
+    )
 }
 
 /// Writes `files` (paths relative to `dir`) where their bytes differ, and removes any other
