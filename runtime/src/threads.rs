@@ -171,7 +171,7 @@ fn worker(index: usize) {
         while GENERATION.load(Ordering::SeqCst) == seen {
             let active = index < ACTIVE.load(Ordering::Relaxed);
             spins = spins.wrapping_add(1);
-            if active && (spins % 64 != 0 || start.elapsed() < SPIN) {
+            if active && (!spins.is_multiple_of(64) || start.elapsed() < SPIN) {
                 std::hint::spin_loop();
                 continue;
             }
