@@ -585,7 +585,10 @@ pub fn im2col_avx512(
     let kdim = cg * p.kh * p.kw;
     let (hw, ohw) = (p.h * p.w, p.oh * p.ow);
     let (clamp, rest) = fused_clamp(act);
-    let rows = rows_per_task(og, og * kdim * ohw, super::par::threads(), 6);
+    // Every block packs the same panels, which costs about as much as a GEMM of a few dozen
+    // rows: blocks of fewer than 24 rows would spend more on packing than they save.
+    let threads = super::par::threads().min(og / 24).max(1);
+    let rows = rows_per_task(og, og * kdim * ohw, threads, 6);
     for b in 0..p.n {
         for g in 0..p.groups {
             let xg = &x[(b * p.c_in + g * cg) * hw..][..cg * hw];
