@@ -83,12 +83,27 @@ fn fused_clamp(act: Act) -> (Option<(f32, f32)>, Act) {
 /// a worker and sharing the inputs costs a few microseconds.
 const MIN_TASK_FMAS: usize = 100_000;
 
+/// Blocks per thread when an op is split: with several, a thread that the OS runs less (the
+/// machine shared with other work) leaves unclaimed blocks to the others instead of holding
+/// half the op.
+const BLOCKS_PER_THREAD: usize = 4;
+
+/// How many blocks the installed splitter's threads take: none extra on one thread, so the
+/// single-thread path stays one call per op.
+fn max_blocks(threads: usize, per_thread: usize) -> usize {
+    if threads <= 1 {
+        1
+    } else {
+        threads * per_thread
+    }
+}
+
 /// Rows per block when `rows` output rows (channels) costing `fmas` multiply-adds in all are
-/// split for `threads` threads: at most one block per thread, none below `MIN_TASK_FMAS`, and
+/// split into at most `blocks` blocks, none below `MIN_TASK_FMAS`, and
 /// blocks rounded up to whole `align`-row tiles unless that unbalances them by more than an
 /// eighth. One block (all rows) when splitting does not pay.
-fn rows_per_task(rows: usize, fmas: usize, threads: usize, align: usize) -> usize {
-    let tasks = threads
+fn rows_per_task(rows: usize, fmas: usize, blocks: usize, align: usize) -> usize {
+    let tasks = blocks
         .min(fmas / MIN_TASK_FMAS)
         .min(rows.div_ceil(align.max(1)))
         .max(1);
@@ -406,7 +421,8 @@ pub fn pointwise_avx512(
     let hw = p.h * p.w;
     let (clamp, rest) = fused_clamp(act);
     let fmas = p.c_out * p.c_in * hw;
-    let rows = rows_per_task(p.c_out, fmas, super::par::threads(), 6);
+    let blocks = max_blocks(super::par::threads(), BLOCKS_PER_THREAD);
+    let rows = rows_per_task(p.c_out, fmas, blocks, 6);
     for b in 0..p.n {
         let xb = &x[b * p.c_in * hw..(b + 1) * p.c_in * hw];
         let yb = &mut y[b * p.c_out * hw..(b + 1) * p.c_out * hw];
@@ -465,7 +481,8 @@ pub fn depthwise_avx512(
     };
     let (hw, ohw, kk) = (p.h * p.w, p.oh * p.ow, p.kh * p.kw);
     let (chw, cohw) = (p.c_in * hw, p.c_out * ohw);
-    let chans = rows_per_task(p.c_out, cohw * kk, super::par::threads(), 8);
+    let blocks = max_blocks(super::par::threads(), BLOCKS_PER_THREAD);
+    let chans = rows_per_task(p.c_out, cohw * kk, blocks, 8);
     for b in 0..p.n {
         let yb = &mut y[b * cohw..][..cohw];
         let xb = &x[b * chw..][..chw];
@@ -586,9 +603,10 @@ pub fn im2col_avx512(
     let (hw, ohw) = (p.h * p.w, p.oh * p.ow);
     let (clamp, rest) = fused_clamp(act);
     // Every block packs the same panels, which costs about as much as a GEMM of a few dozen
-    // rows: blocks of fewer than 24 rows would spend more on packing than they save.
-    let threads = super::par::threads().min(og / 24).max(1);
-    let rows = rows_per_task(og, og * kdim * ohw, threads, 6);
+    // rows: blocks of fewer than 24 rows would spend more on packing than they save, and
+    // each thread takes one block, so the packing is repeated as few times as possible.
+    let blocks = max_blocks(super::par::threads(), 1).min(og / 24).max(1);
+    let rows = rows_per_task(og, og * kdim * ohw, blocks, 6);
     for b in 0..p.n {
         for g in 0..p.groups {
             let xg = &x[(b * p.c_in + g * cg) * hw..][..cg * hw];
@@ -694,7 +712,7 @@ pub const VARIANTS: &[super::meta::KernelInfo] = &[
         isa: &["avx512f", "fma"],
         shape: "any (im2col panels times the weights, AVX-512 GEMM)",
         speed: 4,
-        code_bytes: 24411,
+        code_bytes: 24433,
     },
     super::meta::KernelInfo {
         name: "conv.depthwise_avx512",
@@ -703,7 +721,7 @@ pub const VARIANTS: &[super::meta::KernelInfo] = &[
         isa: &["avx512f", "fma"],
         shape: "depthwise, dilation 1, horizontal stride 1 or 2",
         speed: 5,
-        code_bytes: 28761,
+        code_bytes: 28777,
     },
     super::meta::KernelInfo {
         name: "conv.pointwise_avx512",
@@ -712,7 +730,7 @@ pub const VARIANTS: &[super::meta::KernelInfo] = &[
         isa: &["avx512f", "fma"],
         shape: "1x1 kernel, stride 1, no padding, groups 1",
         speed: 6,
-        code_bytes: 20212,
+        code_bytes: 20228,
     },
 ];
 //@end

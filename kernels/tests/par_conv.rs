@@ -89,13 +89,13 @@ fn threaded_convs_equal_single_thread_bit_for_bit() {
         ),
         (
             conv::im2col_avx512,
-            shape(1, 19, 53, 23, 3, 1, 1),
+            shape(1, 19, 70, 23, 3, 1, 1),
             Act::Relu,
             "im2col",
         ),
         (
             conv::im2col_avx512,
-            shape(2, 64, 100, 14, 3, 2, 2),
+            shape(2, 64, 128, 14, 3, 2, 2),
             Act::None,
             "im2col grouped",
         ),
