@@ -342,7 +342,7 @@ fn number(s: &str) -> usize {
 #[cfg(feature = "threads")]
 mod pool {
     use core::ffi::{c_char, c_int, c_void};
-    use core::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
+    use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicUsize, Ordering};
     use rt::kernels::par;
 
     #[link(name = "pthread")]
@@ -403,8 +403,14 @@ mod pool {
     static JOB: AtomicPtr<Job> = AtomicPtr::new(core::ptr::null_mut());
     static IN_JOB: AtomicUsize = AtomicUsize::new(0);
     static GENERATION: AtomicUsize = AtomicUsize::new(0);
+    /// Set while a split runs; a split started inside a task runs inline instead.
+    static BUSY: AtomicBool = AtomicBool::new(false);
 
     fn split(tasks: usize, f: &(dyn Fn(usize) + Sync)) {
+        if BUSY.swap(true, Ordering::Acquire) {
+            (0..tasks).for_each(f);
+            return;
+        }
         // SAFETY: only the lifetime changes; the job is unreachable before this returns (it is
         // cleared, then `IN_JOB` drains).
         let f: &'static (dyn Fn(usize) + Sync) = unsafe { core::mem::transmute(f) };
@@ -420,6 +426,7 @@ mod pool {
         wait(|| job.done.load(Ordering::Acquire) >= tasks);
         JOB.store(core::ptr::null_mut(), Ordering::SeqCst);
         wait(|| IN_JOB.load(Ordering::SeqCst) == 0);
+        BUSY.store(false, Ordering::Release);
     }
 
     extern "C" fn worker(_: *mut c_void) -> *mut c_void {
