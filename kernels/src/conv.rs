@@ -527,6 +527,13 @@ const IM2COL_NC: usize = 128;
 /// the same L1 sets.
 const IM2COL_LDB: usize = IM2COL_NC + 16;
 
+/// Floats of the scratch tile a thread's block of columns is computed in (128 KiB).
+const IM2COL_TILE: usize = 32 * 1024;
+
+/// A 64-byte aligned scratch tile of C, `og` rows of up to `IM2COL_NC` columns.
+#[repr(C, align(64))]
+struct Im2colTile([f32; IM2COL_TILE]);
+
 /// A 64-byte aligned panel, so that B's rows start on cache lines.
 #[repr(C, align(64))]
 struct Im2colPanel([f32; IM2COL_KC * IM2COL_LDB]);
@@ -588,7 +595,8 @@ fn im2col_pack(
 }
 
 /// Any convolution as AVX-512 GEMMs: per group, the weights `[o, ci·kh·kw]` times im2col panels
-/// of 128 output pixels × 256 taps built on the stack, accumulating into y.
+/// of 128 output pixels × 256 taps built on the stack, accumulating into y. Split over threads
+/// by blocks of output pixels.
 pub fn im2col_avx512(
     p: &Conv2d,
     x: &[f32],
@@ -602,20 +610,29 @@ pub fn im2col_avx512(
     let kdim = cg * p.kh * p.kw;
     let (hw, ohw) = (p.h * p.w, p.oh * p.ow);
     let (clamp, rest) = fused_clamp(act);
-    // Every block packs the same panels, which costs about as much as a GEMM of a few dozen
-    // rows: blocks of fewer than 24 rows would spend more on packing than they save, and
-    // each thread takes one block, so the packing is repeated as few times as possible.
-    let blocks = max_blocks(super::par::threads(), 1).min(og / 24).max(1);
-    let rows = rows_per_task(og, og * kdim * ohw, blocks, 6);
+    // Threads take blocks of output columns (pixels): each packs only its own panels, so no
+    // packing is repeated. Each block computes into a scratch tile and copies it out, because
+    // its columns are not contiguous in y.
+    let tile_cols = (IM2COL_TILE / og.max(1)).min(IM2COL_NC) / 16 * 16;
+    let blocks = if tile_cols == 0 {
+        1
+    } else {
+        max_blocks(super::par::threads(), 2)
+            .min(ohw.div_ceil(tile_cols))
+            .min(og * kdim * ohw / MIN_TASK_FMAS)
+            .max(1)
+    };
     for b in 0..p.n {
         for g in 0..p.groups {
             let xg = &x[(b * p.c_in + g * cg) * hw..][..cg * hw];
             let wg = &w[g * og * kdim..][..og * kdim];
             let yg = &mut y[(b * p.c_out + g * og) * ohw..][..og * ohw];
-            // Each block of output channels packs its own panels: the packing is repeated per
-            // block, but blocks share nothing they write.
-            super::par::for_each_chunk_mut(yg, rows * ohw, &|i, yc| {
-                let (o0, m) = (i * rows, yc.len() / ohw);
+            let init0 = || {
+                bias.map_or(super::x86::Init::Zero, |bv| {
+                    super::x86::Init::Bias(&bv[g * og..(g + 1) * og])
+                })
+            };
+            if blocks == 1 {
                 let mut panel = Im2colPanel([0.0; IM2COL_KC * IM2COL_LDB]);
                 let mut n0 = 0;
                 while n0 < ohw {
@@ -624,31 +641,69 @@ pub fn im2col_avx512(
                     while k0 < kdim {
                         let kc = IM2COL_KC.min(kdim - k0);
                         im2col_pack(p, xg, k0, kc, n0, nc, &mut panel.0, IM2COL_LDB);
-                        let init = if k0 > 0 {
-                            super::x86::Init::Load
-                        } else {
-                            bias.map_or(super::x86::Init::Zero, |bv| {
-                                super::x86::Init::Bias(&bv[g * og + o0..g * og + o0 + m])
-                            })
-                        };
                         let gm = super::x86::Gemm {
-                            m,
+                            m: og,
                             n: nc,
                             k: kc,
-                            a: &wg[o0 * kdim + k0..],
+                            a: &wg[k0..],
                             lda: kdim,
                             b: &panel.0[..(kc - 1) * IM2COL_LDB + nc],
                             ldb: IM2COL_LDB,
                             ldc: ohw,
-                            init,
+                            init: if k0 > 0 {
+                                super::x86::Init::Load
+                            } else {
+                                init0()
+                            },
                             clamp: if k0 + kc == kdim { clamp } else { None },
                         };
-                        super::x86::gemm(&gm, &mut yc[n0..]);
+                        super::x86::gemm(&gm, &mut yg[n0..]);
                         k0 += kc;
                     }
                     n0 += nc;
                 }
-                rest.apply_slice(yc);
+                rest.apply_slice(yg);
+                continue;
+            }
+            // Blocks of whole tiles, so that every tile but the last is full.
+            let cols = ohw.div_ceil(blocks).div_ceil(tile_cols) * tile_cols;
+            super::par::for_each_col_block_mut(yg, ohw, cols, &|_, block| {
+                let mut panel = Im2colPanel([0.0; IM2COL_KC * IM2COL_LDB]);
+                let mut tile = Im2colTile([0.0; IM2COL_TILE]);
+                let mut n0 = block.start();
+                while n0 < block.end() {
+                    let nc = tile_cols.min(block.end() - n0);
+                    let mut k0 = 0;
+                    while k0 < kdim {
+                        let kc = IM2COL_KC.min(kdim - k0);
+                        im2col_pack(p, xg, k0, kc, n0, nc, &mut panel.0, IM2COL_LDB);
+                        let gm = super::x86::Gemm {
+                            m: og,
+                            n: nc,
+                            k: kc,
+                            a: &wg[k0..],
+                            lda: kdim,
+                            b: &panel.0[..(kc - 1) * IM2COL_LDB + nc],
+                            ldb: IM2COL_LDB,
+                            ldc: nc,
+                            init: if k0 > 0 {
+                                super::x86::Init::Load
+                            } else {
+                                init0()
+                            },
+                            clamp: if k0 + kc == kdim { clamp } else { None },
+                        };
+                        super::x86::gemm(&gm, &mut tile.0[..og * nc]);
+                        k0 += kc;
+                    }
+                    let at = n0 - block.start();
+                    for (r, src) in tile.0[..og * nc].chunks_exact(nc).enumerate() {
+                        let dst = &mut block.row(r)[at..at + nc];
+                        dst.copy_from_slice(src);
+                        rest.apply_slice(dst);
+                    }
+                    n0 += nc;
+                }
             });
         }
     }

@@ -68,9 +68,9 @@ pub fn for_each(tasks: usize, f: &(dyn Fn(usize) + Sync)) {
 /// The base of a slice shared among tasks that each take a disjoint part of it.
 struct Base(*mut f32);
 
-// SAFETY: `Base` is only read to build the sub-slice of one claimed chunk, and every chunk is
-// claimed by exactly one task (see `for_each_chunk_mut`), so no two threads ever reach the same
-// element through it.
+// SAFETY: `Base` is only read to build the sub-slices of one claimed chunk or column block,
+// and every one is claimed by exactly one task (see `for_each_chunk_mut` and
+// `for_each_col_block_mut`), so no two threads ever reach the same element through it.
 unsafe impl Sync for Base {}
 
 /// Runs `f(i, chunk_i)` for every chunk of `data` (`chunk` elements each, the last one shorter),
@@ -107,6 +107,90 @@ pub fn for_each_chunk_mut(data: &mut [f32], chunk: usize, f: &(dyn Fn(usize, &mu
     };
     for_each(tasks, &work);
     // Whatever a splitter did not run is claimed here, on the caller.
+    work(0);
+}
+
+/// Columns `start..end` of every row of a row-major matrix, handed to one task by
+/// `for_each_col_block_mut`; no other task holds any of these columns.
+pub struct ColBlock<'a> {
+    base: *mut f32,
+    ld: usize,
+    rows: usize,
+    start: usize,
+    end: usize,
+    _data: core::marker::PhantomData<&'a mut [f32]>,
+}
+
+impl ColBlock<'_> {
+    /// The first column of the block.
+    pub fn start(&self) -> usize {
+        self.start
+    }
+
+    /// One past the last column of the block.
+    pub fn end(&self) -> usize {
+        self.end
+    }
+
+    /// The block's part of row `r`: columns `start..end`. Panics when `r` is not a row.
+    pub fn row(&mut self, r: usize) -> &mut [f32] {
+        assert!(
+            r < self.rows,
+            "par::ColBlock::row: row {r} of {}",
+            self.rows
+        );
+        // SAFETY: `r < rows` and `start <= end <= ld`, so the range lies inside the matrix
+        // `for_each_col_block_mut` borrowed mutably; only this block owns columns
+        // `start..end`, and the `&mut self` borrow keeps one row of it alive at a time.
+        unsafe {
+            core::slice::from_raw_parts_mut(
+                self.base.add(r * self.ld + self.start),
+                self.end - self.start,
+            )
+        }
+    }
+}
+
+/// Runs `f(i, block_i)` for every block of `block` columns (the last one narrower) of the
+/// row-major matrix `data` with row stride `ld` (its `data.len() / ld` whole rows), possibly on
+/// several threads. Like `for_each_chunk_mut`, each block is claimed exactly once and what a
+/// splitter leaves unclaimed runs on the caller before this returns.
+pub fn for_each_col_block_mut(
+    data: &mut [f32],
+    ld: usize,
+    block: usize,
+    f: &(dyn Fn(usize, &mut ColBlock<'_>) + Sync),
+) {
+    if ld == 0 {
+        return;
+    }
+    let block = block.max(1);
+    let rows = data.len() / ld;
+    let tasks = ld.div_ceil(block);
+    let base = Base(data.as_mut_ptr());
+    let next = AtomicUsize::new(0);
+    let work = |_: usize| loop {
+        // Borrowing the whole `Base` (not its field) keeps the closure `Sync`.
+        let base = &base;
+        let i = next.fetch_add(1, Ordering::Relaxed);
+        if i >= tasks {
+            break;
+        }
+        let start = i * block;
+        let mut cols = ColBlock {
+            base: base.0,
+            ld,
+            rows,
+            start,
+            end: (start + block).min(ld),
+            _data: core::marker::PhantomData,
+        };
+        f(i, &mut cols);
+    };
+    if tasks > 1 {
+        for_each(tasks, &work);
+    }
+    // Whatever a splitter did not run (everything, with one task) is claimed here.
     work(0);
 }
 
@@ -180,6 +264,38 @@ mod tests {
             assert_eq!(*v, (j / chunk + 1) as f32, "len {len} chunk {chunk} at {j}");
         }
         assert_eq!(calls.load(Ordering::Relaxed) as usize, len.div_ceil(chunk));
+    }
+
+    /// Writes `i + 1` into every element of column block i; checks coverage and disjointness.
+    fn check_col_blocks(rows: usize, ld: usize, block: usize) {
+        let mut data = std::vec![0f32; rows * ld];
+        for_each_col_block_mut(&mut data, ld, block, &|i, cols| {
+            assert_eq!(cols.start(), i * block.max(1));
+            for r in 0..rows {
+                for v in cols.row(r).iter_mut() {
+                    *v += (i + 1) as f32;
+                }
+            }
+        });
+        for (j, v) in data.iter().enumerate() {
+            assert_eq!(
+                *v,
+                ((j % ld) / block.max(1) + 1) as f32,
+                "{rows}x{ld} by {block}"
+            );
+        }
+    }
+
+    #[test]
+    fn column_blocks_are_disjoint_and_cover_the_matrix() {
+        let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+        for s in [None, Some(scoped as Splitter), Some(twice), Some(lazy)] {
+            install(s, 3);
+            for (rows, ld, block) in [(0, 4, 2), (3, 10, 4), (5, 16, 16), (7, 9, 1), (2, 5, 0)] {
+                check_col_blocks(rows, ld, block);
+            }
+        }
+        install(None, 1);
     }
 
     #[test]

@@ -95,9 +95,18 @@ fn threaded_convs_equal_single_thread_bit_for_bit() {
         ),
         (
             conv::im2col_avx512,
-            shape(2, 64, 128, 14, 3, 2, 2),
+            shape(2, 64, 128, 40, 3, 2, 2),
             Act::None,
             "im2col grouped",
+        ),
+        (
+            conv::im2col_avx512,
+            shape(1, 8, 300, 20, 3, 1, 1),
+            Act::Clamp {
+                min: -0.1,
+                max: 0.1,
+            },
+            "im2col narrow tiles",
         ),
         (
             conv::depthwise_avx512,
