@@ -622,6 +622,14 @@ pub fn im2col_avx512(
             .min(og * kdim * ohw / MIN_TASK_FMAS)
             .max(1)
     };
+    // Too few pixels for two column blocks (late layers: 7×7 outputs, hundreds of channels):
+    // blocks of at least 24 output channels instead, each repeating the (then small) packing.
+    let row_blocks = if blocks > 1 {
+        1
+    } else {
+        max_blocks(super::par::threads(), 1).min(og / 24).max(1)
+    };
+    let rows = rows_per_task(og, og * kdim * ohw, row_blocks, 6);
     for b in 0..p.n {
         for g in 0..p.groups {
             let xg = &x[(b * p.c_in + g * cg) * hw..][..cg * hw];
@@ -633,36 +641,43 @@ pub fn im2col_avx512(
                 })
             };
             if blocks == 1 {
-                let mut panel = Im2colPanel([0.0; IM2COL_KC * IM2COL_LDB]);
-                let mut n0 = 0;
-                while n0 < ohw {
-                    let nc = IM2COL_NC.min(ohw - n0);
-                    let mut k0 = 0;
-                    while k0 < kdim {
-                        let kc = IM2COL_KC.min(kdim - k0);
-                        im2col_pack(p, xg, k0, kc, n0, nc, &mut panel.0, IM2COL_LDB);
-                        let gm = super::x86::Gemm {
-                            m: og,
-                            n: nc,
-                            k: kc,
-                            a: &wg[k0..],
-                            lda: kdim,
-                            b: &panel.0[..(kc - 1) * IM2COL_LDB + nc],
-                            ldb: IM2COL_LDB,
-                            ldc: ohw,
-                            init: if k0 > 0 {
+                // Blocks of output channels (one, when not split): each packs every panel.
+                super::par::for_each_chunk_mut(yg, rows * ohw, &|i, yc| {
+                    let (o0, m) = (i * rows, yc.len() / ohw);
+                    let mut panel = Im2colPanel([0.0; IM2COL_KC * IM2COL_LDB]);
+                    let mut n0 = 0;
+                    while n0 < ohw {
+                        let nc = IM2COL_NC.min(ohw - n0);
+                        let mut k0 = 0;
+                        while k0 < kdim {
+                            let kc = IM2COL_KC.min(kdim - k0);
+                            im2col_pack(p, xg, k0, kc, n0, nc, &mut panel.0, IM2COL_LDB);
+                            let init = if k0 > 0 {
                                 super::x86::Init::Load
                             } else {
-                                init0()
-                            },
-                            clamp: if k0 + kc == kdim { clamp } else { None },
-                        };
-                        super::x86::gemm(&gm, &mut yg[n0..]);
-                        k0 += kc;
+                                bias.map_or(super::x86::Init::Zero, |bv| {
+                                    super::x86::Init::Bias(&bv[g * og + o0..g * og + o0 + m])
+                                })
+                            };
+                            let gm = super::x86::Gemm {
+                                m,
+                                n: nc,
+                                k: kc,
+                                a: &wg[o0 * kdim + k0..],
+                                lda: kdim,
+                                b: &panel.0[..(kc - 1) * IM2COL_LDB + nc],
+                                ldb: IM2COL_LDB,
+                                ldc: ohw,
+                                init,
+                                clamp: if k0 + kc == kdim { clamp } else { None },
+                            };
+                            super::x86::gemm(&gm, &mut yc[n0..]);
+                            k0 += kc;
+                        }
+                        n0 += nc;
                     }
-                    n0 += nc;
-                }
-                rest.apply_slice(yg);
+                    rest.apply_slice(yc);
+                });
                 continue;
             }
             // Blocks of whole tiles, so that every tile but the last is full.

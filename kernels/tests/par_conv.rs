@@ -109,6 +109,12 @@ fn threaded_convs_equal_single_thread_bit_for_bit() {
             "im2col narrow tiles",
         ),
         (
+            conv::im2col_avx512,
+            shape(1, 64, 96, 7, 3, 1, 1),
+            Act::Relu,
+            "im2col few pixels",
+        ),
+        (
             conv::depthwise_avx512,
             shape(2, 70, 70, 31, 3, 1, 70),
             relu6,

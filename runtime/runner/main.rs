@@ -336,9 +336,10 @@ fn number(s: &str) -> usize {
 /// feature (`etpkg bench --threads N`, N > 1), so that the default runner does not carry it.
 /// Invariant: a split returns only after every task finished and every worker left the job.
 ///
-/// Its workers never sleep while they wait (they spin, then yield the CPU between checks): the
-/// runner exists to time programs, and a sleeping worker would add the OS's wake-up latency to
-/// every split.
+/// Its workers spin for the next job, then nap briefly between checks instead of blocking: the
+/// runner exists to time programs, and a worker blocked in the OS would add its wake-up latency
+/// to every split, while one that spun forever would take the CPU from the program's thread on
+/// a busy machine.
 #[cfg(feature = "threads")]
 mod pool {
     use core::ffi::{c_char, c_int, c_void};
@@ -355,12 +356,34 @@ mod pool {
         ) -> c_int;
         fn getenv(name: *const c_char) -> *const c_char;
         fn sched_yield() -> c_int;
+        fn nanosleep(req: *const super::Timespec, rem: *mut super::Timespec) -> c_int;
     }
 
     /// Pause-spins this many times before each wait starts yielding the CPU between checks:
     /// on a machine with more runnable threads than cores, a pure spinner would take the core
     /// from the very thread it waits for.
     const SPINS: u32 = 1 << 14;
+
+    /// Waits for a new job: spinning for a short while (the next op of a run follows within
+    /// microseconds), then napping 20 µs between checks, so that an idle worker leaves the
+    /// CPU to the thread running the program. A split does not wait for a napping worker: the
+    /// caller claims the tasks the worker has not.
+    fn idle(done: impl Fn() -> bool) {
+        let mut spins = 0u32;
+        let nap = super::Timespec {
+            sec: 0,
+            nsec: 20_000,
+        };
+        while !done() {
+            if spins < SPINS / 8 {
+                spins += 1;
+                core::hint::spin_loop();
+            } else {
+                // SAFETY: `nap` is a valid timespec; the remaining time is not wanted.
+                unsafe { nanosleep(&nap, core::ptr::null_mut()) };
+            }
+        }
+    }
 
     /// Waits until `done()` holds: spinning first, then yielding between checks.
     fn wait(done: impl Fn() -> bool) {
@@ -432,7 +455,7 @@ mod pool {
     extern "C" fn worker(_: *mut c_void) -> *mut c_void {
         let mut seen = GENERATION.load(Ordering::SeqCst);
         loop {
-            wait(|| GENERATION.load(Ordering::SeqCst) != seen);
+            idle(|| GENERATION.load(Ordering::SeqCst) != seen);
             seen = GENERATION.load(Ordering::SeqCst);
             IN_JOB.fetch_add(1, Ordering::SeqCst);
             let p = JOB.load(Ordering::SeqCst);

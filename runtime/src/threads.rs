@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 pub const MAX_THREADS: usize = 256;
 
 /// How long a worker spins for the next job before it sleeps.
-const SPIN: Duration = Duration::from_micros(200);
+const SPIN: Duration = Duration::from_micros(100);
 
 /// One split: the tasks and how far they got. It lives on the splitting caller's stack.
 struct Job {
