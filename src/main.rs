@@ -123,6 +123,9 @@ enum Command {
         /// Where to write `output_0.npy`, `output_1.npy`, ...
         #[arg(long, value_name = "DIR")]
         output_dir: PathBuf,
+        /// Split the kernels' work over N threads (default: the profile's `threads`).
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
+        threads: Option<u16>,
     },
     /// Build, run the manifest's `[verify]` inputs and compare every output with
     /// `[verify].expected`; exits 1 past the tolerance.
@@ -132,6 +135,9 @@ enum Command {
         /// Print the per-output errors as JSON on stdout.
         #[arg(long)]
         json: bool,
+        /// Split the kernels' work over N threads (default: the profile's `threads`).
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
+        threads: Option<u16>,
     },
     /// Build and time a target's program: median latency over repeated runs and a per-op
     /// breakdown.
@@ -150,6 +156,9 @@ enum Command {
         /// Print the result as JSON on stdout.
         #[arg(long)]
         json: bool,
+        /// Split the kernels' work over N threads (default: the profile's `threads`).
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
+        threads: Option<u16>,
     },
     /// List the ATen ops etpkg can lower.
     Ops,
@@ -202,13 +211,15 @@ fn build_quietly(m: &etpkg::manifest::Manifest, t: &str, verbosity: Verbosity) -
 fn bench_text(b: &target::Bench) -> String {
     let ms = |ns: u64| ns as f64 / 1e6;
     let mut s = format!(
-        "target `{}`: median {:.3} ms over {} runs (min {:.3}, max {:.3}; {} warm-up)\n",
+        "target `{}`: median {:.3} ms over {} runs (min {:.3}, max {:.3}; {} warm-up; {} thread{})\n",
         b.target,
         ms(b.median_ns),
         b.iterations,
         ms(b.min_ns),
         ms(b.max_ns),
-        b.warmup
+        b.warmup,
+        b.threads,
+        if b.threads == 1 { "" } else { "s" }
     );
     let total: u64 = b.ops.iter().map(|o| o.median_ns).sum::<u64>().max(1);
     s.push_str("  instr  op                          median ms   share\n");
@@ -362,11 +373,13 @@ fn real_main() -> Result<()> {
             model,
             inputs,
             output_dir,
+            threads,
         } => {
             if let Some(t) = target {
                 let m = manifest(manifest_path.as_deref())?;
                 build_quietly(&m, &t, verbosity)?;
-                let outs = target::run(&m, &t, program.as_deref(), &inputs, &output_dir)?;
+                let threads = threads.map(usize::from);
+                let outs = target::run(&m, &t, program.as_deref(), &inputs, &output_dir, threads)?;
                 say(
                     "Ran",
                     &format!(
@@ -400,13 +413,17 @@ fn real_main() -> Result<()> {
                 output_dir.display()
             );
         }
-        Command::Verify { project: p, json } => {
+        Command::Verify {
+            project: p,
+            json,
+            threads,
+        } => {
             let m = manifest(p.manifest_path.as_deref())?;
             let targets = targets_of(&m, &p.targets);
             let mut all = Vec::new();
             for t in &targets {
                 build_quietly(&m, t, verbosity)?;
-                all.push(target::verify(&m, t)?);
+                all.push(target::verify(&m, t, threads.map(usize::from))?);
             }
             if json {
                 println!("{}", serde_json::to_string_pretty(&all)?);
@@ -437,12 +454,14 @@ fn real_main() -> Result<()> {
             warmup,
             inputs,
             json,
+            threads,
         } => {
             let m = manifest(p.manifest_path.as_deref())?;
             let mut all = Vec::new();
             for t in targets_of(&m, &p.targets) {
                 build_quietly(&m, &t, verbosity)?;
-                all.push(target::bench(&m, &t, &inputs, iterations, warmup)?);
+                let threads = threads.map(usize::from);
+                all.push(target::bench(&m, &t, &inputs, iterations, warmup, threads)?);
             }
             if json {
                 println!("{}", serde_json::to_string_pretty(&all)?);

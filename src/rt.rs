@@ -18,3 +18,7 @@ pub mod decode;
 
 #[path = "../runtime/src/exec.rs"]
 pub mod exec;
+
+/// The generated crate's thread pool (its `std` feature), which etpkg's own tests exercise.
+#[path = "../runtime/src/threads.rs"]
+pub mod threads;

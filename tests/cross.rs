@@ -218,6 +218,7 @@ fn every_variant_builds_for_every_device() {
             kept: &kept,
             signature: signature.clone(),
             arena_bytes: 4096,
+            threads: 1,
         })
         .unwrap();
         let crate_dir = scratch(&format!("every-{dev_name}"));

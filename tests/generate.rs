@@ -67,6 +67,7 @@ fn gen(
         kept,
         signature,
         arena_bytes: 4096,
+        threads: 1,
     })
 }
 
@@ -235,6 +236,40 @@ fn only_kept_variants_are_copied() {
         }
     }
     assert!(file(&files, "README.md").contains("`conv.pointwise`"));
+    // Nothing kept splits work, so there is no splitter and `threads` is the fallback.
+    assert!(!kernel_files.contains(&"par.rs"));
+    let threads = file(&files, "src/threads.rs");
+    assert!(
+        threads.contains("pub fn set_threads(_n: usize) {}"),
+        "{threads}"
+    );
+}
+
+/// A kept variant that splits work brings `kernels::par` and the std thread pool, compiled
+/// only under `std`; the profile's thread count becomes `THREADS`.
+#[test]
+fn splitting_variants_bring_the_pool() {
+    let kept: BTreeSet<String> = ["conv.pointwise_avx512".to_string()].into();
+    let files = generate(&Generate {
+        package: "pw",
+        device: &device("x86_64-v4"),
+        objective: KernelObjective::Speed,
+        kept: &kept,
+        signature: classifier_signature(),
+        arena_bytes: 4096,
+        threads: 4,
+    })
+    .unwrap();
+    assert!(file(&files, "src/kernels/mod.rs").contains("pub mod par;"));
+    assert!(file(&files, "src/kernels/par.rs").contains("pub fn for_each_chunk_mut("));
+    let threads = file(&files, "src/threads.rs");
+    assert!(threads.contains("fn worker(index: usize)"), "{threads}");
+    let lib = file(&files, "src/lib.rs");
+    assert!(
+        lib.contains("#[cfg(feature = \"std\")]\npub mod threads;"),
+        "{lib}"
+    );
+    assert!(lib.contains("pub const THREADS: usize = 4;"), "{lib}");
 }
 
 #[test]

@@ -21,7 +21,8 @@ struct Project {
 
 impl Project {
     /// A project holding fixture `name`'s model, with `[verify]` on its saved inputs and
-    /// PyTorch's outputs, built with `profile` (`release` or `small`, which selects for size).
+    /// PyTorch's outputs, built with `profile` (`release`, `small`, which selects for size, or
+    /// `threaded`, which runs on two threads).
     fn new(name: &str, profile: &str) -> Project {
         let fixture = Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("tests/fixtures/models")
@@ -52,6 +53,7 @@ impl Project {
             "[package]\nname = \"{name}\"\nversion = \"0.1.0\"\n\n\
              [model]\nsource = \"models/m.pt2\"\n\n\
              [profile.small]\ninherits = \"release\"\nkernels = \"size\"\n\n\
+             [profile.threaded]\ninherits = \"release\"\nthreads = 2\n\n\
              [target.host]\ndevice = \"host\"\nprofile = \"{profile}\"\n\n\
              [verify]\ninputs = [{}]\nexpected = [{}]\n",
             inputs.join(", "),
@@ -142,6 +144,37 @@ fn gpt_runs_on_the_host_with_size_kernels() {
 #[test]
 fn mobilenet_v2_runs_on_the_host_within_tolerance() {
     check("mobilenet_v2", "release");
+}
+
+/// Two threads: the profile's `threads = 2` reaches the generated crate and the runner,
+/// `verify` passes on the threaded runner, and `--threads` overrides the profile.
+#[test]
+fn mobilenet_v2_verifies_on_two_threads() {
+    check("mobilenet_v2", "threaded");
+    let p = Project::new("mobilenet_v2", "threaded");
+    let bench = |extra: &[&str]| -> Value {
+        let mut args = vec!["bench", "--iterations", "3", "--warmup", "1", "--json"];
+        args.extend(extra);
+        let out = p.run(&args);
+        assert!(out.status.success(), "{}", stderr(&out));
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let two = bench(&[]);
+    let lib = fs::read_to_string(p.dir.join("target/etpkg/host/runtime/src/lib.rs")).unwrap();
+    assert!(lib.contains("pub const THREADS: usize = 2;"));
+    // mobilenet_v2's convolutions split on a machine with AVX-512; elsewhere nothing does and
+    // the runner stays on one thread.
+    let splits = p
+        .dir
+        .join("target/etpkg/host/runtime/src/kernels/par.rs")
+        .is_file();
+    assert_eq!(two[0]["threads"], if splits { 2 } else { 1 }, "{two}");
+    let one = bench(&["--threads", "1"]);
+    assert_eq!(one[0]["threads"], 1, "{one}");
+    let out = p.run(&["verify", "--threads", "3"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = p.run(&["bench", "--threads", "0"]);
+    assert!(!out.status.success());
 }
 
 #[test]

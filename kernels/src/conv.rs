@@ -79,6 +79,43 @@ fn fused_clamp(act: Act) -> (Option<(f32, f32)>, Act) {
     }
 }
 
+/// Multiply-adds below which a block of output is not worth handing to another thread: waking
+/// a worker and sharing the inputs costs a few microseconds.
+const MIN_TASK_FMAS: usize = 100_000;
+
+/// Blocks per thread when an op is split: with several, a thread that the OS runs less (the
+/// machine shared with other work) leaves unclaimed blocks to the others instead of holding
+/// half the op.
+const BLOCKS_PER_THREAD: usize = 4;
+
+/// How many blocks the installed splitter's threads take: none extra on one thread, so the
+/// single-thread path stays one call per op.
+fn max_blocks(threads: usize, per_thread: usize) -> usize {
+    if threads <= 1 {
+        1
+    } else {
+        threads * per_thread
+    }
+}
+
+/// Rows per block when `rows` output rows (channels) costing `fmas` multiply-adds in all are
+/// split into at most `blocks` blocks, none below `MIN_TASK_FMAS`, and
+/// blocks rounded up to whole `align`-row tiles unless that unbalances them by more than an
+/// eighth. One block (all rows) when splitting does not pay.
+fn rows_per_task(rows: usize, fmas: usize, blocks: usize, align: usize) -> usize {
+    let tasks = blocks
+        .min(fmas / MIN_TASK_FMAS)
+        .min(rows.div_ceil(align.max(1)))
+        .max(1);
+    let per = rows.div_ceil(tasks);
+    let aligned = per.div_ceil(align.max(1)) * align.max(1);
+    if (aligned - per) * 8 <= per {
+        aligned
+    } else {
+        per
+    }
+}
+
 /// 1×1 kernel, stride 1, no padding, one group: the output plane is the input plane.
 fn is_pointwise(p: &Conv2d) -> bool {
     p.valid()
@@ -383,22 +420,32 @@ pub fn pointwise_avx512(
     p.check_lens(x, w, bias, y);
     let hw = p.h * p.w;
     let (clamp, rest) = fused_clamp(act);
+    let fmas = p.c_out * p.c_in * hw;
+    let blocks = max_blocks(super::par::threads(), BLOCKS_PER_THREAD);
+    let rows = rows_per_task(p.c_out, fmas, blocks, 6);
     for b in 0..p.n {
-        let g = super::x86::Gemm {
-            m: p.c_out,
-            n: hw,
-            k: p.c_in,
-            a: w,
-            lda: p.c_in,
-            b: &x[b * p.c_in * hw..(b + 1) * p.c_in * hw],
-            ldb: hw,
-            ldc: hw,
-            init: bias.map_or(super::x86::Init::Zero, super::x86::Init::Bias),
-            clamp,
-        };
+        let xb = &x[b * p.c_in * hw..(b + 1) * p.c_in * hw];
         let yb = &mut y[b * p.c_out * hw..(b + 1) * p.c_out * hw];
-        super::x86::gemm(&g, yb);
-        rest.apply_slice(yb);
+        // Each block of output channels is a GEMM of its own over the same x.
+        super::par::for_each_chunk_mut(yb, rows * hw, &|i, yc| {
+            let o0 = i * rows;
+            let g = super::x86::Gemm {
+                m: yc.len() / hw,
+                n: hw,
+                k: p.c_in,
+                a: &w[o0 * p.c_in..],
+                lda: p.c_in,
+                b: xb,
+                ldb: hw,
+                ldc: hw,
+                init: bias.map_or(super::x86::Init::Zero, |bv| {
+                    super::x86::Init::Bias(&bv[o0..])
+                }),
+                clamp,
+            };
+            super::x86::gemm(&g, yc);
+            rest.apply_slice(yc);
+        });
     }
 }
 
@@ -432,12 +479,21 @@ pub fn depthwise_avx512(
         oh: p.oh,
         ow: p.ow,
     };
-    let (chw, cohw) = (p.c_in * p.h * p.w, p.c_out * p.oh * p.ow);
+    let (hw, ohw, kk) = (p.h * p.w, p.oh * p.ow, p.kh * p.kw);
+    let (chw, cohw) = (p.c_in * hw, p.c_out * ohw);
+    let blocks = max_blocks(super::par::threads(), BLOCKS_PER_THREAD);
+    let chans = rows_per_task(p.c_out, cohw * kk, blocks, 8);
     for b in 0..p.n {
         let yb = &mut y[b * cohw..][..cohw];
         let xb = &x[b * chw..][..chw];
-        super::x86::depthwise(&plane, p.c_out, xb, w, bias, yb, clamp);
-        rest.apply_slice(yb);
+        // Channels are independent: each block of 8-channel groups is a pass of its own.
+        super::par::for_each_chunk_mut(yb, chans * ohw, &|i, yc| {
+            let (c0, n) = (i * chans, yc.len() / ohw);
+            let bias = bias.map(|bv| &bv[c0..c0 + n]);
+            let (xc, wc) = (&xb[c0 * hw..(c0 + n) * hw], &w[c0 * kk..(c0 + n) * kk]);
+            super::x86::depthwise(&plane, n, xc, wc, bias, yc, clamp);
+            rest.apply_slice(yc);
+        });
     }
 }
 
@@ -470,6 +526,13 @@ const IM2COL_NC: usize = 128;
 /// The panel's row stride: 16 floats past the 128 used, so consecutive rows do not fall into
 /// the same L1 sets.
 const IM2COL_LDB: usize = IM2COL_NC + 16;
+
+/// Floats of the scratch tile a thread's block of columns is computed in (128 KiB).
+const IM2COL_TILE: usize = 32 * 1024;
+
+/// A 64-byte aligned scratch tile of C, `og` rows of up to `IM2COL_NC` columns.
+#[repr(C, align(64))]
+struct Im2colTile([f32; IM2COL_TILE]);
 
 /// A 64-byte aligned panel, so that B's rows start on cache lines.
 #[repr(C, align(64))]
@@ -532,7 +595,8 @@ fn im2col_pack(
 }
 
 /// Any convolution as AVX-512 GEMMs: per group, the weights `[o, ci·kh·kw]` times im2col panels
-/// of 128 output pixels × 256 taps built on the stack, accumulating into y.
+/// of 128 output pixels × 256 taps built on the stack, accumulating into y. Split over threads
+/// by blocks of output pixels.
 pub fn im2col_avx512(
     p: &Conv2d,
     x: &[f32],
@@ -542,48 +606,120 @@ pub fn im2col_avx512(
     act: Act,
 ) {
     p.check_lens(x, w, bias, y);
-    let mut panel = Im2colPanel([0.0; IM2COL_KC * IM2COL_LDB]);
     let (cg, og) = (p.c_in / p.groups, p.c_out / p.groups);
     let kdim = cg * p.kh * p.kw;
     let (hw, ohw) = (p.h * p.w, p.oh * p.ow);
     let (clamp, rest) = fused_clamp(act);
+    // Threads take blocks of output columns (pixels): each packs only its own panels, so no
+    // packing is repeated. Each block computes into a scratch tile and copies it out, because
+    // its columns are not contiguous in y.
+    let tile_cols = (IM2COL_TILE / og.max(1)).min(IM2COL_NC) / 16 * 16;
+    let blocks = if tile_cols == 0 {
+        1
+    } else {
+        max_blocks(super::par::threads(), 2)
+            .min(ohw.div_ceil(tile_cols))
+            .min(og * kdim * ohw / MIN_TASK_FMAS)
+            .max(1)
+    };
+    // Too few pixels for two column blocks (late layers: 7×7 outputs, hundreds of channels):
+    // blocks of at least 24 output channels instead, each repeating the (then small) packing.
+    let row_blocks = if blocks > 1 {
+        1
+    } else {
+        max_blocks(super::par::threads(), 1).min(og / 24).max(1)
+    };
+    let rows = rows_per_task(og, og * kdim * ohw, row_blocks, 6);
     for b in 0..p.n {
         for g in 0..p.groups {
             let xg = &x[(b * p.c_in + g * cg) * hw..][..cg * hw];
             let wg = &w[g * og * kdim..][..og * kdim];
             let yg = &mut y[(b * p.c_out + g * og) * ohw..][..og * ohw];
-            let mut n0 = 0;
-            while n0 < ohw {
-                let nc = IM2COL_NC.min(ohw - n0);
-                let mut k0 = 0;
-                while k0 < kdim {
-                    let kc = IM2COL_KC.min(kdim - k0);
-                    im2col_pack(p, xg, k0, kc, n0, nc, &mut panel.0, IM2COL_LDB);
-                    let init = if k0 > 0 {
-                        super::x86::Init::Load
-                    } else {
-                        bias.map_or(super::x86::Init::Zero, |bv| {
-                            super::x86::Init::Bias(&bv[g * og..(g + 1) * og])
-                        })
-                    };
-                    let gm = super::x86::Gemm {
-                        m: og,
-                        n: nc,
-                        k: kc,
-                        a: &wg[k0..],
-                        lda: kdim,
-                        b: &panel.0[..(kc - 1) * IM2COL_LDB + nc],
-                        ldb: IM2COL_LDB,
-                        ldc: ohw,
-                        init,
-                        clamp: if k0 + kc == kdim { clamp } else { None },
-                    };
-                    super::x86::gemm(&gm, &mut yg[n0..]);
-                    k0 += kc;
-                }
-                n0 += nc;
+            let init0 = || {
+                bias.map_or(super::x86::Init::Zero, |bv| {
+                    super::x86::Init::Bias(&bv[g * og..(g + 1) * og])
+                })
+            };
+            if blocks == 1 {
+                // Blocks of output channels (one, when not split): each packs every panel.
+                super::par::for_each_chunk_mut(yg, rows * ohw, &|i, yc| {
+                    let (o0, m) = (i * rows, yc.len() / ohw);
+                    let mut panel = Im2colPanel([0.0; IM2COL_KC * IM2COL_LDB]);
+                    let mut n0 = 0;
+                    while n0 < ohw {
+                        let nc = IM2COL_NC.min(ohw - n0);
+                        let mut k0 = 0;
+                        while k0 < kdim {
+                            let kc = IM2COL_KC.min(kdim - k0);
+                            im2col_pack(p, xg, k0, kc, n0, nc, &mut panel.0, IM2COL_LDB);
+                            let init = if k0 > 0 {
+                                super::x86::Init::Load
+                            } else {
+                                bias.map_or(super::x86::Init::Zero, |bv| {
+                                    super::x86::Init::Bias(&bv[g * og + o0..g * og + o0 + m])
+                                })
+                            };
+                            let gm = super::x86::Gemm {
+                                m,
+                                n: nc,
+                                k: kc,
+                                a: &wg[o0 * kdim + k0..],
+                                lda: kdim,
+                                b: &panel.0[..(kc - 1) * IM2COL_LDB + nc],
+                                ldb: IM2COL_LDB,
+                                ldc: ohw,
+                                init,
+                                clamp: if k0 + kc == kdim { clamp } else { None },
+                            };
+                            super::x86::gemm(&gm, &mut yc[n0..]);
+                            k0 += kc;
+                        }
+                        n0 += nc;
+                    }
+                    rest.apply_slice(yc);
+                });
+                continue;
             }
-            rest.apply_slice(yg);
+            // Blocks of whole tiles, so that every tile but the last is full.
+            let cols = ohw.div_ceil(blocks).div_ceil(tile_cols) * tile_cols;
+            super::par::for_each_col_block_mut(yg, ohw, cols, &|_, block| {
+                let mut panel = Im2colPanel([0.0; IM2COL_KC * IM2COL_LDB]);
+                let mut tile = Im2colTile([0.0; IM2COL_TILE]);
+                let mut n0 = block.start();
+                while n0 < block.end() {
+                    let nc = tile_cols.min(block.end() - n0);
+                    let mut k0 = 0;
+                    while k0 < kdim {
+                        let kc = IM2COL_KC.min(kdim - k0);
+                        im2col_pack(p, xg, k0, kc, n0, nc, &mut panel.0, IM2COL_LDB);
+                        let gm = super::x86::Gemm {
+                            m: og,
+                            n: nc,
+                            k: kc,
+                            a: &wg[k0..],
+                            lda: kdim,
+                            b: &panel.0[..(kc - 1) * IM2COL_LDB + nc],
+                            ldb: IM2COL_LDB,
+                            ldc: nc,
+                            init: if k0 > 0 {
+                                super::x86::Init::Load
+                            } else {
+                                init0()
+                            },
+                            clamp: if k0 + kc == kdim { clamp } else { None },
+                        };
+                        super::x86::gemm(&gm, &mut tile.0[..og * nc]);
+                        k0 += kc;
+                    }
+                    let at = n0 - block.start();
+                    for (r, src) in tile.0[..og * nc].chunks_exact(nc).enumerate() {
+                        let dst = &mut block.row(r)[at..at + nc];
+                        dst.copy_from_slice(src);
+                        rest.apply_slice(dst);
+                    }
+                    n0 += nc;
+                }
+            });
         }
     }
 }
@@ -600,7 +736,9 @@ pub fn im2col_avx512_accepts(p: &Conv2d) -> bool {
 /// out-of-line `crate::act`/`crate::math` calls not counted) from
 /// `cargo rustc --release -p etpkg-kernels --lib -- --emit=obj -C codegen-units=1` for the default
 /// x86_64 target, read with `nm --size-sort -S`. The `_avx512` variants also count the `x86`
-/// functions they reach (its tiles are inlined into them), since only they pull that code in.
+/// functions they reach (its tiles are inlined into them), since only they pull that code in,
+/// plus their closures and the part of `par` each one uses (1042 bytes for pointwise and
+/// depthwise, all 2110 for im2col), which only they bring.
 pub const VARIANTS: &[super::meta::KernelInfo] = &[
     super::meta::KernelInfo {
         name: "conv.generic",
@@ -645,7 +783,7 @@ pub const VARIANTS: &[super::meta::KernelInfo] = &[
         isa: &["avx512f", "fma"],
         shape: "any (im2col panels times the weights, AVX-512 GEMM)",
         speed: 4,
-        code_bytes: 23476,
+        code_bytes: 26697,
     },
     super::meta::KernelInfo {
         name: "conv.depthwise_avx512",
@@ -654,7 +792,7 @@ pub const VARIANTS: &[super::meta::KernelInfo] = &[
         isa: &["avx512f", "fma"],
         shape: "depthwise, dilation 1, horizontal stride 1 or 2",
         speed: 5,
-        code_bytes: 27001,
+        code_bytes: 28777,
     },
     super::meta::KernelInfo {
         name: "conv.pointwise_avx512",
@@ -663,7 +801,7 @@ pub const VARIANTS: &[super::meta::KernelInfo] = &[
         isa: &["avx512f", "fma"],
         shape: "1x1 kernel, stride 1, no padding, groups 1",
         speed: 6,
-        code_bytes: 18717,
+        code_bytes: 20228,
     },
 ];
 //@end

@@ -1,6 +1,7 @@
 //! etpkg's kernel library. Invariant: every kernel is safe to call, `no_std`, allocation-free,
 //! and computes what etpkg's reference interpreter computes for the same op (the speed variants
-//! up to f32 summation order). The only unsafe code is `x86.rs`'s AVX-512 building blocks.
+//! up to f32 summation order). The only unsafe code is `x86.rs`'s AVX-512 building blocks and
+//! `par.rs`'s splitter slot and disjoint-chunk hand-out.
 //!
 //! One op family per file. A family file holds shared code (parameter structs, helpers), one
 //! block per variant and a `VARIANTS` table, separated by marker comments so that etpkg's
@@ -30,6 +31,7 @@ pub mod math;
 pub mod matmul;
 pub mod meta;
 pub mod norm;
+pub mod par;
 pub mod pool;
 pub mod reduce;
 pub mod shape;

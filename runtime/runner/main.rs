@@ -13,6 +13,9 @@
 //! runs `WARMUP` untimed and `ITERATIONS` timed runs and prints, one per line on stdout,
 //! `run <nanoseconds>` for each run and `op <instruction> <name> <nanoseconds>` for each
 //! instruction of each run.
+//!
+//! Built with its `threads` feature it also starts `ETPKG_THREADS − 1` pthread workers and
+//! splits the kernels' work over them (see `pool`).
 #![no_std]
 #![no_main]
 
@@ -329,8 +332,178 @@ fn number(s: &str) -> usize {
         .unwrap_or_else(|_| fail(format_args!("`{s}` is not a number")))
 }
 
+/// A pthread pool behind the kernels' splitter, built only with the runner's `threads`
+/// feature (`etpkg bench --threads N`, N > 1), so that the default runner does not carry it.
+/// Invariant: a split returns only after every task finished and every worker left the job.
+///
+/// Its workers spin for the next job, then nap briefly between checks instead of blocking: the
+/// runner exists to time programs, and a worker blocked in the OS would add its wake-up latency
+/// to every split, while one that spun forever would take the CPU from the program's thread on
+/// a busy machine.
+#[cfg(feature = "threads")]
+mod pool {
+    use core::ffi::{c_char, c_int, c_void};
+    use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicUsize, Ordering};
+    use rt::kernels::par;
+
+    #[link(name = "pthread")]
+    extern "C" {
+        fn pthread_create(
+            thread: *mut usize,
+            attr: *const c_void,
+            start: extern "C" fn(*mut c_void) -> *mut c_void,
+            arg: *mut c_void,
+        ) -> c_int;
+        fn getenv(name: *const c_char) -> *const c_char;
+        fn sched_yield() -> c_int;
+        fn nanosleep(req: *const super::Timespec, rem: *mut super::Timespec) -> c_int;
+    }
+
+    /// Pause-spins this many times before each wait starts yielding the CPU between checks:
+    /// on a machine with more runnable threads than cores, a pure spinner would take the core
+    /// from the very thread it waits for.
+    const SPINS: u32 = 1 << 14;
+
+    /// Waits for a new job: spinning for a short while (the next op of a run follows within
+    /// microseconds), then napping 20 µs between checks, so that an idle worker leaves the
+    /// CPU to the thread running the program. A split does not wait for a napping worker: the
+    /// caller claims the tasks the worker has not.
+    fn idle(done: impl Fn() -> bool) {
+        let mut spins = 0u32;
+        let nap = super::Timespec {
+            sec: 0,
+            nsec: 20_000,
+        };
+        while !done() {
+            if spins < SPINS / 8 {
+                spins += 1;
+                core::hint::spin_loop();
+            } else {
+                // SAFETY: `nap` is a valid timespec; the remaining time is not wanted.
+                unsafe { nanosleep(&nap, core::ptr::null_mut()) };
+            }
+        }
+    }
+
+    /// Waits until `done()` holds: spinning first, then yielding between checks.
+    fn wait(done: impl Fn() -> bool) {
+        let mut spins = 0u32;
+        while !done() {
+            if spins < SPINS {
+                spins += 1;
+                core::hint::spin_loop();
+            } else {
+                // SAFETY: sched_yield takes no arguments and cannot fail in a harmful way.
+                unsafe { sched_yield() };
+            }
+        }
+    }
+
+    /// One split, on the splitting caller's stack.
+    struct Job {
+        /// The caller's closure with its lifetime erased; alive until `split` returns.
+        f: *const (dyn Fn(usize) + Sync + 'static),
+        tasks: usize,
+        next: AtomicUsize,
+        done: AtomicUsize,
+    }
+
+    impl Job {
+        fn work(&self) {
+            loop {
+                let i = self.next.fetch_add(1, Ordering::Relaxed);
+                if i >= self.tasks {
+                    return;
+                }
+                // SAFETY: `split` keeps the closure alive until every task is done and every
+                // worker has left the job.
+                unsafe { (*self.f)(i) };
+                self.done.fetch_add(1, Ordering::Release);
+            }
+        }
+    }
+
+    static JOB: AtomicPtr<Job> = AtomicPtr::new(core::ptr::null_mut());
+    static IN_JOB: AtomicUsize = AtomicUsize::new(0);
+    static GENERATION: AtomicUsize = AtomicUsize::new(0);
+    /// Set while a split runs; a split started inside a task runs inline instead.
+    static BUSY: AtomicBool = AtomicBool::new(false);
+
+    fn split(tasks: usize, f: &(dyn Fn(usize) + Sync)) {
+        if BUSY.swap(true, Ordering::Acquire) {
+            (0..tasks).for_each(f);
+            return;
+        }
+        // SAFETY: only the lifetime changes; the job is unreachable before this returns (it is
+        // cleared, then `IN_JOB` drains).
+        let f: &'static (dyn Fn(usize) + Sync) = unsafe { core::mem::transmute(f) };
+        let job = Job {
+            f: f as *const _,
+            tasks,
+            next: AtomicUsize::new(0),
+            done: AtomicUsize::new(0),
+        };
+        JOB.store(&job as *const Job as *mut Job, Ordering::SeqCst);
+        GENERATION.fetch_add(1, Ordering::SeqCst);
+        job.work();
+        wait(|| job.done.load(Ordering::Acquire) >= tasks);
+        JOB.store(core::ptr::null_mut(), Ordering::SeqCst);
+        wait(|| IN_JOB.load(Ordering::SeqCst) == 0);
+        BUSY.store(false, Ordering::Release);
+    }
+
+    extern "C" fn worker(_: *mut c_void) -> *mut c_void {
+        let mut seen = GENERATION.load(Ordering::SeqCst);
+        loop {
+            idle(|| GENERATION.load(Ordering::SeqCst) != seen);
+            seen = GENERATION.load(Ordering::SeqCst);
+            IN_JOB.fetch_add(1, Ordering::SeqCst);
+            let p = JOB.load(Ordering::SeqCst);
+            if !p.is_null() {
+                // SAFETY: registered in `IN_JOB` before reading a non-null job, whose owner
+                // waits for `IN_JOB` to drain before its frame ends.
+                unsafe { &*p }.work();
+            }
+            IN_JOB.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+
+    /// Starts `ETPKG_THREADS − 1` workers (at most 255) and installs the splitter; with the
+    /// variable unset or below 2 the kernels stay on the main thread.
+    pub fn start() {
+        // SAFETY: the name is NUL-terminated; the result is null or a NUL-terminated string.
+        let v = unsafe { getenv(c"ETPKG_THREADS".as_ptr()) };
+        if v.is_null() {
+            return;
+        }
+        // SAFETY: as above, not null.
+        let text = unsafe { core::ffi::CStr::from_ptr(v) }.to_bytes();
+        let n = core::str::from_utf8(text)
+            .ok()
+            .and_then(|t| t.parse::<usize>().ok())
+            .unwrap_or(1)
+            .clamp(1, 256);
+        let mut started = 1;
+        while started < n {
+            let mut id = 0usize;
+            // SAFETY: `worker` matches the start routine's C signature and ignores its argument.
+            if unsafe { pthread_create(&mut id, core::ptr::null(), worker, core::ptr::null_mut()) }
+                != 0
+            {
+                break;
+            }
+            started += 1;
+        }
+        if started > 1 {
+            par::install(Some(split), started);
+        }
+    }
+}
+
 #[no_mangle]
 pub extern "C" fn main(argc: c_int, argv: *const *const c_char) -> c_int {
+    #[cfg(feature = "threads")]
+    pool::start();
     let argc = argc as usize;
     if argc < 5 {
         fail(format_args!(

@@ -11,7 +11,8 @@
 //! | passes  | `import` (the import node's key), `passes` (the profile's graph passes, in order; memory-planning names are left out), `legalize-aten` (whether the profile's `ops` is `aten`, which splits fused ops after the fixed point) |
 //! | plan    | `passes` (the passes node's key), `device` (canonical JSON of the resolved device), `planner` (the profile's `memory-planner`), `aliasing` (whether `alias-views`, `in-place`, `concat-in-place` are in the profile's passes) |
 //! | emit    | `plan` (the plan node's key, which covers the graph, device and planner options), `ops` (the profile's op set) |
-//! | report  | `import`, `passes`, `plan`, `emit` (those nodes' keys), `package` (name, version), `target` (name), `device` (canonical JSON of the resolved device: triple, ISA features, regions, alignment, std), `profile` (canonical JSON of the resolved profile: name, passes, memory planner, kernels, ops) |
+//! | report  | `import`, `passes`, `plan`, `emit` (those nodes' keys), `package` (name, version), `target` (name), `device` (canonical JSON of the resolved device: triple, ISA features, regions, alignment, std), `profile` (canonical JSON of the resolved profile: name, passes, memory planner, kernels, ops, threads) |
+//! | generate | `passes`, `emit`, `select` (those nodes' keys), `package` (the crate's name), `device`, `kernels` (the profile's objective), `sources` (digest of the embedded runtime and kernel sources), `threads` (the profile's thread count, the crate's `THREADS`) |
 //! | publish | `target` (name), one `input` per published file (`report.json`, `program.pte`: file name, producing node's key) |
 //!
 //! The project's location never enters a key, so that projects in different folders, or CI

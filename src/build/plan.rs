@@ -269,6 +269,7 @@ impl Plan {
             k.json("device", &DeviceConfig::of(&sel.device));
             k.json("kernels", &sel.profile.kernels);
             k.key("sources", &sources);
+            k.json("threads", &sel.profile.threads);
             let runtime = plan.add(
                 Node {
                     stage: StageKind::Generate,
@@ -280,6 +281,7 @@ impl Plan {
                         package,
                         device: sel.device.clone(),
                         objective: sel.profile.kernels,
+                        threads: sel.profile.threads,
                     })),
                 },
                 &mut by_key,

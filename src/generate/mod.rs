@@ -45,6 +45,8 @@ pub struct Generate<'a> {
     pub signature: Signature,
     /// Bytes of arena the program needs (`Method::arena_bytes` of the program).
     pub arena_bytes: usize,
+    /// The profile's thread count, written as `THREADS` for `threads::set_threads`.
+    pub threads: usize,
 }
 
 #[derive(Debug, Error, PartialEq, Eq)]
@@ -105,13 +107,35 @@ fn selection(kept: &BTreeSet<String>) -> Result<Selection, TrimError> {
     )
 }
 
-/// `runtime/src/<name>.rs` files (not under `ops/`) as (module name, text).
+/// The runtime file that needs `std`: copied only when a kept kernel splits work
+/// (`kernels::par` is selected), and compiled only under the crate's `std` feature.
+const THREADS_FILE: &str = "runtime/src/threads.rs";
+
+/// `runtime/src/<name>.rs` files (not under `ops/`, not `threads.rs`) as (module name, text).
 fn plain_runtime_files() -> impl Iterator<Item = (&'static str, &'static str)> {
     sources::SOURCES.iter().filter_map(|(p, t)| {
         let name = p.strip_prefix("runtime/src/")?.strip_suffix(".rs")?;
-        (!name.contains('/')).then_some((name, *t))
+        (!name.contains('/') && *p != THREADS_FILE).then_some((name, *t))
     })
 }
+
+/// The `threads` module of a crate whose kernels never split work: `set_threads` has nothing
+/// to spread, so every call leaves the program on the caller's thread.
+const THREADS_NONE: &str =
+    "//! Thread settings. Invariant: this program's kernels run on the caller's thread only:
+//! none of the kernels etpkg selected for it splits its work, so there is no pool to start.
+
+/// The most threads `set_threads` accepts, as in crates whose kernels split work.
+pub const MAX_THREADS: usize = 256;
+
+/// Accepts any count and keeps running on the caller's thread: no kernel here splits work.
+pub fn set_threads(_n: usize) {}
+
+/// Always 1: the kernels run on the caller's thread.
+pub fn threads() -> usize {
+    1
+}
+";
 
 /// The generated crate's files as (path relative to the crate root, bytes), sorted by path.
 pub fn generate(g: &Generate) -> Result<Vec<(String, Vec<u8>)>, GenerateError> {
@@ -150,6 +174,15 @@ pub fn generate(g: &Generate) -> Result<Vec<(String, Vec<u8>)>, GenerateError> {
         }
     }
     modules.push("kernels".into());
+    // The pool comes with the splitter it installs; a crate without one gets the fallback.
+    let threads = if sel.families.contains("par") {
+        let text = sources::source(THREADS_FILE).unwrap_or_default();
+        trim::check_plain(THREADS_FILE, text)?
+    } else {
+        THREADS_NONE.to_string()
+    };
+    files.insert("src/threads.rs".into(), threads);
+    modules.push("threads".into());
     modules.sort();
     files.insert("src/kernels/mod.rs".into(), kernels_mod(&sel));
     files.insert("src/lib.rs".into(), lib_rs(g, &modules));
@@ -327,6 +360,12 @@ fn lib_rs(g: &Generate, modules: &[String]) -> String {
                  #[allow(dead_code, unused_imports)]\n",
             );
         }
+        if m == "threads" {
+            s.push_str(
+                "// The thread pool the kernels split work over; it needs threads, so `std`.\n\
+                 #[cfg(feature = \"std\")]\n",
+            );
+        }
         let _ = writeln!(s, "pub mod {m};");
     }
     s.push_str(
@@ -336,6 +375,14 @@ fn lib_rs(g: &Generate, modules: &[String]) -> String {
          use kernels::shape::DType;\n\
          use ops::TensorMeta;\n\
          \n",
+    );
+    let _ = write!(
+        s,
+        "/// Threads the build profile asks for (`threads` in ExecuTorch.toml): pass it to\n\
+         /// `threads::set_threads` (feature `std`) to split the kernels' work that many ways.\n\
+         pub const THREADS: usize = {};\n\
+         \n",
+        g.threads
     );
     let _ = write!(
         s,
@@ -796,7 +843,10 @@ fn readme(g: &Generate, sel: &Selection) -> String {
          A malformed blob is a `LoadError`, never undefined behaviour. `execute_observed` calls an\n\
          `Observer` before and after every instruction (per-op timing).\n\n\
          ## Features\n\n\
-         - `std`: implements `std::error::Error` for the errors.\n\
+         - `std`: implements `std::error::Error` for the errors, and adds `threads::set_threads(n)`,\n\
+         \x20 which starts `n - 1` worker threads once and splits the kernels that can split their work\n\
+         \x20 (convolutions on AVX-512) over them and the caller. The build profile asked for\n\
+         \x20 [`THREADS`]; call `threads::set_threads(THREADS)` before running to use it.\n\
          - `embed`: embeds `../program.pte` as `PROGRAM`, 64-byte aligned.\n\n\
          `.cargo/config.toml` passes the device's ISA features to the compiler; build from this\n\
          directory so that cargo reads it. The release profile is tuned for {obj}\n\

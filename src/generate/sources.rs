@@ -23,6 +23,7 @@ pub const SOURCES: &[(&str, &str)] = &[
     src!("kernels/src/matmul.rs"),
     src!("kernels/src/meta.rs"),
     src!("kernels/src/norm.rs"),
+    src!("kernels/src/par.rs"),
     src!("kernels/src/pool.rs"),
     src!("kernels/src/reduce.rs"),
     src!("kernels/src/shape.rs"),
@@ -50,6 +51,7 @@ pub const SOURCES: &[(&str, &str)] = &[
     src!("runtime/src/ops/where_.rs"),
     src!("runtime/src/pte.rs"),
     src!("runtime/src/step.rs"),
+    src!("runtime/src/threads.rs"),
 ];
 
 /// A digest of every shared source (paths and texts): it changes exactly when a generated

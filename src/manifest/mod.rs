@@ -91,7 +91,14 @@ pub struct Profile {
     pub memory_planner: MemoryPlanner,
     pub kernels: KernelObjective,
     pub ops: OpSet,
+    /// Threads the kernels split work over in `etpkg run`, `verify` and `bench`, and the
+    /// generated crate's `THREADS` (what its README suggests for `set_threads`); within
+    /// `1..=MAX_THREADS`.
+    pub threads: usize,
 }
+
+/// The most threads a profile may ask for (the generated pool's own limit).
+pub const MAX_THREADS: usize = 256;
 
 /// Every graph pass a profile may name. The built-in `release` profile runs all of them, in
 /// this order.
@@ -178,6 +185,7 @@ impl Profile {
             memory_planner: MemoryPlanner::Best,
             kernels: KernelObjective::Speed,
             ops: OpSet::All,
+            threads: 1,
         }
     }
 }
@@ -275,7 +283,14 @@ const PACKAGE_KEYS: &[&str] = &["name", "version", "description"];
 const MODEL_KEYS: &[&str] = &["source", "name", "inputs", "export"];
 const INPUT_KEYS: &[&str] = &["shape", "dtype"];
 const EXPORT_KEYS: &[&str] = &["command", "inputs", "env"];
-const PROFILE_KEYS: &[&str] = &["inherits", "passes", "memory-planner", "kernels", "ops"];
+const PROFILE_KEYS: &[&str] = &[
+    "inherits",
+    "passes",
+    "memory-planner",
+    "kernels",
+    "ops",
+    "threads",
+];
 const TARGET_KEYS: &[&str] = &["device", "profile", "memory"];
 const VERIFY_KEYS: &[&str] = &["inputs", "expected", "tolerance"];
 const DTYPE_NAMES: &[&str] = &[
@@ -291,6 +306,7 @@ struct RawProfile<'n> {
     memory_planner: Option<MemoryPlanner>,
     kernels: Option<KernelObjective>,
     ops: Option<OpSet>,
+    threads: Option<usize>,
 }
 
 /// Checks one manifest, accumulating diagnostics in `c`.
@@ -754,6 +770,19 @@ impl Reader<'_> {
         let ops = t
             .get("ops")
             .and_then(|v| self.choice(&v.value, &format!("{path}.ops"), OP_SETS));
+        let threads = t.get("threads").and_then(|v| {
+            let n = self.c.int(&v.value, &format!("{path}.threads"))?;
+            if (1..=MAX_THREADS as i64).contains(&n) {
+                return Some(n as usize);
+            }
+            self.c.error(
+                v.value.span.clone(),
+                format!("invalid value {n} for `{path}.threads`: expected 1 to {MAX_THREADS}"),
+                Some("not a thread count"),
+                Some("`threads = 1` runs every kernel on the calling thread".into()),
+            );
+            None
+        });
         Some(RawProfile {
             name: e.key.clone(),
             key_span: e.key_span.clone(),
@@ -762,6 +791,7 @@ impl Reader<'_> {
             memory_planner,
             kernels,
             ops,
+            threads,
         })
     }
 
@@ -1181,6 +1211,9 @@ fn resolve_profile(
         }
         if let Some(o) = raw.ops {
             base.ops = o;
+        }
+        if let Some(t) = raw.threads {
+            base.threads = t;
         }
     }
     done.insert(name.to_string(), base);

@@ -10,8 +10,14 @@
 //! │   └── runtime/              the generated crate
 //! └── .run/<target>/            owned by the runner, kept between runs for incremental builds
 //!     ├── runner/               Cargo.toml, .cargo/config.toml (the runtime's), src/main.rs
-//!     └── cargo-target/         cargo's build directory
+//!     ├── cargo-target/         cargo's build directory
+//!     └── threads/              the same two for the runner with a thread pool
 //! ```
+//!
+//! The runner runs on one thread unless it is asked for more and the runtime has a splitter
+//! (`kernels/par.rs`, copied when a kept kernel splits work). Then it is built with its
+//! `threads` feature (a pthread pool) in its own directory, so the single-thread runner, whose
+//! size `etpkg bench` and the size benchmark report, stays exactly as it was.
 
 use crate::fsio;
 use std::fs;
@@ -55,6 +61,8 @@ pub enum RunnerError {
 pub struct Runner {
     pub target: String,
     pub binary: PathBuf,
+    /// Threads the runner splits kernels over (1 when the runtime has nothing to split).
+    pub threads: usize,
 }
 
 /// What one invocation measured.
@@ -115,6 +123,10 @@ fn runner_manifest(runtime_package: &str, opt_level: &str, runtime: &Path) -> St
          [dependencies]\n\
          rt = {{ package = \"{runtime_package}\", path = {path} }}\n\
          \n\
+         [features]\n\
+         # A pthread pool behind the kernels' splitter; only `etpkg bench --threads` uses it.\n\
+         threads = []\n\
+         \n\
          [profile.release]\n\
          opt-level = {opt_level}\n\
          lto = true\n\
@@ -142,10 +154,15 @@ fn opt_level(runtime_toml: &str) -> String {
 }
 
 /// Writes the runner crate for `target`'s published runtime (under `etpkg_dir/<target>/`)
-/// and builds it with cargo, offline.
-pub fn prepare(etpkg_dir: &Path, target: &str) -> Result<Runner, RunnerError> {
+/// and builds it with cargo, offline, for `threads` threads.
+pub fn prepare(etpkg_dir: &Path, target: &str, threads: usize) -> Result<Runner, RunnerError> {
     let runtime = etpkg_dir.join(target).join("runtime");
-    prepare_for(&runtime, &etpkg_dir.join(".run").join(target), target)
+    prepare_for(
+        &runtime,
+        &etpkg_dir.join(".run").join(target),
+        target,
+        threads,
+    )
 }
 
 /// Writes `files` (paths relative to `dir`) where their bytes differ, and removes any other
@@ -186,8 +203,22 @@ pub fn sync_dir(dir: &Path, files: &[(String, Vec<u8>)]) -> Result<(), RunnerErr
 }
 
 /// Writes the runner crate for the runtime crate at `runtime` into `base/runner` and builds
-/// it into `base/cargo-target`.
-pub fn prepare_for(runtime: &Path, base: &Path, target: &str) -> Result<Runner, RunnerError> {
+/// it into `base/cargo-target`; with `threads > 1` and a runtime that can split work, into
+/// `base/threads/` with the runner's thread pool instead.
+pub fn prepare_for(
+    runtime: &Path,
+    base: &Path,
+    target: &str,
+    threads: usize,
+) -> Result<Runner, RunnerError> {
+    // Without a splitter in the runtime there is nothing for other threads to do.
+    let threads = if runtime.join("src/kernels/par.rs").is_file() {
+        threads.max(1)
+    } else {
+        1
+    };
+    let threaded_base = base.join("threads");
+    let base = if threads > 1 { &threaded_base } else { base };
     let runtime_toml = runtime.join("Cargo.toml");
     if !runtime_toml.is_file() {
         return Err(RunnerError::NotBuilt {
@@ -214,8 +245,12 @@ pub fn prepare_for(runtime: &Path, base: &Path, target: &str) -> Result<Runner, 
     sync_dir(&dir, &files)?;
     let cargo_target = base.join("cargo-target");
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
+    let mut args = vec!["build", "--release", "--offline", "--quiet"];
+    if threads > 1 {
+        args.extend(["--features", "threads"]);
+    }
     let out = Command::new(&cargo)
-        .args(["build", "--release", "--offline", "--quiet"])
+        .args(&args)
         .current_dir(&dir)
         .env("CARGO_TARGET_DIR", &cargo_target)
         // The runner is built for this machine: flags meant for etpkg's own build must not leak.
@@ -237,6 +272,7 @@ pub fn prepare_for(runtime: &Path, base: &Path, target: &str) -> Result<Runner, 
     Ok(Runner {
         target: target.to_string(),
         binary: cargo_target.join("release").join("etpkg-runner"),
+        threads,
     })
 }
 
@@ -255,6 +291,8 @@ pub fn run(
         source,
     })?;
     let out = Command::new(&runner.binary)
+        // Read by the threaded runner only; the single-thread one has no pool to size.
+        .env("ETPKG_THREADS", runner.threads.to_string())
         .arg(program)
         .arg(out_dir)
         .arg(iterations.to_string())

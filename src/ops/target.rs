@@ -46,9 +46,31 @@ fn program_path(manifest: &Manifest, target: &str, program: Option<&Path>) -> Pa
         .unwrap_or_else(|| etpkg_dir(manifest).join(target).join("program.pte"))
 }
 
-/// Compiles `target`'s runner.
-pub fn runner(manifest: &Manifest, target: &str) -> Result<Runner, TargetError> {
-    Ok(runner::prepare(&etpkg_dir(manifest), target)?)
+/// The thread count for `target`: `asked` when given, else its profile's `threads`.
+pub fn threads_for(
+    manifest: &Manifest,
+    target: &str,
+    asked: Option<usize>,
+) -> Result<usize, TargetError> {
+    if let Some(n) = asked {
+        return Ok(n.clamp(1, crate::manifest::MAX_THREADS));
+    }
+    let opts = crate::build::BuildOptions {
+        targets: vec![target.to_string()],
+        profile: None,
+        jobs: 1,
+        cache_dir: None,
+    };
+    let sel = crate::build::select(manifest, &opts).map_err(|e| TargetError::Program {
+        path: manifest.path.clone(),
+        message: e.to_string(),
+    })?;
+    Ok(sel.first().map_or(1, |s| s.profile.threads))
+}
+
+/// Compiles `target`'s runner for `threads` threads.
+pub fn runner(manifest: &Manifest, target: &str, threads: usize) -> Result<Runner, TargetError> {
+    Ok(runner::prepare(&etpkg_dir(manifest), target, threads)?)
 }
 
 /// Generates a runtime crate for `program` (any `.pte` file, such as one ExecuTorch wrote)
@@ -58,6 +80,7 @@ pub fn program_runner(
     manifest: &Manifest,
     target: &str,
     program: &Path,
+    threads: usize,
 ) -> Result<Runner, TargetError> {
     let blob = std::fs::read(program).map_err(|source| TargetError::Read {
         path: program.to_path_buf(),
@@ -90,6 +113,7 @@ pub fn program_runner(
         kept: &selection.kept,
         signature,
         arena_bytes,
+        threads: sel.profile.threads,
     })
     .map_err(|e| bad(e.to_string()))?;
     let base = etpkg_dir(manifest)
@@ -98,20 +122,23 @@ pub fn program_runner(
         .join("program");
     let runtime = base.join("runtime");
     runner::sync_dir(&runtime, &files)?;
-    Ok(runner::prepare_for(&runtime, &base, target)?)
+    Ok(runner::prepare_for(&runtime, &base, target, threads)?)
 }
 
-/// Runs the target's program once on `inputs`; outputs go to `out_dir` as `output_<k>.npy`.
+/// Runs the target's program once on `inputs` (on `threads` threads, default the profile's);
+/// outputs go to `out_dir` as `output_<k>.npy`.
 pub fn run(
     manifest: &Manifest,
     target: &str,
     program: Option<&Path>,
     inputs: &[PathBuf],
     out_dir: &Path,
+    threads: Option<usize>,
 ) -> Result<Vec<PathBuf>, TargetError> {
+    let threads = threads_for(manifest, target, threads)?;
     let r = match program {
-        Some(p) => program_runner(manifest, target, p)?,
-        None => runner(manifest, target)?,
+        Some(p) => program_runner(manifest, target, p, threads)?,
+        None => runner(manifest, target, threads)?,
     };
     let program = program_path(manifest, target, program);
     runner::run(&r, &program, inputs, out_dir, 0, 0)?;
@@ -187,8 +214,13 @@ pub fn compare(got: &Tensor, want: &Tensor) -> (f64, f64) {
     (abs, abs / scale)
 }
 
-/// Runs `[verify].inputs` on `target` and compares every output with `[verify].expected`.
-pub fn verify(manifest: &Manifest, target: &str) -> Result<Verified, TargetError> {
+/// Runs `[verify].inputs` on `target` (on `threads` threads, default the profile's) and
+/// compares every output with `[verify].expected`.
+pub fn verify(
+    manifest: &Manifest,
+    target: &str,
+    threads: Option<usize>,
+) -> Result<Verified, TargetError> {
     let v = manifest
         .verify
         .as_ref()
@@ -197,7 +229,7 @@ pub fn verify(manifest: &Manifest, target: &str) -> Result<Verified, TargetError
         })?;
     let out_dir = etpkg_dir(manifest).join(".run").join(target).join("verify");
     let _ = crate::fsio::remove_path(&out_dir);
-    let produced = run(manifest, target, None, &v.inputs, &out_dir)?;
+    let produced = run(manifest, target, None, &v.inputs, &out_dir, threads)?;
     if produced.len() != v.expected.len() {
         return Err(TargetError::OutputCount {
             manifest: manifest.path.clone(),
@@ -236,6 +268,8 @@ pub struct OpTime {
 #[derive(Clone, Debug, Serialize)]
 pub struct Bench {
     pub target: String,
+    /// Threads the kernels split work over (1 when the runtime has no kernel that splits).
+    pub threads: usize,
     pub iterations: usize,
     pub warmup: usize,
     pub median_ns: u64,
@@ -254,6 +288,7 @@ pub fn bench(
     inputs: &[PathBuf],
     iterations: usize,
     warmup: usize,
+    threads: Option<usize>,
 ) -> Result<Bench, TargetError> {
     let inputs: Vec<PathBuf> = if inputs.is_empty() {
         manifest
@@ -266,7 +301,7 @@ pub fn bench(
     } else {
         inputs.to_vec()
     };
-    let r = runner(manifest, target)?;
+    let r = runner(manifest, target, threads_for(manifest, target, threads)?)?;
     let out_dir = etpkg_dir(manifest).join(".run").join(target).join("bench");
     let program = program_path(manifest, target, None);
     let t: Timings = runner::run(&r, &program, &inputs, &out_dir, iterations.max(1), warmup)?;
@@ -286,6 +321,7 @@ pub fn bench(
     });
     Ok(Bench {
         target: target.to_string(),
+        threads: r.threads,
         iterations: t.runs_ns.len(),
         warmup,
         median_ns: median(&t.runs_ns),

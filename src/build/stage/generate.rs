@@ -19,6 +19,8 @@ pub struct GenerateWork {
     pub package: String,
     pub device: Device,
     pub objective: KernelObjective,
+    /// The profile's thread count, which the crate records as `THREADS`.
+    pub threads: usize,
 }
 
 /// The crate's name for `package` built for `target`: both, with anything that is not a letter
@@ -105,6 +107,7 @@ pub fn run(w: &GenerateWork, deps: &[&Outputs]) -> Result<Produced, StageError> 
         kept: &kept,
         signature,
         arena_bytes,
+        threads: w.threads,
     })?;
     let bundle = postcard::to_allocvec(&files).expect("a file list serializes");
     Ok(vec![("runtime".to_string(), bundle)])

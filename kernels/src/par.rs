@@ -1,0 +1,312 @@
+//! Process-wide work splitting for the kernels. Invariant: `for_each(tasks, f)` and
+//! `for_each_chunk_mut` run every task exactly once and return only after all of them finished,
+//! whatever splitter is installed; with none installed they run the tasks in order on the
+//! caller's thread.
+//!
+//! The library itself never starts threads (it is `no_std`): a host that has them installs a
+//! `Splitter` (the generated crate's `threads` module, or etpkg's runner built for several
+//! threads), and the kernels ask `threads()` how many ways an op is worth splitting. Splitting is
+//! by disjoint blocks of outputs, each computed exactly as the single-thread code computes it,
+//! so results do not depend on the thread count.
+
+use core::sync::atomic::{AtomicUsize, Ordering};
+
+/// Runs `f(0)`, ..., `f(tasks − 1)`, possibly on several threads, and returns when all are done.
+/// A splitter that runs a task twice or not at all costs time, never memory safety:
+/// `for_each_chunk_mut` hands out each chunk once and runs what is left itself.
+pub type Splitter = fn(tasks: usize, f: &(dyn Fn(usize) + Sync));
+
+/// The installed splitter as its address; 0 when none is.
+static SPLITTER: AtomicUsize = AtomicUsize::new(0);
+/// The installed splitter's thread count, the caller included; 1 when none is.
+static THREADS: AtomicUsize = AtomicUsize::new(1);
+
+/// Installs `s` (or removes the splitter, with `None`) for the whole process; `threads` is how
+/// many threads it runs tasks on, the caller's included (taken as at least 1).
+pub fn install(s: Option<Splitter>, threads: usize) {
+    match s {
+        Some(s) => {
+            THREADS.store(threads.max(1), Ordering::Relaxed);
+            SPLITTER.store(s as usize, Ordering::Release);
+        }
+        None => {
+            SPLITTER.store(0, Ordering::Release);
+            THREADS.store(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// How many threads the installed splitter runs tasks on; 1 when none is installed.
+pub fn threads() -> usize {
+    if SPLITTER.load(Ordering::Acquire) == 0 {
+        1
+    } else {
+        THREADS.load(Ordering::Relaxed).max(1)
+    }
+}
+
+fn installed() -> Option<Splitter> {
+    let raw = SPLITTER.load(Ordering::Acquire);
+    if raw == 0 {
+        return None;
+    }
+    // SAFETY: the only non-zero values `SPLITTER` ever holds are `Splitter` function pointers
+    // cast to `usize` by `install`, and a function pointer round-trips through `usize`
+    // unchanged on every target Rust supports (they have the same size there).
+    Some(unsafe { core::mem::transmute::<usize, Splitter>(raw) })
+}
+
+/// Runs `f(i)` for every `i < tasks`: inline and in order when no splitter is installed or
+/// there is at most one task, otherwise through the splitter.
+pub fn for_each(tasks: usize, f: &(dyn Fn(usize) + Sync)) {
+    match installed() {
+        Some(split) if tasks > 1 => split(tasks, f),
+        _ => (0..tasks).for_each(f),
+    }
+}
+
+/// The base of a slice shared among tasks that each take a disjoint part of it.
+struct Base(*mut f32);
+
+// SAFETY: `Base` is only read to build the sub-slices of one claimed chunk or column block,
+// and every one is claimed by exactly one task (see `for_each_chunk_mut` and
+// `for_each_col_block_mut`), so no two threads ever reach the same element through it.
+unsafe impl Sync for Base {}
+
+/// Runs `f(i, chunk_i)` for every chunk of `data` (`chunk` elements each, the last one shorter),
+/// possibly on several threads. Each chunk is claimed through an atomic counter, so it is handed
+/// out exactly once even if the splitter calls a task more than once, and what the splitter
+/// left unclaimed runs on the caller before this returns.
+pub fn for_each_chunk_mut(data: &mut [f32], chunk: usize, f: &(dyn Fn(usize, &mut [f32]) + Sync)) {
+    let chunk = chunk.max(1);
+    let len = data.len();
+    let tasks = len.div_ceil(chunk);
+    if tasks <= 1 || installed().is_none() {
+        for (i, c) in data.chunks_mut(chunk).enumerate() {
+            f(i, c);
+        }
+        return;
+    }
+    let base = Base(data.as_mut_ptr());
+    let next = AtomicUsize::new(0);
+    let work = |_: usize| loop {
+        // Borrowing the whole `Base` (not its field) keeps the closure `Sync`.
+        let base = &base;
+        let i = next.fetch_add(1, Ordering::Relaxed);
+        if i >= tasks {
+            break;
+        }
+        let start = i * chunk;
+        let n = chunk.min(len - start);
+        // SAFETY: `i < tasks` was claimed by this call alone (the counter hands out each value
+        // once), so `start..start + n` lies inside `data` and no other task touches it; `data`
+        // stays mutably borrowed by this function until every task has returned (the splitter
+        // returns only then, and any call still claiming finds the counter exhausted).
+        let part = unsafe { core::slice::from_raw_parts_mut(base.0.add(start), n) };
+        f(i, part);
+    };
+    for_each(tasks, &work);
+    // Whatever a splitter did not run is claimed here, on the caller.
+    work(0);
+}
+
+/// Columns `start..end` of every row of a row-major matrix, handed to one task by
+/// `for_each_col_block_mut`; no other task holds any of these columns.
+pub struct ColBlock<'a> {
+    base: *mut f32,
+    ld: usize,
+    rows: usize,
+    start: usize,
+    end: usize,
+    _data: core::marker::PhantomData<&'a mut [f32]>,
+}
+
+impl ColBlock<'_> {
+    /// The first column of the block.
+    pub fn start(&self) -> usize {
+        self.start
+    }
+
+    /// One past the last column of the block.
+    pub fn end(&self) -> usize {
+        self.end
+    }
+
+    /// The block's part of row `r`: columns `start..end`. Panics when `r` is not a row.
+    pub fn row(&mut self, r: usize) -> &mut [f32] {
+        assert!(
+            r < self.rows,
+            "par::ColBlock::row: row {r} of {}",
+            self.rows
+        );
+        // SAFETY: `r < rows` and `start <= end <= ld`, so the range lies inside the matrix
+        // `for_each_col_block_mut` borrowed mutably; only this block owns columns
+        // `start..end`, and the `&mut self` borrow keeps one row of it alive at a time.
+        unsafe {
+            core::slice::from_raw_parts_mut(
+                self.base.add(r * self.ld + self.start),
+                self.end - self.start,
+            )
+        }
+    }
+}
+
+/// Runs `f(i, block_i)` for every block of `block` columns (the last one narrower) of the
+/// row-major matrix `data` with row stride `ld` (its `data.len() / ld` whole rows), possibly on
+/// several threads. Like `for_each_chunk_mut`, each block is claimed exactly once and what a
+/// splitter leaves unclaimed runs on the caller before this returns.
+pub fn for_each_col_block_mut(
+    data: &mut [f32],
+    ld: usize,
+    block: usize,
+    f: &(dyn Fn(usize, &mut ColBlock<'_>) + Sync),
+) {
+    if ld == 0 {
+        return;
+    }
+    let block = block.max(1);
+    let rows = data.len() / ld;
+    let tasks = ld.div_ceil(block);
+    let base = Base(data.as_mut_ptr());
+    let next = AtomicUsize::new(0);
+    let work = |_: usize| loop {
+        // Borrowing the whole `Base` (not its field) keeps the closure `Sync`.
+        let base = &base;
+        let i = next.fetch_add(1, Ordering::Relaxed);
+        if i >= tasks {
+            break;
+        }
+        let start = i * block;
+        let mut cols = ColBlock {
+            base: base.0,
+            ld,
+            rows,
+            start,
+            end: (start + block).min(ld),
+            _data: core::marker::PhantomData,
+        };
+        f(i, &mut cols);
+    };
+    if tasks > 1 {
+        for_each(tasks, &work);
+    }
+    // Whatever a splitter did not run (everything, with one task) is claimed here.
+    work(0);
+}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+    use super::*;
+    use std::sync::atomic::AtomicU32;
+    use std::sync::Mutex;
+    use std::vec::Vec;
+
+    /// Tests that install splitters share the process-wide slot, so they run one at a time.
+    static SERIAL: Mutex<()> = Mutex::new(());
+
+    /// A splitter on scoped threads: three threads, tasks dealt round-robin.
+    fn scoped(tasks: usize, f: &(dyn Fn(usize) + Sync)) {
+        std::thread::scope(|s| {
+            for t in 0..3 {
+                s.spawn(move || (t..tasks).step_by(3).for_each(f));
+            }
+        });
+    }
+
+    /// A broken splitter that runs every task twice, once on each of two threads.
+    fn twice(tasks: usize, f: &(dyn Fn(usize) + Sync)) {
+        std::thread::scope(|s| {
+            s.spawn(|| (0..tasks).for_each(f));
+            s.spawn(|| (0..tasks).for_each(f));
+        });
+    }
+
+    /// A broken splitter that runs nothing.
+    fn lazy(_: usize, _: &(dyn Fn(usize) + Sync)) {}
+
+    fn counts(tasks: usize) -> Vec<u32> {
+        let hits: Vec<AtomicU32> = (0..tasks).map(|_| AtomicU32::new(0)).collect();
+        for_each(tasks, &|i| {
+            hits[i].fetch_add(1, Ordering::Relaxed);
+        });
+        hits.iter().map(|h| h.load(Ordering::Relaxed)).collect()
+    }
+
+    #[test]
+    fn every_task_runs_once_with_and_without_a_splitter() {
+        let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+        install(None, 8);
+        assert_eq!(threads(), 1);
+        assert_eq!(counts(7), std::vec![1; 7]);
+        install(Some(scoped), 3);
+        assert_eq!(threads(), 3);
+        for tasks in [0, 1, 2, 5, 64] {
+            assert_eq!(counts(tasks), std::vec![1; tasks]);
+        }
+        install(None, 3);
+        assert_eq!(threads(), 1);
+    }
+
+    /// Fills chunk i with i + 1 and checks every element was written once by the right chunk.
+    fn check_chunks(len: usize, chunk: usize) {
+        let mut data = std::vec![0f32; len];
+        let calls = AtomicU32::new(0);
+        for_each_chunk_mut(&mut data, chunk, &|i, part| {
+            calls.fetch_add(1, Ordering::Relaxed);
+            assert!(part.len() == chunk.max(1) || (i + 1) * chunk.max(1) >= len);
+            for v in part.iter_mut() {
+                *v += (i + 1) as f32;
+            }
+        });
+        let chunk = chunk.max(1);
+        for (j, v) in data.iter().enumerate() {
+            assert_eq!(*v, (j / chunk + 1) as f32, "len {len} chunk {chunk} at {j}");
+        }
+        assert_eq!(calls.load(Ordering::Relaxed) as usize, len.div_ceil(chunk));
+    }
+
+    /// Writes `i + 1` into every element of column block i; checks coverage and disjointness.
+    fn check_col_blocks(rows: usize, ld: usize, block: usize) {
+        let mut data = std::vec![0f32; rows * ld];
+        for_each_col_block_mut(&mut data, ld, block, &|i, cols| {
+            assert_eq!(cols.start(), i * block.max(1));
+            for r in 0..rows {
+                for v in cols.row(r).iter_mut() {
+                    *v += (i + 1) as f32;
+                }
+            }
+        });
+        for (j, v) in data.iter().enumerate() {
+            assert_eq!(
+                *v,
+                ((j % ld) / block.max(1) + 1) as f32,
+                "{rows}x{ld} by {block}"
+            );
+        }
+    }
+
+    #[test]
+    fn column_blocks_are_disjoint_and_cover_the_matrix() {
+        let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+        for s in [None, Some(scoped as Splitter), Some(twice), Some(lazy)] {
+            install(s, 3);
+            for (rows, ld, block) in [(0, 4, 2), (3, 10, 4), (5, 16, 16), (7, 9, 1), (2, 5, 0)] {
+                check_col_blocks(rows, ld, block);
+            }
+        }
+        install(None, 1);
+    }
+
+    #[test]
+    fn chunks_are_disjoint_and_cover_the_slice() {
+        let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+        for s in [None, Some(scoped as Splitter), Some(twice), Some(lazy)] {
+            install(s, 3);
+            for (len, chunk) in [(0, 4), (1, 4), (10, 3), (12, 3), (100, 7), (5, 0), (9, 9)] {
+                check_chunks(len, chunk);
+            }
+        }
+        install(None, 1);
+    }
+}
