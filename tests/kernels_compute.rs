@@ -335,8 +335,9 @@ fn run_gemm(
     want: &[f32],
 ) {
     assert!(matmul::generic_accepts(p) && matmul::tiled_accepts(p));
-    // The dot variant takes exactly the products with `b` stored `[n, k]` (linear layers).
-    assert_eq!(matmul::dot_accepts(p), p.b_trans);
+    // The dot variant takes exactly the products with `b` stored `[n, k]` (linear layers) and
+    // at least 8 rows.
+    assert_eq!(matmul::dot_accepts(p), p.b_trans && p.m >= 8);
     for (name, f, accepts) in GEMM_VARIANTS {
         if !accepts(p) {
             continue;
