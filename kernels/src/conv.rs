@@ -407,6 +407,16 @@ pub fn direct_accepts(p: &Conv2d) -> bool {
 //@end
 
 //@variant pointwise_avx512
+/// Floats of the scratch tile a pixel block computes into before its rows are copied out.
+const PW_TILE: usize = 16 * 1024;
+/// Pointwise convolutions with fewer output channels than this split by pixels when threads
+/// are installed.
+const PW_SPLIT_ROWS: usize = 48;
+
+/// A 64-byte aligned scratch tile of C: all output channels × up to `PW_TILE / c_out` pixels.
+#[repr(C, align(64))]
+struct PwTile([f32; PW_TILE]);
+
 /// 1×1 convolution as one AVX-512 GEMM per image, `y[o, q] = Σ w[o, c]·x[c, q]`, reading x's
 /// rows in place; ReLU and clamps run in registers before the store.
 pub fn pointwise_avx512(
@@ -423,9 +433,45 @@ pub fn pointwise_avx512(
     let fmas = p.c_out * p.c_in * hw;
     let blocks = max_blocks(super::par::threads(), BLOCKS_PER_THREAD);
     let rows = rows_per_task(p.c_out, fmas, blocks, 6);
+    // With few output channels there are few channel blocks, and each of them streams all of x
+    // (megabytes in the early layers) from L3; split the pixels instead, so every thread reads
+    // only its own columns of x.
+    let tile_cols = (PW_TILE / p.c_out.max(1)) / 16 * 16;
+    let by_cols = blocks > 1 && p.c_out < PW_SPLIT_ROWS && fmas >= 2 * MIN_TASK_FMAS;
     for b in 0..p.n {
         let xb = &x[b * p.c_in * hw..(b + 1) * p.c_in * hw];
         let yb = &mut y[b * p.c_out * hw..(b + 1) * p.c_out * hw];
+        if by_cols {
+            let cols = hw.div_ceil(blocks).div_ceil(16) * 16;
+            super::par::for_each_col_block_mut(yb, hw, cols, &|_, block| {
+                let mut tile = PwTile([0.0; PW_TILE]);
+                let mut n0 = block.start();
+                while n0 < block.end() {
+                    let nc = tile_cols.min(block.end() - n0);
+                    let out = &mut tile.0[..p.c_out * nc];
+                    let g = super::x86::Gemm {
+                        m: p.c_out,
+                        n: nc,
+                        k: p.c_in,
+                        a: w,
+                        lda: p.c_in,
+                        b: &xb[n0..],
+                        ldb: hw,
+                        ldc: nc,
+                        init: bias.map_or(super::x86::Init::Zero, super::x86::Init::Bias),
+                        clamp,
+                    };
+                    super::x86::gemm(&g, out);
+                    rest.apply_slice(out);
+                    let at = n0 - block.start();
+                    for (r, src) in out.chunks_exact(nc).enumerate() {
+                        block.row(r)[at..at + nc].copy_from_slice(src);
+                    }
+                    n0 += nc;
+                }
+            });
+            continue;
+        }
         // Each block of output channels is a GEMM of its own over the same x.
         super::par::for_each_chunk_mut(yb, rows * hw, &|i, yc| {
             let o0 = i * rows;
@@ -737,8 +783,8 @@ pub fn im2col_avx512_accepts(p: &Conv2d) -> bool {
 /// `cargo rustc --release -p etpkg-kernels --lib -- --emit=obj -C codegen-units=1` for the default
 /// x86_64 target, read with `nm --size-sort -S`. The `_avx512` variants also count the `x86`
 /// functions they reach (its tiles are inlined into them), since only they pull that code in,
-/// plus their closures and the part of `par` each one uses (1042 bytes for pointwise and
-/// depthwise, all 2110 for im2col), which only they bring.
+/// plus their closures and the part of `par` each one uses (1042 bytes for depthwise, all 2110
+/// for pointwise and im2col), which only they bring.
 pub const VARIANTS: &[super::meta::KernelInfo] = &[
     super::meta::KernelInfo {
         name: "conv.generic",
@@ -801,7 +847,7 @@ pub const VARIANTS: &[super::meta::KernelInfo] = &[
         isa: &["avx512f", "fma"],
         shape: "1x1 kernel, stride 1, no padding, groups 1",
         speed: 6,
-        code_bytes: 20228,
+        code_bytes: 22331,
     },
 ];
 //@end
