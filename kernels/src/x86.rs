@@ -269,6 +269,8 @@ mod imp {
     const NV: usize = 4;
     /// Lanes per vector.
     const L: usize = 16;
+    /// How far ahead (in floats) the tiles prefetch A's rows.
+    const PREFETCH: usize = 64;
 
     #[inline(always)]
     fn mask(lanes: usize) -> __mmask16 {
@@ -314,6 +316,14 @@ mod imp {
         let rows: [*const f32; R] = core::array::from_fn(|i| a.add(i * lda));
         let mut bp = b;
         for kk in 0..k {
+            // A's rows are R separate streams of K floats; when the weights come from memory
+            // (large layers, each weight used for few columns) the hardware prefetcher does
+            // not keep up, so fetch each row a few cache lines ahead, once per line.
+            if kk % 16 == 0 {
+                for row in rows.iter() {
+                    _mm_prefetch::<_MM_HINT_T0>(row.wrapping_add(kk + PREFETCH).cast::<i8>());
+                }
+            }
             let mut bv = [_mm512_setzero_ps(); V];
             for (v, x) in bv.iter_mut().enumerate() {
                 *x = _mm512_maskz_loadu_ps(masks[v], bp.add(v * L));
