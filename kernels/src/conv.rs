@@ -502,6 +502,20 @@ pub fn pointwise_avx512_accepts(p: &Conv2d) -> bool {
 //@end
 
 //@variant depthwise_avx512
+/// One channel plane's geometry, as `x86::depthwise` takes it.
+fn plane_of(p: &Conv2d) -> super::x86::Plane {
+    super::x86::Plane {
+        h: p.h,
+        w: p.w,
+        kh: p.kh,
+        kw: p.kw,
+        stride: p.stride,
+        pad: p.pad,
+        oh: p.oh,
+        ow: p.ow,
+    }
+}
+
 /// Depthwise convolution, one AVX-512 pass per channel plane: 16 output columns per vector,
 /// every tap a masked load (stride 2 keeps the even lanes of two loads), so borders need no
 /// separate code.
@@ -515,16 +529,7 @@ pub fn depthwise_avx512(
 ) {
     p.check_lens(x, w, bias, y);
     let (clamp, rest) = fused_clamp(act);
-    let plane = super::x86::Plane {
-        h: p.h,
-        w: p.w,
-        kh: p.kh,
-        kw: p.kw,
-        stride: p.stride,
-        pad: p.pad,
-        oh: p.oh,
-        ow: p.ow,
-    };
+    let plane = plane_of(p);
     let (hw, ohw, kk) = (p.h * p.w, p.oh * p.ow, p.kh * p.kw);
     let (chw, cohw) = (p.c_in * hw, p.c_out * ohw);
     let blocks = max_blocks(super::par::threads(), BLOCKS_PER_THREAD);
@@ -550,17 +555,7 @@ pub fn depthwise_avx512_accepts(p: &Conv2d) -> bool {
         && p.groups == p.c_in
         && p.groups == p.c_out
         && p.dil == [1, 1]
-        && super::x86::Plane {
-            h: p.h,
-            w: p.w,
-            kh: p.kh,
-            kw: p.kw,
-            stride: p.stride,
-            pad: p.pad,
-            oh: p.oh,
-            ow: p.ow,
-        }
-        .supported()
+        && plane_of(p).supported()
 }
 //@end
 

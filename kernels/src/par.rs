@@ -194,6 +194,102 @@ pub fn for_each_col_block_mut(
     work(0);
 }
 
+/// The job board that a thread pool's splitter and its workers share, so that the generated
+/// crate's `std` pool and etpkg's pthread runner differ only in how their threads start, wait and
+/// wake. A pool's splitter calls `split`; each worker, whenever `generation()` changes, calls
+/// `join`.
+pub mod board {
+    use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicUsize, Ordering};
+
+    /// One split, on the splitting caller's stack.
+    struct Job {
+        /// The caller's closure with its lifetime erased; alive until `split` returns.
+        f: *const (dyn Fn(usize) + Sync + 'static),
+        tasks: usize,
+        next: AtomicUsize,
+        done: AtomicUsize,
+    }
+
+    impl Job {
+        /// Claims and runs tasks until none is left.
+        fn work(&self) {
+            loop {
+                let i = self.next.fetch_add(1, Ordering::Relaxed);
+                if i >= self.tasks {
+                    return;
+                }
+                // SAFETY: `split` keeps the closure alive until every task is done and every
+                // worker has left the job.
+                unsafe { (*self.f)(i) };
+                self.done.fetch_add(1, Ordering::Release);
+            }
+        }
+    }
+
+    /// The current job, or null between splits.
+    static JOB: AtomicPtr<Job> = AtomicPtr::new(core::ptr::null_mut());
+    /// Workers currently between reading `JOB` and leaving it.
+    static IN_JOB: AtomicUsize = AtomicUsize::new(0);
+    /// Bumped once per split, so that waiting workers notice a new job.
+    static GENERATION: AtomicUsize = AtomicUsize::new(0);
+    /// Set while a split runs: a split started inside a task, or by a second thread running
+    /// another program, runs its tasks inline instead of waiting for the pool.
+    static BUSY: AtomicBool = AtomicBool::new(false);
+
+    /// Changes whenever a job is published; a worker waits for it to differ from what it saw.
+    pub fn generation() -> usize {
+        GENERATION.load(Ordering::SeqCst)
+    }
+
+    /// Runs `f(0)`, ..., `f(tasks − 1)` on the caller and on the workers that `join` meanwhile:
+    /// publishes the job, calls `wake` once the generation changed, works on the job, waits
+    /// (through `wait`, which returns once its condition holds) until every task is done, then
+    /// retracts the job and waits until no worker holds it, so no task outlives `f`.
+    pub fn split(
+        tasks: usize,
+        f: &(dyn Fn(usize) + Sync),
+        wake: &dyn Fn(),
+        wait: &dyn Fn(&dyn Fn() -> bool),
+    ) {
+        if BUSY.swap(true, Ordering::Acquire) {
+            (0..tasks).for_each(f);
+            return;
+        }
+        // SAFETY: only the lifetime is erased. The job (and so the pointer) is unreachable once
+        // this function returns: it clears `JOB` and waits for `IN_JOB` to drop to zero first.
+        let f: &'static (dyn Fn(usize) + Sync) = unsafe { core::mem::transmute(f) };
+        let job = Job {
+            f: f as *const _,
+            tasks,
+            next: AtomicUsize::new(0),
+            done: AtomicUsize::new(0),
+        };
+        JOB.store(&job as *const Job as *mut Job, Ordering::SeqCst);
+        GENERATION.fetch_add(1, Ordering::SeqCst);
+        wake();
+        job.work();
+        wait(&|| job.done.load(Ordering::Acquire) >= tasks);
+        JOB.store(core::ptr::null_mut(), Ordering::SeqCst);
+        // A worker that saw the job before it was cleared has registered in `IN_JOB` first.
+        wait(&|| IN_JOB.load(Ordering::SeqCst) == 0);
+        BUSY.store(false, Ordering::Release);
+    }
+
+    /// A worker's turn after it saw a new generation: helps with the current job, if one is
+    /// still published.
+    pub fn join() {
+        IN_JOB.fetch_add(1, Ordering::SeqCst);
+        let p = JOB.load(Ordering::SeqCst);
+        if !p.is_null() {
+            // SAFETY: the job's owner clears `JOB` and then waits for `IN_JOB` to reach zero
+            // before its stack frame ends; this worker registered in `IN_JOB` before reading a
+            // non-null pointer, so the job outlives this use.
+            unsafe { &*p }.work();
+        }
+        IN_JOB.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     extern crate std;

@@ -344,7 +344,6 @@ fn number(s: &str) -> usize {
 #[cfg(feature = "threads")]
 mod pool {
     use core::ffi::{c_char, c_int, c_void};
-    use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicUsize, Ordering};
     use rt::kernels::par;
 
     #[link(name = "pthread")]
@@ -387,7 +386,7 @@ mod pool {
     }
 
     /// Waits until `done()` holds: spinning first, then yielding between checks.
-    fn wait(done: impl Fn() -> bool) {
+    fn wait(done: &dyn Fn() -> bool) {
         let mut spins = 0u32;
         while !done() {
             if spins < SPINS {
@@ -400,72 +399,17 @@ mod pool {
         }
     }
 
-    /// One split, on the splitting caller's stack.
-    struct Job {
-        /// The caller's closure with its lifetime erased; alive until `split` returns.
-        f: *const (dyn Fn(usize) + Sync + 'static),
-        tasks: usize,
-        next: AtomicUsize,
-        done: AtomicUsize,
-    }
-
-    impl Job {
-        fn work(&self) {
-            loop {
-                let i = self.next.fetch_add(1, Ordering::Relaxed);
-                if i >= self.tasks {
-                    return;
-                }
-                // SAFETY: `split` keeps the closure alive until every task is done and every
-                // worker has left the job.
-                unsafe { (*self.f)(i) };
-                self.done.fetch_add(1, Ordering::Release);
-            }
-        }
-    }
-
-    static JOB: AtomicPtr<Job> = AtomicPtr::new(core::ptr::null_mut());
-    static IN_JOB: AtomicUsize = AtomicUsize::new(0);
-    static GENERATION: AtomicUsize = AtomicUsize::new(0);
-    /// Set while a split runs; a split started inside a task runs inline instead.
-    static BUSY: AtomicBool = AtomicBool::new(false);
-
+    /// The splitter: the kernels' job board; workers poll it, so there is nothing to wake.
     fn split(tasks: usize, f: &(dyn Fn(usize) + Sync)) {
-        if BUSY.swap(true, Ordering::Acquire) {
-            (0..tasks).for_each(f);
-            return;
-        }
-        // SAFETY: only the lifetime changes; the job is unreachable before this returns (it is
-        // cleared, then `IN_JOB` drains).
-        let f: &'static (dyn Fn(usize) + Sync) = unsafe { core::mem::transmute(f) };
-        let job = Job {
-            f: f as *const _,
-            tasks,
-            next: AtomicUsize::new(0),
-            done: AtomicUsize::new(0),
-        };
-        JOB.store(&job as *const Job as *mut Job, Ordering::SeqCst);
-        GENERATION.fetch_add(1, Ordering::SeqCst);
-        job.work();
-        wait(|| job.done.load(Ordering::Acquire) >= tasks);
-        JOB.store(core::ptr::null_mut(), Ordering::SeqCst);
-        wait(|| IN_JOB.load(Ordering::SeqCst) == 0);
-        BUSY.store(false, Ordering::Release);
+        par::board::split(tasks, f, &|| {}, &|done| wait(done));
     }
 
     extern "C" fn worker(_: *mut c_void) -> *mut c_void {
-        let mut seen = GENERATION.load(Ordering::SeqCst);
+        let mut seen = par::board::generation();
         loop {
-            idle(|| GENERATION.load(Ordering::SeqCst) != seen);
-            seen = GENERATION.load(Ordering::SeqCst);
-            IN_JOB.fetch_add(1, Ordering::SeqCst);
-            let p = JOB.load(Ordering::SeqCst);
-            if !p.is_null() {
-                // SAFETY: registered in `IN_JOB` before reading a non-null job, whose owner
-                // waits for `IN_JOB` to drain before its frame ends.
-                unsafe { &*p }.work();
-            }
-            IN_JOB.fetch_sub(1, Ordering::SeqCst);
+            idle(|| par::board::generation() != seen);
+            seen = par::board::generation();
+            par::board::join();
         }
     }
 

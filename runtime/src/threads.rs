@@ -8,12 +8,13 @@
 //! `std` feature and only when a kept kernel splits work. Executing a program still allocates
 //! nothing: a split publishes a job that lives on the caller's stack.
 //!
-//! Workers wait for a new job by spinning on a generation counter for a short while (kernels
-//! of one program follow each other within microseconds), then sleep on a condition variable.
-//! Tasks are claimed with an atomic counter, and the caller claims them too.
+//! The job protocol (publishing a split, claiming tasks, retracting it) is `kernels::par::board`,
+//! shared with etpkg's pthread runner. Workers wait for a new job by spinning on the board's
+//! generation for a short while (kernels of one program follow each other within
+//! microseconds), then sleep on a condition variable.
 
 use super::kernels::par;
-use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
@@ -23,52 +24,10 @@ pub const MAX_THREADS: usize = 256;
 /// How long a worker spins for the next job before it sleeps.
 const SPIN: Duration = Duration::from_micros(100);
 
-/// One split: the tasks and how far they got. It lives on the splitting caller's stack.
-struct Job {
-    /// The caller's closure with its lifetime erased; valid until the caller's `split` returns,
-    /// which it does only once no worker can still reach the job (see `split`).
-    f: *const (dyn Fn(usize) + Sync + 'static),
-    tasks: usize,
-    next: AtomicUsize,
-    done: AtomicUsize,
-    /// Set when a task panicked on a worker; the caller then panics too.
-    failed: AtomicBool,
-}
-
-impl Job {
-    /// Claims and runs tasks until none is left.
-    fn work(&self) {
-        loop {
-            let i = self.next.fetch_add(1, Ordering::Relaxed);
-            if i >= self.tasks {
-                return;
-            }
-            // SAFETY: `f` points to the closure of the `split` call that owns this job, and that
-            // call waits for `done == tasks` and for every worker to leave the job before it
-            // returns, so the closure is alive here.
-            let f = unsafe { &*self.f };
-            let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(i)));
-            if ran.is_err() {
-                self.failed.store(true, Ordering::Relaxed);
-            }
-            self.done.fetch_add(1, Ordering::Release);
-        }
-    }
-}
-
-/// The current job, or null between splits.
-static JOB: AtomicPtr<Job> = AtomicPtr::new(std::ptr::null_mut());
-/// Workers currently between reading `JOB` and leaving it.
-static IN_JOB: AtomicUsize = AtomicUsize::new(0);
-/// Bumped once per split, so that waiting workers notice a new job.
-static GENERATION: AtomicUsize = AtomicUsize::new(0);
 /// Workers asleep on `WAKE` (or about to be).
 static SLEEPERS: AtomicUsize = AtomicUsize::new(0);
 /// Workers that take jobs: those with an index below it; the others stay asleep.
 static ACTIVE: AtomicUsize = AtomicUsize::new(0);
-/// Set while a split runs: a second caller (another thread running another program) runs its
-/// tasks inline instead of waiting for the pool.
-static BUSY: AtomicBool = AtomicBool::new(false);
 /// How many workers were started; they are never stopped.
 static STARTED: Mutex<usize> = Mutex::new(0);
 static WAKE: Condvar = Condvar::new();
@@ -112,37 +71,25 @@ pub fn threads() -> usize {
     par::threads()
 }
 
-/// The installed splitter: publishes a job, works on it, and waits until every task is done
-/// and no worker still holds the job.
+/// The installed splitter: the shared job board, with sleeping workers woken and a task's
+/// panic on a worker carried back to the caller.
 fn split(tasks: usize, f: &(dyn Fn(usize) + Sync)) {
-    if BUSY.swap(true, Ordering::Acquire) {
-        (0..tasks).for_each(f);
-        return;
-    }
-    // SAFETY: only the lifetime is erased. The job (and so the pointer) is unreachable once
-    // this function returns: it clears `JOB` and waits for `IN_JOB` to drop to zero first.
-    let f: &'static (dyn Fn(usize) + Sync) = unsafe { std::mem::transmute(f) };
-    let job = Job {
-        f: f as *const _,
-        tasks,
-        next: AtomicUsize::new(0),
-        done: AtomicUsize::new(0),
-        failed: AtomicBool::new(false),
+    let failed = AtomicBool::new(false);
+    let guarded = |i: usize| {
+        if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(i))).is_err() {
+            failed.store(true, Ordering::Relaxed);
+        }
     };
-    JOB.store(&job as *const Job as *mut Job, Ordering::SeqCst);
-    GENERATION.fetch_add(1, Ordering::SeqCst);
-    if SLEEPERS.load(Ordering::SeqCst) > 0 {
-        // Taking the lock orders this notification after a sleeper's check of the generation.
-        let _g = WAKE_LOCK.lock().unwrap_or_else(|e| e.into_inner());
-        WAKE.notify_all();
-    }
-    job.work();
-    wait(|| job.done.load(Ordering::Acquire) >= tasks);
-    JOB.store(std::ptr::null_mut(), Ordering::SeqCst);
-    // A worker that saw the job before it was cleared has registered in `IN_JOB` first.
-    wait(|| IN_JOB.load(Ordering::SeqCst) == 0);
-    BUSY.store(false, Ordering::Release);
-    if job.failed.load(Ordering::Relaxed) {
+    let wake = || {
+        if SLEEPERS.load(Ordering::SeqCst) > 0 {
+            // Taking the lock orders this notification after a sleeper's check of the
+            // generation.
+            let _g = WAKE_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+            WAKE.notify_all();
+        }
+    };
+    par::board::split(tasks, &guarded, &wake, &|done| wait(done));
+    if failed.load(Ordering::Relaxed) {
         panic!("a kernel task panicked on a worker thread");
     }
 }
@@ -150,7 +97,7 @@ fn split(tasks: usize, f: &(dyn Fn(usize) + Sync)) {
 /// Waits for the last tasks of a split: spinning first, then yielding the CPU between checks,
 /// because on a machine with more runnable threads than cores the thread being waited for may
 /// need this core.
-fn wait(done: impl Fn() -> bool) {
+fn wait(done: &dyn Fn() -> bool) {
     let mut spins = 0u32;
     while !done() {
         if spins < 1 << 14 {
@@ -164,11 +111,11 @@ fn wait(done: impl Fn() -> bool) {
 
 /// A worker's life: wait for a generation change, help with the job if it is active, repeat.
 fn worker(index: usize) {
-    let mut seen = GENERATION.load(Ordering::SeqCst);
+    let mut seen = par::board::generation();
     loop {
         let start = Instant::now();
         let mut spins = 0u32;
-        while GENERATION.load(Ordering::SeqCst) == seen {
+        while par::board::generation() == seen {
             let active = index < ACTIVE.load(Ordering::Relaxed);
             spins = spins.wrapping_add(1);
             if active && (!spins.is_multiple_of(64) || start.elapsed() < SPIN) {
@@ -177,24 +124,15 @@ fn worker(index: usize) {
             }
             let mut g = WAKE_LOCK.lock().unwrap_or_else(|e| e.into_inner());
             SLEEPERS.fetch_add(1, Ordering::SeqCst);
-            while GENERATION.load(Ordering::SeqCst) == seen {
+            while par::board::generation() == seen {
                 g = WAKE.wait(g).unwrap_or_else(|e| e.into_inner());
             }
             SLEEPERS.fetch_sub(1, Ordering::SeqCst);
         }
-        seen = GENERATION.load(Ordering::SeqCst);
-        if index >= ACTIVE.load(Ordering::Relaxed) {
-            continue;
+        seen = par::board::generation();
+        if index < ACTIVE.load(Ordering::Relaxed) {
+            par::board::join();
         }
-        IN_JOB.fetch_add(1, Ordering::SeqCst);
-        let p = JOB.load(Ordering::SeqCst);
-        if !p.is_null() {
-            // SAFETY: the job's owner clears `JOB` and then waits for `IN_JOB` to reach zero
-            // before its stack frame ends; this worker registered in `IN_JOB` before reading a
-            // non-null pointer, so the job outlives this use.
-            unsafe { &*p }.work();
-        }
-        IN_JOB.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
