@@ -651,6 +651,56 @@ fn max3_avx512_matches_generic_pooling() {
     }
 }
 
+/// `pool.global_avg` against `pool.generic` (checked against the interpreter below) on random
+/// global average poolings, with and without a two-thread splitter installed.
+#[test]
+fn global_avg_matches_generic_pooling() {
+    let mut r = Rng(91);
+    for case in 0..60 {
+        let (planes, h, w) = (r.range(1, 300), r.range(1, 20), r.range(1, 20));
+        let x = r.vec(planes * h * w);
+        let p = Pool2d {
+            kind: PoolKind::Avg,
+            planes,
+            h,
+            w,
+            oh: 1,
+            ow: 1,
+            adaptive: true,
+            kh: 0,
+            kw: 0,
+            stride: [1, 1],
+            pad: [0, 0],
+            dil: [1, 1],
+            count_include_pad: false,
+            divisor_override: 0,
+        };
+        assert!(pool::global_avg_accepts(&p));
+        let (mut want, mut got) = (vec![0.0; planes], vec![1.0; planes]);
+        pool::generic(&p, &x, &mut want);
+        if case % 2 == 1 {
+            etpkg_kernels::par::install(Some(two_threads), 2);
+        }
+        pool::global_avg(&p, &x, &mut got);
+        etpkg_kernels::par::install(None, 1);
+        for (a, b) in want.iter().zip(&got) {
+            assert!(
+                (a - b).abs() <= 1e-6 * a.abs().max(1.0),
+                "{p:?}: {a} vs {b}"
+            );
+        }
+    }
+}
+
+/// A splitter on two scoped threads, tasks dealt round-robin.
+fn two_threads(tasks: usize, f: &(dyn Fn(usize) + Sync)) {
+    std::thread::scope(|s| {
+        for t in 0..2 {
+            s.spawn(move || (t..tasks).step_by(2).for_each(f));
+        }
+    });
+}
+
 #[test]
 fn pool_matches_interpreter() {
     let mut r = Rng(4242);

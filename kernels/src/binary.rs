@@ -467,8 +467,52 @@ pub fn binary_accepts(_p: &BinaryParams) -> bool {
 /// fused activation. Either operand (or both) may be `InOut`.
 pub fn binary_f32_same(p: &BinaryParams, a: Operand<'_, f32>, b: Operand<'_, f32>, y: &mut [f32]) {
     let n = p.out.numel();
-    f32_row(p.op, p.act, side(&a, 0, n), side(&b, 0, n), &mut y[..n]);
+    let y = &mut y[..n];
+    let threads = super::par::threads();
+    if threads <= 1 || n < 2 * SAME_MIN_TASK {
+        f32_row(p.op, p.act, side(&a, 0, n), side(&b, 0, n), y);
+        return;
+    }
+    // Feature maps (rank 3 or more) wide enough for the convolutions around them to split by
+    // pixels split the same way, by the same column blocks of each `h·w` plane, so that each
+    // thread adds what it wrote itself; anything else splits into contiguous blocks.
+    let dims = p.out.dims();
+    let plane = if dims.len() >= 3 {
+        dims[dims.len() - 2] * dims[dims.len() - 1]
+    } else {
+        0
+    };
+    if plane > 0 && plane >= 64 * threads * SAME_BLOCKS_PER_THREAD {
+        let cols = super::par::block_width(plane, 16, SAME_BLOCKS_PER_THREAD);
+        super::par::for_each_col_block_mut(y, plane, cols, &|_, block| {
+            let (start, len) = (block.start(), block.end() - block.start());
+            for r in 0..n / plane {
+                let at = r * plane + start;
+                let part = block.row(r);
+                f32_row(p.op, p.act, side(&a, at, len), side(&b, at, len), part);
+            }
+        });
+        return;
+    }
+    let chunk = super::par::block_width(n, 16, 2);
+    super::par::for_each_chunk_mut(y, chunk, &|i, part| {
+        let at = i * chunk;
+        f32_row(
+            p.op,
+            p.act,
+            side(&a, at, part.len()),
+            side(&b, at, part.len()),
+            part,
+        );
+    });
 }
+
+/// Blocks per thread of a feature-map split: the pointwise convolutions' count (see
+/// `conv::pointwise_avx512`), so that both cut a plane at the same columns.
+const SAME_BLOCKS_PER_THREAD: usize = 4;
+
+/// Elements per task below which a same-shape op is not worth splitting.
+const SAME_MIN_TASK: usize = 8 * 1024;
 
 /// True for f32 arithmetic whose operands both have the output's shape.
 pub fn binary_f32_same_accepts(p: &BinaryParams) -> bool {
@@ -566,7 +610,8 @@ pub fn binary_f32_channel_accepts(p: &BinaryParams) -> bool {
 /// `codegen-units = 1`, `panic = "abort"`, then summing `nm -S` sizes over the functions
 /// reachable from the wrapper (relocations in `objdump -dr`), core's panic paths excluded.
 /// Shared helpers a variant reaches (`crate::math`, `crate::act`, the row walker) are counted
-/// in every variant that reaches them.
+/// in every variant that reaches them, except `par` (which `binary_f32_same` splits through),
+/// counted with the conv variants (see `conv::VARIANTS`).
 pub const VARIANTS: &[super::meta::KernelInfo] = &[
     super::meta::KernelInfo {
         name: "binary.binary",
@@ -584,7 +629,7 @@ pub const VARIANTS: &[super::meta::KernelInfo] = &[
         isa: &[],
         shape: "f32 arithmetic, both operands of the output shape",
         speed: 2,
-        code_bytes: 15251,
+        code_bytes: 16032,
     },
     super::meta::KernelInfo {
         name: "binary.binary_f32_scalar",

@@ -98,6 +98,12 @@ fn max_blocks(threads: usize, per_thread: usize) -> usize {
     }
 }
 
+/// Whether a split by pixels leaves every one of `blocks` blocks at least one GEMM tile's
+/// width (64 columns) of a `pixels`-wide plane.
+fn split_pixels(pixels: usize, blocks: usize) -> bool {
+    pixels >= 64 * blocks
+}
+
 /// Rows per block when `rows` output rows (channels) costing `fmas` multiply-adds in all are
 /// split into at most `blocks` blocks, none below `MIN_TASK_FMAS`, and
 /// blocks rounded up to whole `align`-row tiles unless that unbalances them by more than an
@@ -407,16 +413,6 @@ pub fn direct_accepts(p: &Conv2d) -> bool {
 //@end
 
 //@variant pointwise_avx512
-/// Floats of the scratch tile a pixel block computes into before its rows are copied out.
-const PW_TILE: usize = 16 * 1024;
-/// Pointwise convolutions with fewer output channels than this split by pixels when threads
-/// are installed.
-const PW_SPLIT_ROWS: usize = 48;
-
-/// A 64-byte aligned scratch tile of C: all output channels × up to `PW_TILE / c_out` pixels.
-#[repr(C, align(64))]
-struct PwTile([f32; PW_TILE]);
-
 /// 1×1 convolution as one AVX-512 GEMM per image, `y[o, q] = Σ w[o, c]·x[c, q]`, reading x's
 /// rows in place; ReLU and clamps run in registers before the store.
 pub fn pointwise_avx512(
@@ -433,41 +429,32 @@ pub fn pointwise_avx512(
     let fmas = p.c_out * p.c_in * hw;
     let blocks = max_blocks(super::par::threads(), BLOCKS_PER_THREAD);
     let rows = rows_per_task(p.c_out, fmas, blocks, 6);
-    // With few output channels there are few channel blocks, and each of them streams all of x
-    // (megabytes in the early layers) from L3; split the pixels instead, so every thread reads
-    // only its own columns of x.
-    let tile_cols = (PW_TILE / p.c_out.max(1)) / 16 * 16;
-    let by_cols = blocks > 1 && p.c_out < PW_SPLIT_ROWS && fmas >= 2 * MIN_TASK_FMAS;
+    // Split the pixels when the planes are wide enough for it: every thread then reads only
+    // its own columns of x, which the op before it (split the same way) left in its own cache,
+    // instead of all of x (megabytes in the early layers). Narrow planes split the channels.
+    let by_cols = blocks > 1 && split_pixels(hw, blocks) && fmas >= 2 * MIN_TASK_FMAS;
     for b in 0..p.n {
         let xb = &x[b * p.c_in * hw..(b + 1) * p.c_in * hw];
         let yb = &mut y[b * p.c_out * hw..(b + 1) * p.c_out * hw];
         if by_cols {
-            let cols = hw.div_ceil(blocks).div_ceil(16) * 16;
+            let cols = super::par::block_width(hw, 16, BLOCKS_PER_THREAD);
             super::par::for_each_col_block_mut(yb, hw, cols, &|_, block| {
-                let mut tile = PwTile([0.0; PW_TILE]);
-                let mut n0 = block.start();
-                while n0 < block.end() {
-                    let nc = tile_cols.min(block.end() - n0);
-                    let out = &mut tile.0[..p.c_out * nc];
-                    let g = super::x86::Gemm {
-                        m: p.c_out,
-                        n: nc,
-                        k: p.c_in,
-                        a: w,
-                        lda: p.c_in,
-                        b: &xb[n0..],
-                        ldb: hw,
-                        ldc: nc,
-                        init: bias.map_or(super::x86::Init::Zero, super::x86::Init::Bias),
-                        clamp,
-                    };
-                    super::x86::gemm(&g, out);
-                    rest.apply_slice(out);
-                    let at = n0 - block.start();
-                    for (r, src) in out.chunks_exact(nc).enumerate() {
-                        block.row(r)[at..at + nc].copy_from_slice(src);
-                    }
-                    n0 += nc;
+                let g = super::x86::Gemm {
+                    m: p.c_out,
+                    n: block.end() - block.start(),
+                    k: p.c_in,
+                    a: w,
+                    lda: p.c_in,
+                    b: &xb[block.start()..],
+                    ldb: hw,
+                    ldc: hw,
+                    init: bias.map_or(super::x86::Init::Zero, super::x86::Init::Bias),
+                    clamp,
+                };
+                let at = block.start();
+                super::x86::gemm_block(&g, block, at);
+                for r in 0..p.c_out {
+                    rest.apply_slice(block.row(r));
                 }
             });
             continue;
@@ -534,9 +521,23 @@ pub fn depthwise_avx512(
     let (chw, cohw) = (p.c_in * hw, p.c_out * ohw);
     let blocks = max_blocks(super::par::threads(), BLOCKS_PER_THREAD);
     let chans = rows_per_task(p.c_out, cohw * kk, blocks, 8);
+    // Wide planes split into bands of output rows, like the pointwise convolutions around them
+    // split into bands of pixels, so each thread reads the part of x it wrote itself.
+    let by_rows = blocks > 1 && split_pixels(hw, blocks) && cohw * kk >= 2 * MIN_TASK_FMAS;
     for b in 0..p.n {
         let yb = &mut y[b * cohw..][..cohw];
         let xb = &x[b * chw..][..chw];
+        if by_rows {
+            let band = super::par::block_width(p.oh, 1, BLOCKS_PER_THREAD) * p.ow;
+            let xc = &xb[..p.c_in * hw];
+            super::par::for_each_col_block_mut(yb, ohw, band, &|_, block| {
+                super::x86::depthwise_band(&plane, p.c_out, xc, w, bias, block, clamp);
+                for r in 0..p.c_out {
+                    rest.apply_slice(block.row(r));
+                }
+            });
+            continue;
+        }
         // Channels are independent: each block of 8-channel groups is a pass of its own.
         super::par::for_each_chunk_mut(yb, chans * ohw, &|i, yc| {
             let (c0, n) = (i * chans, yc.len() / ohw);
@@ -567,13 +568,6 @@ const IM2COL_NC: usize = 128;
 /// The panel's row stride: 16 floats past the 128 used, so consecutive rows do not fall into
 /// the same L1 sets.
 const IM2COL_LDB: usize = IM2COL_NC + 16;
-
-/// Floats of the scratch tile a thread's block of columns is computed in (128 KiB).
-const IM2COL_TILE: usize = 32 * 1024;
-
-/// A 64-byte aligned scratch tile of C, `og` rows of up to `IM2COL_NC` columns.
-#[repr(C, align(64))]
-struct Im2colTile([f32; IM2COL_TILE]);
 
 /// A 64-byte aligned panel, so that B's rows start on cache lines.
 #[repr(C, align(64))]
@@ -652,17 +646,11 @@ pub fn im2col_avx512(
     let (hw, ohw) = (p.h * p.w, p.oh * p.ow);
     let (clamp, rest) = fused_clamp(act);
     // Threads take blocks of output columns (pixels): each packs only its own panels, so no
-    // packing is repeated. Each block computes into a scratch tile and copies it out, because
-    // its columns are not contiguous in y.
-    let tile_cols = (IM2COL_TILE / og.max(1)).min(IM2COL_NC) / 16 * 16;
-    let blocks = if tile_cols == 0 {
-        1
-    } else {
-        max_blocks(super::par::threads(), 2)
-            .min(ohw.div_ceil(tile_cols))
-            .min(og * kdim * ohw / MIN_TASK_FMAS)
-            .max(1)
-    };
+    // packing is repeated, and writes its columns of y in place.
+    let blocks = max_blocks(super::par::threads(), 2)
+        .min(ohw.div_ceil(IM2COL_NC))
+        .min(og * kdim * ohw / MIN_TASK_FMAS)
+        .max(1);
     // Too few pixels for two column blocks (late layers: 7×7 outputs, hundreds of channels):
     // blocks of at least 24 output channels instead, each repeating the (then small) packing.
     let row_blocks = if blocks > 1 {
@@ -721,14 +709,18 @@ pub fn im2col_avx512(
                 });
                 continue;
             }
-            // Blocks of whole tiles, so that every tile but the last is full.
-            let cols = ohw.div_ceil(blocks).div_ceil(tile_cols) * tile_cols;
+            // Blocks balanced across the threads, so that they finish together: rounding
+            // blocks up to whole panels left one thread a third more work on 28×28 planes, and
+            // whole vectors an eighth more on 14×14 ones (the tiles mask partial vectors).
+            // Each block is then cut into equal panels.
+            let cols = super::par::block_width(ohw, 4, 2);
             super::par::for_each_col_block_mut(yg, ohw, cols, &|_, block| {
                 let mut panel = Im2colPanel([0.0; IM2COL_KC * IM2COL_LDB]);
-                let mut tile = Im2colTile([0.0; IM2COL_TILE]);
+                let width = block.end() - block.start();
+                let per_panel = width.div_ceil(width.div_ceil(IM2COL_NC)).div_ceil(16) * 16;
                 let mut n0 = block.start();
                 while n0 < block.end() {
-                    let nc = tile_cols.min(block.end() - n0);
+                    let nc = per_panel.min(block.end() - n0);
                     let mut k0 = 0;
                     while k0 < kdim {
                         let kc = IM2COL_KC.min(kdim - k0);
@@ -741,7 +733,7 @@ pub fn im2col_avx512(
                             lda: kdim,
                             b: &panel.0[..(kc - 1) * IM2COL_LDB + nc],
                             ldb: IM2COL_LDB,
-                            ldc: nc,
+                            ldc: ohw,
                             init: if k0 > 0 {
                                 super::x86::Init::Load
                             } else {
@@ -749,16 +741,13 @@ pub fn im2col_avx512(
                             },
                             clamp: if k0 + kc == kdim { clamp } else { None },
                         };
-                        super::x86::gemm(&gm, &mut tile.0[..og * nc]);
+                        super::x86::gemm_block(&gm, block, n0);
                         k0 += kc;
                     }
-                    let at = n0 - block.start();
-                    for (r, src) in tile.0[..og * nc].chunks_exact(nc).enumerate() {
-                        let dst = &mut block.row(r)[at..at + nc];
-                        dst.copy_from_slice(src);
-                        rest.apply_slice(dst);
-                    }
                     n0 += nc;
+                }
+                for r in 0..og {
+                    rest.apply_slice(block.row(r));
                 }
             });
         }
@@ -778,8 +767,8 @@ pub fn im2col_avx512_accepts(p: &Conv2d) -> bool {
 /// `cargo rustc --release -p etpkg-kernels --lib -- --emit=obj -C codegen-units=1` for the default
 /// x86_64 target, read with `nm --size-sort -S`. The `_avx512` variants also count the `x86`
 /// functions they reach (its tiles are inlined into them), since only they pull that code in,
-/// plus their closures and the part of `par` each one uses (1042 bytes for depthwise, all 2110
-/// for pointwise and im2col), which only they bring.
+/// plus their closures and `par`'s block splitting (about 5.2 KB: contiguous ranges per
+/// thread and balanced block widths), which only variants that split bring.
 pub const VARIANTS: &[super::meta::KernelInfo] = &[
     super::meta::KernelInfo {
         name: "conv.generic",
@@ -824,7 +813,7 @@ pub const VARIANTS: &[super::meta::KernelInfo] = &[
         isa: &["avx512f", "fma"],
         shape: "any (im2col panels times the weights, AVX-512 GEMM)",
         speed: 4,
-        code_bytes: 26697,
+        code_bytes: 29766,
     },
     super::meta::KernelInfo {
         name: "conv.depthwise_avx512",
@@ -833,7 +822,7 @@ pub const VARIANTS: &[super::meta::KernelInfo] = &[
         isa: &["avx512f", "fma"],
         shape: "depthwise, dilation 1, horizontal stride 1 or 2",
         speed: 5,
-        code_bytes: 28777,
+        code_bytes: 35183,
     },
     super::meta::KernelInfo {
         name: "conv.pointwise_avx512",
@@ -842,7 +831,7 @@ pub const VARIANTS: &[super::meta::KernelInfo] = &[
         isa: &["avx512f", "fma"],
         shape: "1x1 kernel, stride 1, no padding, groups 1",
         speed: 6,
-        code_bytes: 22331,
+        code_bytes: 27054,
     },
 ];
 //@end

@@ -143,6 +143,10 @@ const NB: usize = 64;
 /// Depth of a k block: a `KC × C` strip of `b` (16 KiB) stays in L1 across a row tile.
 const KC: usize = 256;
 
+/// Multiply-adds from which a one-row product is split across threads: below it, waking a
+/// worker costs more than streaming the weights alone.
+const GEMV_SPLIT_FMAS: usize = 200_000;
+
 /// `R × C` output tile of `a·b` (b stored `[k, n]`): C-wide rows of `b` are broadcast-multiplied
 /// by R values of `a`, so the accumulators form R vectors LLVM keeps in registers.
 // Never inlined: compiled alone, each tile keeps its accumulators in registers; inlined into
@@ -304,6 +308,32 @@ pub fn tiled(p: &Gemm, a: &[f32], b: &[f32], bias: Option<&[f32]>, y: &mut [f32]
         let am = &a[oa..oa + m * k];
         let bm = &b[ob..ob + k * n];
         let ym = &mut y[bi * m * n..(bi + 1) * m * n];
+        // One output row (a classifier's linear layer) streams all of `b` from memory for few
+        // multiply-adds: threads take blocks of its columns, so each streams its own rows of b.
+        if p.b_trans && m == 1 && k * n >= GEMV_SPLIT_FMAS && super::par::threads() > 1 {
+            let cols = super::par::block_width(n, 16, 2);
+            super::par::for_each_chunk_mut(ym, cols, &|c, part| {
+                let j0 = c * cols;
+                let sub = Gemm {
+                    n: part.len(),
+                    ..*p
+                };
+                let bias = bias.map(|bv| &bv[(j0 * p.bias_stride[1]).min(bv.len())..]);
+                sweep::<2, 4>(
+                    &sub,
+                    am,
+                    &bm[j0 * k..],
+                    bias,
+                    part,
+                    tile_nt::<2, 4>,
+                    tile_nt::<1, 4>,
+                    tile_nt::<2, 1>,
+                    tile_nt::<1, 1>,
+                    act,
+                );
+            });
+            continue;
+        }
         if p.b_trans {
             sweep::<2, 4>(
                 p,
@@ -516,7 +546,8 @@ pub fn dot_accepts(p: &Gemm) -> bool {
 /// variant's out-of-line `tile_*` and the dot variant's `panel_rows`/`panel_tile*` instances; out-of-line
 /// `crate::act`/`crate::math` calls not counted) from
 /// `cargo rustc --release -p etpkg-kernels --lib -- --emit=obj -C codegen-units=1` for the default
-/// x86_64 target, read with `nm --size-sort -S`.
+/// x86_64 target, read with `nm --size-sort -S`. `par`, which `tiled` splits one-row products
+/// through, is counted with the conv variants (see `conv::VARIANTS`).
 pub const VARIANTS: &[super::meta::KernelInfo] = &[
     super::meta::KernelInfo {
         name: "matmul.generic",
@@ -534,7 +565,7 @@ pub const VARIANTS: &[super::meta::KernelInfo] = &[
         isa: &[],
         shape: "any (register-tiled, cache-blocked)",
         speed: 2,
-        code_bytes: 31043,
+        code_bytes: 31616,
     },
     super::meta::KernelInfo {
         name: "matmul.dot",

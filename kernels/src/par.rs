@@ -65,6 +65,74 @@ pub fn for_each(tasks: usize, f: &(dyn Fn(usize) + Sync)) {
     }
 }
 
+/// Most contiguous ranges a split's blocks are dealt in; past it, threads share ranges.
+const MAX_RANGES: usize = 16;
+
+/// Runs `f(i)` once for every block `i < blocks`, dealing the blocks out in contiguous ranges,
+/// one per thread: the caller takes the first range and each worker that joins the next one,
+/// then a thread that finished its own range takes what is left of the others'. Ops that split
+/// the same way in turn thus find their inputs in the cache of the core that wrote them (the
+/// first part of a plane stays on one core from layer to layer), which a single shared counter
+/// (blocks handed out alternately) lost. Every block is claimed through its range's counter, so
+/// it runs exactly once whatever the splitter does; what a splitter left unclaimed runs on the
+/// caller before this returns.
+fn for_each_block(blocks: usize, f: &(dyn Fn(usize) + Sync)) {
+    let ranges = threads().min(blocks).clamp(1, MAX_RANGES);
+    let first = |r: usize| r * blocks / ranges;
+    let cursors: [AtomicUsize; MAX_RANGES] =
+        core::array::from_fn(|r| AtomicUsize::new(if r < ranges { first(r) } else { 0 }));
+    let work = |own: usize| {
+        for k in 0..ranges {
+            let r = (own + k) % ranges;
+            let end = first(r + 1);
+            loop {
+                let i = cursors[r].fetch_add(1, Ordering::Relaxed);
+                if i >= end {
+                    break;
+                }
+                f(i);
+            }
+        }
+    };
+    if ranges > 1 {
+        for_each(ranges, &|r| work(r % ranges));
+    }
+    // Whatever a splitter did not run is claimed here, on the caller.
+    work(0);
+}
+
+/// The width, a multiple of `align`, of the blocks that `len` columns (or rows) are best cut
+/// into for `for_each_col_block_mut` or `for_each_chunk_mut` on the installed threads: the one
+/// whose heaviest contiguous range (see `for_each_block`) is lightest, so that threads finish
+/// together, and among those the narrowest, aiming at `per_thread` blocks per thread. `len`
+/// itself (one block) when there is one thread.
+pub fn block_width(len: usize, align: usize, per_thread: usize) -> usize {
+    let t = threads();
+    let align = align.max(1);
+    if t <= 1 || len <= align {
+        return len.max(1);
+    }
+    let units = len.div_ceil(align);
+    let lo = units.div_ceil(t * per_thread.max(1)).max(1);
+    let hi = units.div_ceil(t).max(lo);
+    let mut best = (usize::MAX, hi);
+    for width in lo..=hi {
+        let blocks = units.div_ceil(width);
+        let ranges = t.min(blocks).min(MAX_RANGES);
+        let heaviest = (0..ranges)
+            .map(|r| {
+                let (first, end) = (r * blocks / ranges, (r + 1) * blocks / ranges);
+                (end * width).min(units) - first * width
+            })
+            .max()
+            .unwrap_or(units);
+        if heaviest < best.0 {
+            best = (heaviest, width);
+        }
+    }
+    best.1 * align
+}
+
 /// The base of a slice shared among tasks that each take a disjoint part of it.
 struct Base(*mut f32);
 
@@ -88,26 +156,18 @@ pub fn for_each_chunk_mut(data: &mut [f32], chunk: usize, f: &(dyn Fn(usize, &mu
         return;
     }
     let base = Base(data.as_mut_ptr());
-    let next = AtomicUsize::new(0);
-    let work = |_: usize| loop {
+    for_each_block(tasks, &|i| {
         // Borrowing the whole `Base` (not its field) keeps the closure `Sync`.
         let base = &base;
-        let i = next.fetch_add(1, Ordering::Relaxed);
-        if i >= tasks {
-            break;
-        }
         let start = i * chunk;
         let n = chunk.min(len - start);
-        // SAFETY: `i < tasks` was claimed by this call alone (the counter hands out each value
-        // once), so `start..start + n` lies inside `data` and no other task touches it; `data`
-        // stays mutably borrowed by this function until every task has returned (the splitter
-        // returns only then, and any call still claiming finds the counter exhausted).
+        // SAFETY: `for_each_block` runs block `i < tasks` exactly once (each block is claimed
+        // through one counter that hands out each value once), so `start..start + n` lies
+        // inside `data` and no other task touches it; `data` stays mutably borrowed by this
+        // function until every block has returned.
         let part = unsafe { core::slice::from_raw_parts_mut(base.0.add(start), n) };
         f(i, part);
-    };
-    for_each(tasks, &work);
-    // Whatever a splitter did not run is claimed here, on the caller.
-    work(0);
+    });
 }
 
 /// Columns `start..end` of every row of a row-major matrix, handed to one task by
@@ -130,6 +190,23 @@ impl ColBlock<'_> {
     /// One past the last column of the block.
     pub fn end(&self) -> usize {
         self.end
+    }
+
+    /// How many rows the matrix has.
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// The matrix's row stride.
+    pub fn ld(&self) -> usize {
+        self.ld
+    }
+
+    /// The matrix's first element (row 0, column 0) for kernels that write the block through a
+    /// pointer: they may write only columns `start..end` of rows `0..rows` through it, and only
+    /// while this `&mut` borrow lasts.
+    pub fn as_mut_ptr(&mut self) -> *mut f32 {
+        self.base
     }
 
     /// The block's part of row `r`: columns `start..end`. Panics when `r` is not a row.
@@ -168,14 +245,9 @@ pub fn for_each_col_block_mut(
     let rows = data.len() / ld;
     let tasks = ld.div_ceil(block);
     let base = Base(data.as_mut_ptr());
-    let next = AtomicUsize::new(0);
-    let work = |_: usize| loop {
+    for_each_block(tasks, &|i| {
         // Borrowing the whole `Base` (not its field) keeps the closure `Sync`.
         let base = &base;
-        let i = next.fetch_add(1, Ordering::Relaxed);
-        if i >= tasks {
-            break;
-        }
         let start = i * block;
         let mut cols = ColBlock {
             base: base.0,
@@ -186,12 +258,7 @@ pub fn for_each_col_block_mut(
             _data: core::marker::PhantomData,
         };
         f(i, &mut cols);
-    };
-    if tasks > 1 {
-        for_each(tasks, &work);
-    }
-    // Whatever a splitter did not run (everything, with one task) is claimed here.
-    work(0);
+    });
 }
 
 /// The job board that a thread pool's splitter and its workers share, so that the generated
@@ -389,6 +456,50 @@ mod tests {
             install(s, 3);
             for (rows, ld, block) in [(0, 4, 2), (3, 10, 4), (5, 16, 16), (7, 9, 1), (2, 5, 0)] {
                 check_col_blocks(rows, ld, block);
+            }
+        }
+        install(None, 1);
+    }
+
+    /// The heaviest contiguous range (see `for_each_block`) of `len` cut into `width` blocks.
+    fn heaviest(len: usize, width: usize, threads: usize) -> usize {
+        let blocks = len.div_ceil(width);
+        let ranges = threads.min(blocks).min(MAX_RANGES);
+        (0..ranges)
+            .map(|r| {
+                let (first, end) = (r * blocks / ranges, (r + 1) * blocks / ranges);
+                (end * width).min(len) - first * width
+            })
+            .max()
+            .unwrap()
+    }
+
+    #[test]
+    fn block_widths_are_aligned_and_balance_the_threads() {
+        let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+        install(None, 1);
+        assert_eq!(block_width(784, 16, 4), 784, "one thread takes one block");
+        install(Some(scoped), 2);
+        // 28×28 pixels in vectors of 16: 7 blocks of 112 would leave one thread 448 pixels;
+        // the chosen width leaves at most one vector more than half.
+        let w = block_width(784, 16, 4);
+        assert_eq!(w % 16, 0);
+        assert!(heaviest(784, w, 2) <= 392 + 16, "width {w}");
+        // 14×14 pixels in groups of 4 split nearly evenly (100 and 96).
+        let w = block_width(196, 4, 2);
+        assert!(heaviest(196, w, 2) <= 100, "width {w}");
+        // Rows of a 28-row plane: 14 each.
+        assert_eq!(heaviest(28, block_width(28, 1, 4), 2), 14);
+        for len in [1, 5, 17, 100, 1000, 12544] {
+            for align in [1, 4, 16] {
+                let w = block_width(len, align, 4);
+                assert!(w >= 1 && (w % align == 0 || w == len), "{len} {align}: {w}");
+                // Never worse than cutting into equal aligned parts per thread.
+                let even = len.div_ceil(2).div_ceil(align) * align;
+                assert!(
+                    heaviest(len, w, 2) <= heaviest(len, even, 2),
+                    "{len} {align}: {w}"
+                );
             }
         }
         install(None, 1);

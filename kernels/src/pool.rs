@@ -172,8 +172,22 @@ pub fn max3_avx512(p: &Pool2d, x: &[f32], y: &mut [f32]) {
         oh: p.oh,
         ow: p.ow,
     };
-    super::x86::max_pool3(&plane, p.planes, x, y);
+    let ohw = p.oh * p.ow;
+    // Threads take blocks of planes; a small pooling stays on one thread.
+    let per = if super::par::threads() > 1 && p.planes * ohw >= 2 * MAX3_MIN_TASK {
+        super::par::block_width(p.planes, 1, 2)
+    } else {
+        p.planes.max(1)
+    };
+    let hw = p.h * p.w;
+    super::par::for_each_chunk_mut(y, per * ohw, &|i, part| {
+        let n = part.len() / ohw.max(1);
+        super::x86::max_pool3(&plane, n, &x[i * per * hw..][..n * hw], part);
+    });
 }
+
+/// Outputs per task below which a max pooling is not worth splitting.
+const MAX3_MIN_TASK: usize = 32 * 1024;
 
 /// Max pooling over a fixed 3×3 window, dilation 1, horizontal stride 1 or 2; the caller also
 /// checks `x86::avx512()`.
@@ -188,12 +202,57 @@ pub fn max3_avx512_accepts(p: &Pool2d) -> bool {
 }
 //@end
 
+//@variant global_avg
+/// Planes per task below which a global average is not worth splitting.
+const GLOBAL_AVG_MIN_TASK: usize = 16 * 1024;
+
+/// Global average pooling (adaptive to 1×1): each plane's f64 sum over its elements divided by
+/// their count. Eight f64 partial sums per plane (lane `l` takes elements `l, l + 8, ...`) let
+/// the compiler vectorize the sum, unlike one running sum; the order is fixed, so results do
+/// not depend on the thread count. Threads take blocks of planes.
+pub fn global_avg(p: &Pool2d, x: &[f32], y: &mut [f32]) {
+    debug_assert_eq!(x.len(), p.planes * p.h * p.w);
+    debug_assert_eq!(y.len(), p.planes);
+    let hw = p.h * p.w;
+    let per = if super::par::threads() > 1 && p.planes * hw >= 2 * GLOBAL_AVG_MIN_TASK {
+        super::par::block_width(p.planes, 1, 2)
+    } else {
+        p.planes.max(1)
+    };
+    super::par::for_each_chunk_mut(y, per, &|i, part| {
+        for (j, out) in part.iter_mut().enumerate() {
+            let plane = &x[(i * per + j) * hw..][..hw];
+            let mut lanes = [0f64; 8];
+            let mut chunks = plane.chunks_exact(8);
+            for c in &mut chunks {
+                for (l, v) in lanes.iter_mut().zip(c) {
+                    *l += *v as f64;
+                }
+            }
+            for (l, v) in lanes.iter_mut().zip(chunks.remainder()) {
+                *l += *v as f64;
+            }
+            let s = ((lanes[0] + lanes[4]) + (lanes[1] + lanes[5]))
+                + ((lanes[2] + lanes[6]) + (lanes[3] + lanes[7]));
+            *out = (s / hw as f64) as f32;
+        }
+    });
+}
+
+/// Adaptive average pooling to a 1×1 output over non-empty planes.
+pub fn global_avg_accepts(p: &Pool2d) -> bool {
+    p.kind == PoolKind::Avg && p.adaptive && p.oh == 1 && p.ow == 1 && p.h * p.w > 0
+}
+//@end
+
 //@meta
 /// Code sizes: `.text` bytes of each variant's function (helpers inlined; out-of-line
 /// `crate::act`/`crate::math` calls not counted) from
 /// `cargo rustc --release -p etpkg-kernels --lib -- --emit=obj -C codegen-units=1` for the default
 /// x86_64 target, read with `nm --size-sort -S`. The `_avx512` variants also count the `x86`
 /// functions they reach (its tiles are inlined into them), since only they pull that code in.
+/// `par`, which `max3_avx512` and `global_avg` split through, is counted with the conv
+/// variants (see `conv::VARIANTS`); a program without threads drops it at link time.
 pub const VARIANTS: &[super::meta::KernelInfo] = &[
     super::meta::KernelInfo {
         name: "pool.generic",
@@ -211,7 +270,16 @@ pub const VARIANTS: &[super::meta::KernelInfo] = &[
         isa: &["avx512f", "fma"],
         shape: "max, 3x3 window, dilation 1, horizontal stride 1 or 2",
         speed: 1,
-        code_bytes: 8345,
+        code_bytes: 9233,
+    },
+    super::meta::KernelInfo {
+        name: "pool.global_avg",
+        family: "pool",
+        dtypes: &["f32"],
+        isa: &[],
+        shape: "average, adaptive to 1x1",
+        speed: 1,
+        code_bytes: 1630,
     },
 ];
 //@end

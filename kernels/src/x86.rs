@@ -111,6 +111,13 @@ pub struct Gemm<'a> {
 impl Gemm<'_> {
     /// Whether every element the product touches lies inside the slices.
     fn in_bounds(&self, c: &[f32]) -> bool {
+        self.operands_in_bounds()
+            && (self.m == 0 || self.n == 0 || c.len() >= (self.m - 1) * self.ldc + self.n)
+    }
+
+    /// Whether every element of A, B and the bias that the product reads lies inside the
+    /// slices, and C's rows (stride `ldc`) can be addressed without overflow.
+    fn operands_in_bounds(&self) -> bool {
         let need = |rows: usize, ld: usize, cols: usize| {
             rows == 0
                 || cols == 0
@@ -137,7 +144,6 @@ impl Gemm<'_> {
             && (self.k == 0
                 || (self.a.len() >= end(self.m, self.lda, self.k)
                     && self.b.len() >= end(self.k, self.ldb, self.n)))
-            && c.len() >= end(self.m, self.ldc, self.n)
             && self.lda >= self.k
             && self.ldb >= self.n
             && self.ldc >= self.n
@@ -161,6 +167,32 @@ pub fn gemm(g: &Gemm, c: &mut [f32]) {
     // the tiles read or write.
     unsafe {
         imp::gemm(g, c.as_mut_ptr());
+    }
+}
+
+/// Runs `g` into columns `col..col + g.n` of rows `0..g.m` of `block`'s matrix, whose row
+/// stride must be `g.ldc`: the product lands in place, with no scratch tile to copy out of.
+/// Panics when the CPU lacks AVX-512, those columns are not the block's, or the operands are
+/// short.
+pub fn gemm_block(g: &Gemm, block: &mut super::par::ColBlock<'_>, col: usize) {
+    assert!(avx512(), "x86::gemm_block needs AVX-512F and FMA");
+    assert!(
+        g.operands_in_bounds()
+            && g.ldc == block.ld()
+            && g.m <= block.rows()
+            && col >= block.start()
+            && col.checked_add(g.n).is_some_and(|e| e <= block.end()),
+        "x86::gemm_block: operands shorter than their shapes or outside the block"
+    );
+    if g.m == 0 || g.n == 0 {
+        return;
+    }
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: the CPU supports AVX-512F and FMA; A, B and the bias were checked, and every
+    // element written is in rows `0..m` (all the matrix's) and columns `col..col + n`, which
+    // lie inside the block's columns, which only this task holds while `block` is borrowed.
+    unsafe {
+        imp::gemm(g, block.as_mut_ptr().add(col));
     }
 }
 
@@ -214,7 +246,52 @@ pub fn depthwise(
     // SAFETY: AVX-512 is available, and the lengths were checked; the loads mask off every lane
     // outside its row.
     unsafe {
-        imp::depthwise(p, channels, x, wk, bias, y, clamp);
+        imp::depthwise(p, channels, x, wk, bias, y.as_mut_ptr(), 0..p.oh, clamp);
+    }
+}
+
+/// `depthwise` for the output rows that `block`'s columns cover, for a block of the
+/// `channels × oh·ow` output matrix whose columns start and end on whole output rows, so that
+/// threads can split a convolution by bands of rows and each keep its part of the planes.
+/// Panics as `depthwise` does, or when the block is not such a band of that matrix.
+#[allow(clippy::too_many_arguments)]
+pub fn depthwise_band(
+    p: &Plane,
+    channels: usize,
+    x: &[f32],
+    wk: &[f32],
+    bias: Option<&[f32]>,
+    y: &mut super::par::ColBlock<'_>,
+    clamp: Option<(f32, f32)>,
+) {
+    assert!(avx512(), "x86::depthwise_band needs AVX-512F and FMA");
+    assert!(p.supported(), "x86::depthwise_band: unsupported shape");
+    assert!(
+        x.len() >= channels * p.h * p.w
+            && wk.len() >= channels * p.kh * p.kw
+            && bias.is_none_or(|b| b.len() >= channels),
+        "x86::depthwise_band: operands shorter than their shapes"
+    );
+    let ohw = p.oh * p.ow;
+    assert!(
+        p.ow > 0
+            && y.ld() == ohw
+            && y.rows() >= channels
+            && y.start().is_multiple_of(p.ow)
+            && (y.end().is_multiple_of(p.ow) || y.end() == ohw)
+            && y.end() <= ohw,
+        "x86::depthwise_band: the block is not a band of whole output rows"
+    );
+    assert!(p.w < (1 << 30) && p.ow < (1 << 29));
+    let rows = y.start() / p.ow..y.end().div_ceil(p.ow);
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (clamp, rows);
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: AVX-512 is available and the operands were checked; the kernel writes only rows
+    // `rows` of each channel's plane, which are the block's columns, held by this task alone
+    // while `y` is borrowed.
+    unsafe {
+        imp::depthwise(p, channels, x, wk, bias, y.as_mut_ptr(), rows, clamp);
     }
 }
 
@@ -236,7 +313,7 @@ pub fn max_pool3(p: &Plane, planes: usize, x: &[f32], y: &mut [f32]) {
     #[cfg(target_arch = "x86_64")]
     // SAFETY: as in `depthwise`; the weights and bias are never read when pooling.
     unsafe {
-        imp::max_pool3(p, planes, x, y);
+        imp::max_pool3(p, planes, x, y.as_mut_ptr());
     }
 }
 
@@ -486,6 +563,7 @@ mod imp {
         wk: *const f32,
         bias: &[f32; CB],
         y: *mut f32,
+        rows_out: core::ops::Range<usize>,
         lo: __m512,
         hi: __m512,
     ) {
@@ -497,7 +575,7 @@ mod imp {
         } else {
             _mm512_setzero_ps()
         };
-        for oy in 0..p.oh {
+        for oy in rows_out {
             let mut rows = [0usize; KH];
             let mut live = [false; KH];
             for ky in 0..KH {
@@ -578,7 +656,8 @@ mod imp {
         x: &[f32],
         wk: &[f32],
         bias: Option<&[f32]>,
-        y: &mut [f32],
+        y: *mut f32,
+        rows: core::ops::Range<usize>,
         lo: __m512,
         hi: __m512,
     ) {
@@ -596,7 +675,8 @@ mod imp {
                 x.as_ptr().add(c * hw),
                 wk.as_ptr().add(c * kk),
                 &bv,
-                y.as_mut_ptr().add(c * ohw),
+                y.add(c * ohw),
+                rows.clone(),
                 lo,
                 hi,
             );
@@ -608,7 +688,8 @@ mod imp {
                 x.as_ptr().add(c * hw),
                 wk.as_ptr().add(c * kk),
                 &[bias_of(c)],
-                y.as_mut_ptr().add(c * ohw),
+                y.add(c * ohw),
+                rows.clone(),
                 lo,
                 hi,
             );
@@ -618,18 +699,20 @@ mod imp {
 
     /// Any kernel size: the same loop with the sizes read at run time.
     #[target_feature(enable = "avx512f,fma")]
+    #[allow(clippy::too_many_arguments)]
     unsafe fn plane_any<const SX: usize>(
         p: &Plane,
         x: &[f32],
         wk: &[f32],
         bias: f32,
-        y: &mut [f32],
+        y: *mut f32,
+        rows: core::ops::Range<usize>,
         lo: __m512,
         hi: __m512,
     ) {
         let xp = x.as_ptr();
-        for oy in 0..p.oh {
-            let yrow = y.as_mut_ptr().add(oy * p.ow);
+        for oy in rows {
+            let yrow = y.add(oy * p.ow);
             let mut ox0 = 0;
             while ox0 < p.ow {
                 let lanes = L.min(p.ow - ox0);
@@ -654,16 +737,19 @@ mod imp {
     }
 
     /// # Safety
-    /// AVX-512F and FMA are available, `p.supported()`, and the slices hold what
-    /// `super::depthwise` checks.
+    /// AVX-512F and FMA are available, `p.supported()`, the slices hold what
+    /// `super::depthwise` checks, `rows` lies within `0..p.oh`, and `y` may be written at rows
+    /// `rows` of each of the `channels` output planes (`oh·ow` floats apart) from it.
     #[target_feature(enable = "avx512f,fma")]
+    #[allow(clippy::too_many_arguments)]
     pub unsafe fn depthwise(
         p: &Plane,
         channels: usize,
         x: &[f32],
         wk: &[f32],
         bias: Option<&[f32]>,
-        y: &mut [f32],
+        y: *mut f32,
+        rows: core::ops::Range<usize>,
         clamp: Option<(f32, f32)>,
     ) {
         let (lo, hi) = match clamp {
@@ -673,22 +759,23 @@ mod imp {
                 _mm512_set1_ps(f32::INFINITY),
             ),
         };
+        let r = rows.clone();
         match (p.kh, p.kw, p.stride[1]) {
-            (3, 3, 1) => channels_fixed::<3, 3, 1, false>(p, channels, x, wk, bias, y, lo, hi),
-            (3, 3, _) => channels_fixed::<3, 3, 2, false>(p, channels, x, wk, bias, y, lo, hi),
-            (5, 5, 1) => channels_fixed::<5, 5, 1, false>(p, channels, x, wk, bias, y, lo, hi),
-            (5, 5, _) => channels_fixed::<5, 5, 2, false>(p, channels, x, wk, bias, y, lo, hi),
+            (3, 3, 1) => channels_fixed::<3, 3, 1, false>(p, channels, x, wk, bias, y, r, lo, hi),
+            (3, 3, _) => channels_fixed::<3, 3, 2, false>(p, channels, x, wk, bias, y, r, lo, hi),
+            (5, 5, 1) => channels_fixed::<5, 5, 1, false>(p, channels, x, wk, bias, y, r, lo, hi),
+            (5, 5, _) => channels_fixed::<5, 5, 2, false>(p, channels, x, wk, bias, y, r, lo, hi),
             (_, _, sx) => {
                 let (hw, ohw, kk) = (p.h * p.w, p.oh * p.ow, p.kh * p.kw);
                 for c in 0..channels {
                     let xc = &x[c * hw..][..hw];
                     let wc = &wk[c * kk..][..kk];
                     let bc = bias.map_or(0.0, |b| b[c]);
-                    let yc = &mut y[c * ohw..][..ohw];
+                    let yc = y.add(c * ohw);
                     if sx == 1 {
-                        plane_any::<1>(p, xc, wc, bc, yc, lo, hi);
+                        plane_any::<1>(p, xc, wc, bc, yc, rows.clone(), lo, hi);
                     } else {
-                        plane_any::<2>(p, xc, wc, bc, yc, lo, hi);
+                        plane_any::<2>(p, xc, wc, bc, yc, rows.clone(), lo, hi);
                     }
                 }
             }
@@ -699,12 +786,12 @@ mod imp {
     /// AVX-512F and FMA are available, `p.supported()`, `p.kh == p.kw == 3`, and the slices
     /// hold what `super::max_pool` checks.
     #[target_feature(enable = "avx512f,fma")]
-    pub unsafe fn max_pool3(p: &Plane, planes: usize, x: &[f32], y: &mut [f32]) {
+    pub unsafe fn max_pool3(p: &Plane, planes: usize, x: &[f32], y: *mut f32) {
         let none = _mm512_setzero_ps();
         if p.stride[1] == 1 {
-            channels_fixed::<3, 3, 1, true>(p, planes, x, &[], None, y, none, none);
+            channels_fixed::<3, 3, 1, true>(p, planes, x, &[], None, y, 0..p.oh, none, none);
         } else {
-            channels_fixed::<3, 3, 2, true>(p, planes, x, &[], None, y, none, none);
+            channels_fixed::<3, 3, 2, true>(p, planes, x, &[], None, y, 0..p.oh, none, none);
         }
     }
 

@@ -137,6 +137,13 @@ pub(super) fn run(
         return Ok("pool.max3_avx512");
     }
     //@end
+    //@use pool.global_avg
+    if kept("pool.global_avg") && super::kernels::pool::global_avg_accepts(&p) {
+        super::kernels::pool::global_avg(&p, x, c.f32_out(y)?);
+        c.post_act(y)?;
+        return Ok("pool.global_avg");
+    }
+    //@end
     //@use pool.generic
     if kept("pool.generic") && super::kernels::pool::generic_accepts(&p) {
         super::kernels::pool::generic(&p, x, c.f32_out(y)?);
@@ -154,6 +161,11 @@ pub(super) fn accepting(c: &Ctx, found: &mut dyn FnMut(&'static str)) {
     //@use pool.max3_avx512
     if super::kernels::pool::max3_avx512_accepts(&p) {
         found("pool.max3_avx512");
+    }
+    //@end
+    //@use pool.global_avg
+    if super::kernels::pool::global_avg_accepts(&p) {
+        found("pool.global_avg");
     }
     //@end
     //@use pool.generic
