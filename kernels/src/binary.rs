@@ -482,7 +482,7 @@ pub fn binary_f32_same(p: &BinaryParams, a: Operand<'_, f32>, b: Operand<'_, f32
     } else {
         0
     };
-    if plane > 0 && plane >= 64 * threads * SAME_BLOCKS_PER_THREAD {
+    if plane > 0 && plane >= 64 * SAME_BLOCKS_PER_THREAD * threads {
         let cols = super::par::block_width(plane, 16, SAME_BLOCKS_PER_THREAD);
         super::par::for_each_col_block_mut(y, plane, cols, &|_, block| {
             let (start, len) = (block.start(), block.end() - block.start());
@@ -508,11 +508,12 @@ pub fn binary_f32_same(p: &BinaryParams, a: Operand<'_, f32>, b: Operand<'_, f32
 }
 
 /// Blocks per thread of a feature-map split: the pointwise convolutions' count (see
-/// `conv::pointwise_avx512`), so that both cut a plane at the same columns.
+/// `conv::pointwise_avx512`), so that both split the same planes (64 columns a block at
+/// least) and cut them at the same columns (whole cache lines).
 const SAME_BLOCKS_PER_THREAD: usize = 4;
 
 /// Elements per task below which a same-shape op is not worth splitting.
-const SAME_MIN_TASK: usize = 8 * 1024;
+const SAME_MIN_TASK: usize = 4 * 1024;
 
 /// True for f32 arithmetic whose operands both have the output's shape.
 pub fn binary_f32_same_accepts(p: &BinaryParams) -> bool {

@@ -98,10 +98,25 @@ fn max_blocks(threads: usize, per_thread: usize) -> usize {
     }
 }
 
-/// Whether a split by pixels leaves every one of `blocks` blocks at least one GEMM tile's
-/// width (64 columns) of a `pixels`-wide plane.
-fn split_pixels(pixels: usize, blocks: usize) -> bool {
-    pixels >= 64 * blocks
+/// Whether `threads` threads split a `pixels`-wide plane by pixels (rather than channels):
+/// when each of `BLOCKS_PER_THREAD` blocks per thread gets at least one GEMM tile's width (64
+/// columns). Splitting the wide layers that way keeps each thread's part of the feature map in
+/// its own cache from layer to layer. Narrower planes (14×14 and below) split channels: cut
+/// into two 98-pixel halves, their 1×1 convolutions ran partial tiles and their depthwise
+/// bands shared a cache line per channel between the threads, and both were slower.
+fn split_pixels(pixels: usize, threads: usize) -> bool {
+    pixels >= 64 * BLOCKS_PER_THREAD * threads
+}
+
+/// The alignment of column blocks of rows `ld` floats long: whole cache lines (16 floats)
+/// when rows start on cache lines, so that no line is written by two threads; otherwise rows
+/// straddle lines anyway, and groups of 4 balance the threads better.
+fn column_align(ld: usize) -> usize {
+    if ld.is_multiple_of(16) {
+        16
+    } else {
+        4
+    }
 }
 
 /// Rows per block when `rows` output rows (channels) costing `fmas` multiply-adds in all are
@@ -432,12 +447,13 @@ pub fn pointwise_avx512(
     // Split the pixels when the planes are wide enough for it: every thread then reads only
     // its own columns of x, which the op before it (split the same way) left in its own cache,
     // instead of all of x (megabytes in the early layers). Narrow planes split the channels.
-    let by_cols = blocks > 1 && split_pixels(hw, blocks) && fmas >= 2 * MIN_TASK_FMAS;
+    let by_cols =
+        blocks > 1 && split_pixels(hw, super::par::threads()) && fmas >= 2 * MIN_TASK_FMAS;
     for b in 0..p.n {
         let xb = &x[b * p.c_in * hw..(b + 1) * p.c_in * hw];
         let yb = &mut y[b * p.c_out * hw..(b + 1) * p.c_out * hw];
         if by_cols {
-            let cols = super::par::block_width(hw, 16, BLOCKS_PER_THREAD);
+            let cols = super::par::block_width(hw, column_align(hw), BLOCKS_PER_THREAD);
             super::par::for_each_col_block_mut(yb, hw, cols, &|_, block| {
                 let g = super::x86::Gemm {
                     m: p.c_out,
@@ -523,7 +539,8 @@ pub fn depthwise_avx512(
     let chans = rows_per_task(p.c_out, cohw * kk, blocks, 8);
     // Wide planes split into bands of output rows, like the pointwise convolutions around them
     // split into bands of pixels, so each thread reads the part of x it wrote itself.
-    let by_rows = blocks > 1 && split_pixels(hw, blocks) && cohw * kk >= 2 * MIN_TASK_FMAS;
+    let by_rows =
+        blocks > 1 && split_pixels(hw, super::par::threads()) && cohw * kk >= 2 * MIN_TASK_FMAS;
     for b in 0..p.n {
         let yb = &mut y[b * cohw..][..cohw];
         let xb = &x[b * chw..][..chw];
@@ -711,9 +728,9 @@ pub fn im2col_avx512(
             }
             // Blocks balanced across the threads, so that they finish together: rounding
             // blocks up to whole panels left one thread a third more work on 28×28 planes, and
-            // whole vectors an eighth more on 14×14 ones (the tiles mask partial vectors).
-            // Each block is then cut into equal panels.
-            let cols = super::par::block_width(ohw, 4, 2);
+            // whole cache lines an eighth more on 14×14 ones (see `column_align`). Each block is
+            // then cut into equal panels.
+            let cols = super::par::block_width(ohw, column_align(ohw), 2);
             super::par::for_each_col_block_mut(yg, ohw, cols, &|_, block| {
                 let mut panel = Im2colPanel([0.0; IM2COL_KC * IM2COL_LDB]);
                 let width = block.end() - block.start();

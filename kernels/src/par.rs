@@ -102,10 +102,11 @@ fn for_each_block(blocks: usize, f: &(dyn Fn(usize) + Sync)) {
 }
 
 /// The width, a multiple of `align`, of the blocks that `len` columns (or rows) are best cut
-/// into for `for_each_col_block_mut` or `for_each_chunk_mut` on the installed threads: the one
-/// whose heaviest contiguous range (see `for_each_block`) is lightest, so that threads finish
-/// together, and among those the narrowest, aiming at `per_thread` blocks per thread. `len`
-/// itself (one block) when there is one thread.
+/// into for `for_each_col_block_mut` or `for_each_chunk_mut` on the installed threads: among
+/// the widths that give each thread 1 to `2·per_thread` blocks, the one whose heaviest
+/// contiguous range (see `for_each_block`) is lightest, so that threads finish together, and
+/// of those the narrowest, so that a thread the OS runs less leaves blocks to the others.
+/// `len` itself (one block) when there is one thread.
 pub fn block_width(len: usize, align: usize, per_thread: usize) -> usize {
     let t = threads();
     let align = align.max(1);
@@ -113,10 +114,9 @@ pub fn block_width(len: usize, align: usize, per_thread: usize) -> usize {
         return len.max(1);
     }
     let units = len.div_ceil(align);
-    let lo = units.div_ceil(t * per_thread.max(1)).max(1);
-    let hi = units.div_ceil(t).max(lo);
-    let mut best = (usize::MAX, hi);
-    for width in lo..=hi {
+    let mut best = (usize::MAX, units);
+    for per in 1..=2 * per_thread.max(1) {
+        let width = units.div_ceil(t * per).max(1);
         let blocks = units.div_ceil(width);
         let ranges = t.min(blocks).min(MAX_RANGES);
         let heaviest = (0..ranges)
@@ -126,7 +126,7 @@ pub fn block_width(len: usize, align: usize, per_thread: usize) -> usize {
             })
             .max()
             .unwrap_or(units);
-        if heaviest < best.0 {
+        if heaviest < best.0 || (heaviest == best.0 && width < best.1) {
             best = (heaviest, width);
         }
     }
