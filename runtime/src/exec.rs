@@ -245,9 +245,8 @@ const _: () = assert!(
         && core::mem::align_of::<Option<Step>>() <= 8
         && STEP_ENTRY_BYTES % 8 == 0
 );
-const _: () = assert!(
-    core::mem::size_of::<Slot>() == VALUE_SLOT_BYTES && core::mem::align_of::<Slot>() <= 8
-);
+const _: () =
+    assert!(core::mem::size_of::<Slot>() == VALUE_SLOT_BYTES && core::mem::align_of::<Slot>() <= 8);
 
 /// One value as `load` resolved it: where its bytes are and its metadata, in fixed-width
 /// fields so that the value table has the same size on every target.
