@@ -243,7 +243,7 @@ pub const VALUE_SLOT_BYTES: usize = 44;
 const _: () = assert!(
     core::mem::size_of::<Option<Step>>() <= STEP_ENTRY_BYTES
         && core::mem::align_of::<Option<Step>>() <= 8
-        && STEP_ENTRY_BYTES % 8 == 0
+        && STEP_ENTRY_BYTES.is_multiple_of(8)
 );
 const _: () =
     assert!(core::mem::size_of::<Slot>() == VALUE_SLOT_BYTES && core::mem::align_of::<Slot>() <= 8);
@@ -310,11 +310,11 @@ impl Slot {
 /// Lays `n` values made by `make` at the start of `bytes` and returns them as a slice: the
 /// tables `load` builds in the caller's arena. An error when `bytes` is misaligned or short
 /// for them (which `arena_bytes` and the checks in `load` rule out).
-fn fill<'b, T: Copy>(
-    bytes: &'b mut [u8],
+fn fill<T: Copy>(
+    bytes: &mut [u8],
     n: usize,
     mut make: impl FnMut(usize) -> Result<T, LoadError>,
-) -> Result<&'b [T], LoadError> {
+) -> Result<&[T], LoadError> {
     let fits = n
         .checked_mul(core::mem::size_of::<T>())
         .is_some_and(|need| need <= bytes.len());
