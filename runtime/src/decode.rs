@@ -222,7 +222,8 @@ enum AnyForm {
     All,
 }
 
-/// Every known `(name, overload)` and what it is.
+/// Every known `(name, overload)` and what it is. Only `NAMES` and `TABLE`, built from it at
+/// compile time, are in the binary (see `Packed`).
 const OPS: &[(&str, &str, Id)] = &[
     ("aten::convolution", "out", Id::Convolution),
     ("aten::linear", "out", Id::Linear),
@@ -441,6 +442,79 @@ const OPS: &[(&str, &str, Id)] = &[
     ),
 ];
 
+/// One `OPS` entry without pointers: its name and overload as byte ranges of `NAMES`. A table
+/// of `&str` pairs costs two pointers per entry and, in position-independent executables, two
+/// load-time relocations (24 bytes each on x86-64); this one is 8 bytes per entry and none.
+#[derive(Clone, Copy)]
+struct Packed {
+    name: u16,
+    name_len: u8,
+    overload_len: u8,
+    id: Id,
+}
+
+/// The bytes of every `OPS` name, each followed by its overload.
+const NAMES_LEN: usize = {
+    let mut n = 0;
+    let mut i = 0;
+    while i < OPS.len() {
+        n += OPS[i].0.len() + OPS[i].1.len();
+        i += 1;
+    }
+    n
+};
+
+const PACKED: ([u8; NAMES_LEN], [Packed; OPS.len()]) = {
+    let mut names = [0u8; NAMES_LEN];
+    let mut table = [Packed {
+        name: 0,
+        name_len: 0,
+        overload_len: 0,
+        id: Id::Convolution,
+    }; OPS.len()];
+    let mut at = 0;
+    let mut i = 0;
+    while i < OPS.len() {
+        let (name, overload, id) = (OPS[i].0.as_bytes(), OPS[i].1.as_bytes(), OPS[i].2);
+        // A name or offset that does not fit the packed fields stops the build here.
+        assert!(name.len() < 256 && overload.len() < 256 && at + name.len() < 65536);
+        table[i] = Packed {
+            name: at as u16,
+            name_len: name.len() as u8,
+            overload_len: overload.len() as u8,
+            id,
+        };
+        let mut k = 0;
+        while k < name.len() {
+            names[at] = name[k];
+            at += 1;
+            k += 1;
+        }
+        k = 0;
+        while k < overload.len() {
+            names[at] = overload[k];
+            at += 1;
+            k += 1;
+        }
+        i += 1;
+    }
+    (names, table)
+};
+
+static NAMES: [u8; NAMES_LEN] = PACKED.0;
+static TABLE: [Packed; OPS.len()] = PACKED.1;
+
+/// The `Id` of the known operator `name.overload`.
+fn lookup(name: &str, overload: &str) -> Option<Id> {
+    let (name, overload) = (name.as_bytes(), overload.as_bytes());
+    TABLE.iter().find_map(|e| {
+        let at = e.name as usize;
+        let mid = at + e.name_len as usize;
+        let end = mid + e.overload_len as usize;
+        (NAMES.get(at..mid) == Some(name) && NAMES.get(mid..end) == Some(overload)).then_some(e.id)
+    })
+}
+
 /// The producers `etpkg::<producer>_<act>` may name, and the operator whose arguments they take.
 const FUSED: &[(&str, Id)] = &[
     ("conv", Id::Convolution),
@@ -476,7 +550,7 @@ const ACTS: &[(&str, ActName)] = &[
 
 /// What an operator name resolves to: the operator, and the activation of a fused one.
 fn resolve(name: &str, overload: &str) -> Option<(Id, Option<ActName>)> {
-    if let Some(&(_, _, id)) = OPS.iter().find(|(n, o, _)| *n == name && *o == overload) {
+    if let Some(id) = lookup(name, overload) {
         return Some((id, None));
     }
     let rest = name.strip_prefix("etpkg::")?;

@@ -4,18 +4,25 @@
 //! should not contain) as an error, never as undefined behaviour.
 //!
 //! The arena holds the plan's memory ids one after another, each starting on a 64-byte
-//! boundary:
+//! boundary, and after them two tables `load` builds, so that `execute` reads nothing from the
+//! FlatBuffer per instruction or per operand:
 //!
 //! ```text
 //! arena
 //! ├── memory id 1   non_const_buffer_sizes[1] bytes, at 0
 //! ├── memory id 2   non_const_buffer_sizes[2] bytes, at align64(end of id 1)
-//! └── ...
+//! ├── ...           (the activations end on a 64-byte boundary)
+//! ├── step table    STEP_ENTRY_BYTES per instruction: the decoded `Step` (None for a free)
+//! └── value table   VALUE_SLOT_BYTES per value: where its bytes are and its metadata
 //! ```
 //!
-//! Nothing is precomputed into tables at load time, so a method needs no storage beyond the
-//! arena: each step's operands are resolved from the program when the step runs, which costs a
-//! few FlatBuffer reads per operand.
+//! The tables come after the activations so that the planned offsets, and the activation
+//! bytes the planner reports, do not depend on them. Their sizes are fixed per entry (not
+//! `size_of`), so `Method::arena_bytes` is the same number on every target. `load` fills them
+//! after validating every instruction and every tensor an instruction or the signature uses;
+//! a value that does not resolve (a list, an int argument) gets an empty slot, which only a
+//! bug could make `execute` read (an `ExecError::Value`, not a panic). Storing the typed
+//! entries in the byte arena takes this file's only `unsafe` (`fill`).
 //!
 //! This file is shared: etpkg compiles it and every generated runtime copies it unchanged.
 
@@ -28,7 +35,7 @@ use core::fmt;
 use super::decode::{decode, DecodeError};
 use super::ops::{self, DType, In, OpError, Shape, TensorMeta};
 use super::pte::{Plan, Program, PteError, TensorInfo, Value};
-use super::step::{Kind, Step, MAX_INPUTS};
+use super::step::{Kind, Step, MAX_INPUTS, MAX_RANK};
 
 /// Alignment the blob, the arena and every memory id's start must have.
 pub const ALIGN: usize = 64;
@@ -223,12 +230,119 @@ fn scalar_operand(v: &Value<'_>) -> Option<(TensorMeta, [u8; 8])> {
     Some((TensorMeta::new(dtype, &[])?, b))
 }
 
+/// Bytes each instruction takes in the step table: `size_of::<Option<Step>>()` on 64-bit
+/// targets. The figure is fixed, not `size_of`, so that `Method::arena_bytes` is the same
+/// number on every target (etpkg computes a generated crate's `ARENA_BYTES` on the host); a
+/// target where the entry is smaller leaves the difference unused, and one where it would be
+/// larger does not compile (the assertion below).
+pub const STEP_ENTRY_BYTES: usize = 184;
+
+/// Bytes each value takes in the value table (`Slot`, whose fields have fixed widths).
+pub const VALUE_SLOT_BYTES: usize = 44;
+
+const _: () = assert!(
+    core::mem::size_of::<Option<Step>>() <= STEP_ENTRY_BYTES
+        && core::mem::align_of::<Option<Step>>() <= 8
+        && STEP_ENTRY_BYTES.is_multiple_of(8)
+);
+const _: () =
+    assert!(core::mem::size_of::<Slot>() == VALUE_SLOT_BYTES && core::mem::align_of::<Slot>() <= 8);
+
+/// One value as `load` resolved it: where its bytes are and its metadata, in fixed-width
+/// fields so that the value table has the same size on every target.
+#[derive(Clone, Copy)]
+#[repr(C)]
+struct Slot {
+    /// `EMPTY`, `CONSTANT`, `ARENA` or `SCALAR`.
+    kind: u8,
+    /// The `DType` discriminant.
+    dtype: u8,
+    rank: u8,
+    pad: u8,
+    /// A constant's or an arena tensor's start and byte length; a scalar's eight bytes.
+    at: u32,
+    len: u32,
+    dims: [u32; MAX_RANK],
+}
+
+impl Slot {
+    const EMPTY: Slot = Slot {
+        kind: 0,
+        dtype: 0,
+        rank: 0,
+        pad: 0,
+        at: 0,
+        len: 0,
+        dims: [0; MAX_RANK],
+    };
+    const CONSTANT: u8 = 1;
+    const ARENA: u8 = 2;
+    const SCALAR: u8 = 3;
+
+    /// The operand this slot records, or None for an empty slot.
+    fn get(&self) -> Option<(TensorMeta, Place)> {
+        let (at, len) = (self.at as usize, self.len as usize);
+        let place = match self.kind {
+            Slot::CONSTANT => Place::Constant(at, len),
+            Slot::ARENA => Place::Arena(at, len),
+            Slot::SCALAR => {
+                let (a, b) = (self.at.to_le_bytes(), self.len.to_le_bytes());
+                Place::Scalar([a[0], a[1], a[2], a[3], b[0], b[1], b[2], b[3]])
+            }
+            _ => return None,
+        };
+        let dtype = match self.dtype {
+            0 => DType::F32,
+            1 => DType::I64,
+            _ => DType::Bool,
+        };
+        let mut shape = Shape {
+            dims: [0; MAX_RANK],
+            rank: self.rank as usize,
+        };
+        for (d, &n) in shape.dims.iter_mut().zip(&self.dims) {
+            *d = n as usize;
+        }
+        Some((TensorMeta { dtype, shape }, place))
+    }
+}
+
+/// Lays `n` values made by `make` at the start of `bytes` and returns them as a slice: the
+/// tables `load` builds in the caller's arena. An error when `bytes` is misaligned or short
+/// for them (which `arena_bytes` and the checks in `load` rule out).
+fn fill<T: Copy>(
+    bytes: &mut [u8],
+    n: usize,
+    mut make: impl FnMut(usize) -> Result<T, LoadError>,
+) -> Result<&[T], LoadError> {
+    let fits = n
+        .checked_mul(core::mem::size_of::<T>())
+        .is_some_and(|need| need <= bytes.len());
+    if !fits || !(bytes.as_ptr() as usize).is_multiple_of(core::mem::align_of::<T>()) {
+        return Err(LoadError::Misaligned { what: "arena" });
+    }
+    let base = bytes.as_mut_ptr().cast::<T>();
+    for k in 0..n {
+        let v = make(k)?;
+        // SAFETY: `base` is aligned for `T` and `n` values of `T` fit in `bytes` (checked
+        // above), which this function borrows exclusively, so entry `k < n` is in bounds and
+        // nothing else reads or writes it; `write` stores without reading the old bytes.
+        unsafe { base.add(k).write(v) };
+    }
+    // SAFETY: the first `n` values of `T` at `base` were all written above, and the returned
+    // slice keeps `bytes`' exclusive borrow, so no byte of it can change while it lives.
+    Ok(unsafe { core::slice::from_raw_parts(base, n) })
+}
+
 /// Start of each memory id in the arena, and the arena bytes needed.
 #[derive(Clone, Copy)]
 struct Layout {
     base: [usize; MAX_MEMORY_IDS],
     size: [usize; MAX_MEMORY_IDS],
     count: usize,
+    /// The bytes of the memory ids (the activations), a multiple of `ALIGN`.
+    activations: usize,
+    /// `activations` plus the step and value tables.
     total: usize,
 }
 
@@ -246,6 +360,7 @@ fn layout(plan: &Plan<'_>) -> Result<Layout, LoadError> {
         base: [0; MAX_MEMORY_IDS],
         size: [0; MAX_MEMORY_IDS],
         count,
+        activations: 0,
         total: 0,
     };
     let mut at = 0usize;
@@ -260,7 +375,13 @@ fn layout(plan: &Plan<'_>) -> Result<Layout, LoadError> {
             .and_then(align_up)
             .ok_or(LoadError::MemoryIds { count })?;
     }
-    l.total = at;
+    l.activations = at;
+    l.total = plan
+        .instructions_len()
+        .checked_mul(STEP_ENTRY_BYTES)
+        .zip(plan.values_len().checked_mul(VALUE_SLOT_BYTES))
+        .and_then(|(a, b)| at.checked_add(a)?.checked_add(b))
+        .ok_or(LoadError::MemoryIds { count })?;
     Ok(l)
 }
 
@@ -420,19 +541,28 @@ fn view_source(plan: &Plan<'_>, index: u32) -> Option<u32> {
 pub struct Method<'a> {
     program: Program<'a>,
     plan: Plan<'a>,
+    /// The activations: the memory ids, laid out as `layout` says.
     arena: &'a mut [u8],
     layout: Layout,
+    /// Each instruction decoded (None when it computes nothing), built by `load`.
+    steps: &'a [Option<Step>],
+    /// Each value resolved, built by `load`.
+    slots: &'a [Slot],
 }
 
 impl<'a> Method<'a> {
-    /// Bytes of arena the program's `forward` plan needs.
+    /// Bytes of arena the program's `forward` plan needs: its activations, then the step and
+    /// value tables `load` builds (`STEP_ENTRY_BYTES` per instruction and `VALUE_SLOT_BYTES`
+    /// per value).
     pub fn arena_bytes(blob: &[u8]) -> Result<usize, LoadError> {
         let program = Program::parse(blob).map_err(LoadError::Pte)?;
         let plan = program.plan_named("forward").ok_or(LoadError::NoForward)?;
         Ok(layout(&plan)?.total)
     }
 
-    /// Validates the blob and every instruction of `forward`, and binds the arena.
+    /// Validates the blob and every instruction of `forward`, binds the arena and builds the
+    /// step and value tables after the activations, so `execute` reads no FlatBuffer table
+    /// for an instruction or a tensor.
     pub fn load(blob: &'a [u8], arena: &'a mut [u8]) -> Result<Method<'a>, LoadError> {
         if !(blob.as_ptr() as usize).is_multiple_of(ALIGN) {
             return Err(LoadError::Misaligned { what: "program" });
@@ -449,64 +579,119 @@ impl<'a> Method<'a> {
                 given: arena.len(),
             });
         }
-        let m = Method {
+        let (arena, tables) = arena.split_at_mut(layout.activations);
+        let (step_bytes, slot_bytes) =
+            tables.split_at_mut(plan.instructions_len() * STEP_ENTRY_BYTES);
+        let mut m = Method {
             program,
             plan,
             arena,
             layout,
+            steps: &[],
+            slots: &[],
         };
-        m.validate()?;
+        m.check_io()?;
+        m.slots = fill(slot_bytes, plan.values_len(), |v| m.slot_of(v))?;
+        m.steps = fill(step_bytes, plan.instructions_len(), |i| m.prepare(i))?;
         Ok(m)
     }
 
-    /// Checks that every tensor an instruction or the signature uses resolves to bytes of the
-    /// right size, and that every instruction decodes.
-    fn validate(&self) -> Result<(), LoadError> {
+    /// Checks that every tensor the signature names resolves to bytes of the right size.
+    fn check_io(&self) -> Result<(), LoadError> {
         for v in self.plan.inputs().iter().chain(self.plan.outputs().iter()) {
             let index = u32::try_from(v).map_err(|_| LoadError::Value {
                 index: 0,
                 reason: "negative value index",
             })?;
-            self.tensor(index)
+            self.resolve_tensor(index)
                 .map_err(|reason| LoadError::Value { index, reason })?;
         }
-        for i in 0..self.plan.instructions_len() {
-            let step = match self.step(i)? {
-                Some(s) => s,
-                None => continue,
-            };
-            let out = step.output;
-            match self.tensor(out) {
-                Ok((_, Place::Arena(..))) => {}
-                Ok(_) if self.is_view_of_input(&step) => {}
-                Ok(_) => {
-                    return Err(LoadError::Value {
-                        index: out,
-                        reason: "an instruction writes a constant",
-                    })
-                }
-                Err(reason) => return Err(LoadError::Value { index: out, reason }),
-            }
-            if let Kind::Split { axis } = step.kind {
-                self.check_split(&step, axis)?;
-            }
-            let mut bad = None;
-            self.for_each_operand(&step, |v| {
-                if bad.is_none() {
-                    if let Err(reason) = self.operand(v) {
-                        bad = Some(LoadError::Value { index: v, reason });
-                    }
-                }
-            })
-            .map_err(|reason| LoadError::Value {
-                index: step.inputs[0],
-                reason,
-            })?;
-            if let Some(e) = bad {
-                return Err(e);
-            }
-        }
         Ok(())
+    }
+
+    /// Decodes instruction `i` and checks that every tensor it uses resolves to bytes of the
+    /// right size: its entry in the step table (None for an instruction that computes
+    /// nothing). Needs the value table (for `is_view_of_input`).
+    fn prepare(&self, i: usize) -> Result<Option<Step>, LoadError> {
+        let step = match self.step(i)? {
+            Some(s) => s,
+            None => return Ok(None),
+        };
+        let out = step.output;
+        match self.resolve_tensor(out) {
+            Ok((_, Place::Arena(..))) => {}
+            Ok(_) if self.is_view_of_input(&step) => {}
+            Ok(_) => {
+                return Err(LoadError::Value {
+                    index: out,
+                    reason: "an instruction writes a constant",
+                })
+            }
+            Err(reason) => return Err(LoadError::Value { index: out, reason }),
+        }
+        if let Kind::Split { axis } = step.kind {
+            self.check_split(&step, axis)?;
+        }
+        let mut bad = None;
+        self.for_each_operand(&step, |v| {
+            if bad.is_none() {
+                if let Err(reason) = self.resolve_operand(v) {
+                    bad = Some(LoadError::Value { index: v, reason });
+                }
+            }
+        })
+        .map_err(|reason| LoadError::Value {
+            index: step.inputs[0],
+            reason,
+        })?;
+        match bad {
+            Some(e) => Err(e),
+            None => Ok(Some(step)),
+        }
+    }
+
+    /// Value `index`'s slot in the value table: its metadata and place when it resolves as an
+    /// operand, an empty slot otherwise (a list, an int argument, a broken tensor no
+    /// instruction uses; `prepare` reports those an instruction uses).
+    fn slot_of(&self, index: usize) -> Result<Slot, LoadError> {
+        let Ok(v) = u32::try_from(index) else {
+            return Ok(Slot::EMPTY);
+        };
+        let Ok((meta, place)) = self.resolve_operand(v) else {
+            return Ok(Slot::EMPTY);
+        };
+        let far = LoadError::Value {
+            index: v,
+            reason: "bytes beyond 4 GiB into the arena or the program",
+        };
+        let word = |n: usize| u32::try_from(n).map_err(|_| far);
+        let (kind, at, len) = match place {
+            Place::Constant(s, l) => (Slot::CONSTANT, word(s)?, word(l)?),
+            Place::Arena(s, l) => (Slot::ARENA, word(s)?, word(l)?),
+            Place::Scalar(b) => {
+                let [a0, a1, a2, a3, b0, b1, b2, b3] = b;
+                (
+                    Slot::SCALAR,
+                    u32::from_le_bytes([a0, a1, a2, a3]),
+                    u32::from_le_bytes([b0, b1, b2, b3]),
+                )
+            }
+        };
+        // All `MAX_RANK` entries are kept: a `Shape`'s dims past its rank are 1, and shapes
+        // compare whole.
+        let mut dims = [0u32; MAX_RANK];
+        for (d, &n) in dims.iter_mut().zip(&meta.shape.dims) {
+            *d = word(n)?;
+        }
+        Ok(Slot {
+            kind,
+            dtype: meta.dtype as u8,
+            rank: meta.shape.rank as u8,
+            pad: 0,
+            at,
+            len,
+            dims,
+        })
     }
 
     /// Checks that a split's pieces are planned tensors of x's dtype and rank that share x's
@@ -514,12 +699,12 @@ impl<'a> Method<'a> {
     fn check_split(&self, step: &Step, axis: usize) -> Result<(), LoadError> {
         let bad = |index, reason| LoadError::Value { index, reason };
         let x = step.inputs[0];
-        let (xm, _) = self.tensor(x).map_err(|r| bad(x, r))?;
+        let (xm, _) = self.resolve_tensor(x).map_err(|r| bad(x, r))?;
         let pieces = split_pieces(&self.plan, step).map_err(|r| bad(step.inputs[1], r))?;
         let mut total = 0usize;
         for v in pieces.iter() {
             let v = u32::try_from(v).map_err(|_| bad(step.inputs[1], "negative value index"))?;
-            let (m, place) = self.tensor(v).map_err(|r| bad(v, r))?;
+            let (m, place) = self.resolve_tensor(v).map_err(|r| bad(v, r))?;
             if !matches!(place, Place::Arena(..)) {
                 return Err(bad(v, "an instruction writes a constant"));
             }
@@ -540,6 +725,9 @@ impl<'a> Method<'a> {
     }
 
     /// The decoded step of instruction `i`, or None for an instruction that computes nothing.
+    /// Kept out of line: inlined into the table builder it duplicated the decoder's glue and
+    /// grew the `size` runner of mobilenet_v2 by 2.8 KB.
+    #[inline(never)]
     fn step(&self, i: usize) -> Result<Option<Step>, LoadError> {
         match self.plan.instruction(i) {
             Some(super::pte::Instruction::Kernel { .. }) => {
@@ -570,23 +758,41 @@ impl<'a> Method<'a> {
         for_each_operand(&self.plan, step, f)
     }
 
-    /// An operand's metadata and where its bytes are: a tensor, or a scalar value standing
-    /// for a 0-d tensor (the `.Scalar` overloads).
+    /// An operand's metadata and where its bytes are, from the value table: a tensor, or a
+    /// scalar value standing for a 0-d tensor (the `.Scalar` overloads).
     fn operand(&self, index: u32) -> Result<(TensorMeta, Place), &'static str> {
+        self.slots
+            .get(index as usize)
+            .and_then(Slot::get)
+            .ok_or("not a tensor")
+    }
+
+    /// A tensor value's metadata and where its bytes are, from the value table.
+    fn tensor(&self, index: u32) -> Result<(TensorMeta, Place), &'static str> {
+        match self.operand(index)? {
+            (_, Place::Scalar(_)) => Err("not a tensor"),
+            r => Ok(r),
+        }
+    }
+
+    /// An operand's metadata and where its bytes are, read from the program (at load; the
+    /// value table holds the result for `execute`): a tensor, or a scalar value standing for a
+    /// 0-d tensor (the `.Scalar` overloads).
+    fn resolve_operand(&self, index: u32) -> Result<(TensorMeta, Place), &'static str> {
         match self.plan.value(index as usize) {
-            Some(Value::Tensor(_)) | None => self.tensor(index),
+            Some(Value::Tensor(_)) | None => self.resolve_tensor(index),
             Some(v) => scalar_operand(&v)
                 .map(|(m, b)| (m, Place::Scalar(b)))
                 .ok_or("not a tensor"),
         }
     }
 
-    /// A tensor value's metadata and where its bytes are.
-    fn tensor(&self, index: u32) -> Result<(TensorMeta, Place), &'static str> {
+    /// A tensor value's metadata and where its bytes are, read from the program.
+    fn resolve_tensor(&self, index: u32) -> Result<(TensorMeta, Place), &'static str> {
         self.tensor_at_depth(index, 0)
     }
 
-    /// [`Method::tensor`], `depth` views deep into a chain of `et_view`s.
+    /// [`Method::resolve_tensor`], `depth` views deep into a chain of `et_view`s.
     fn tensor_at_depth(
         &self,
         index: u32,
@@ -627,9 +833,8 @@ impl<'a> Method<'a> {
 
     /// Where the bytes of an unplanned tensor are: ExecuTorch's emitter gives the output of
     /// `executorch_prim::et_view` no memory of its own, because it is a view of its input.
-    /// The producing instruction is found by a scan of the plan (no table is kept, so the
-    /// method needs no storage beyond the arena), and chains of views are followed at most
-    /// [`MAX_VIEW_DEPTH`] deep.
+    /// The producing instruction is found by a scan of the plan (only at load, when the value
+    /// table is built), and chains of views are followed at most [`MAX_VIEW_DEPTH`] deep.
     fn view_place(
         &self,
         index: u32,
@@ -679,10 +884,7 @@ impl<'a> Method<'a> {
 
     /// The op name of instruction `i`, or None when it computes nothing.
     pub fn instruction_name(&self, i: usize) -> Option<&'static str> {
-        match self.step(i) {
-            Ok(Some(s)) => Some(s.name()),
-            _ => None,
-        }
+        self.steps.get(i).copied().flatten().map(|s| s.name())
     }
 
     pub fn inputs(&self) -> usize {
@@ -819,17 +1021,12 @@ impl<'a> Method<'a> {
 
     /// Runs the method once, telling `obs` about each instruction.
     pub fn execute_observed(&mut self, obs: &mut dyn Observer) -> Result<(), ExecError> {
-        for i in 0..self.plan.instructions_len() {
-            // `load` decoded every instruction already; a failure now would be a bug in the
-            // reader, reported as an error all the same.
-            let step = match self.step(i) {
-                Ok(Some(s)) => s,
-                Ok(None) => continue,
-                Err(_) => return Err(ExecError::Value { index: 0 }),
-            };
-            obs.before(i, &step);
-            self.run_step(i, &step)?;
-            obs.after(i, &step);
+        let steps = self.steps;
+        for (i, step) in steps.iter().enumerate() {
+            let Some(step) = step else { continue };
+            obs.before(i, step);
+            self.run_step(i, step)?;
+            obs.after(i, step);
         }
         Ok(())
     }

@@ -377,8 +377,9 @@ enum ViewFault {
 }
 
 /// Views `bytes` as elements of `T` (shared), or `&mut` bytes as `&mut [T]`. This is the
-/// runtime's only unsafe code; it reinterprets a byte buffer after checking the three things
-/// that make that sound: the start is aligned for `T`, the length is a whole number of `T`s,
+/// bindings' only unsafe code (the executor's `fill`, which lays its tables into the arena, is
+/// the runtime's other); it reinterprets a byte buffer after checking the three things that
+/// make that sound: the start is aligned for `T`, the length is a whole number of `T`s,
 /// and (for bool) every byte is a valid value. An empty buffer is viewed as an empty slice
 /// without looking at its (possibly dangling) pointer.
 fn view<T: Plain>(bytes: &[u8]) -> Result<&[T], ViewFault> {
