@@ -493,7 +493,10 @@ mod tests {
         for len in [1, 5, 17, 100, 1000, 12544] {
             for align in [1, 4, 16] {
                 let w = block_width(len, align, 4);
-                assert!(w >= 1 && (w % align == 0 || w == len), "{len} {align}: {w}");
+                assert!(
+                    w >= 1 && (w.is_multiple_of(align) || w == len),
+                    "{len} {align}: {w}"
+                );
                 // Never worse than cutting into equal aligned parts per thread.
                 let even = len.div_ceil(2).div_ceil(align) * align;
                 assert!(
