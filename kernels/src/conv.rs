@@ -119,22 +119,14 @@ fn column_align(ld: usize) -> usize {
     }
 }
 
-/// Rows per block when `rows` output rows (channels) costing `fmas` multiply-adds in all are
-/// split into at most `blocks` blocks, none below `MIN_TASK_FMAS`, and
-/// blocks rounded up to whole `align`-row tiles unless that unbalances them by more than an
-/// eighth. One block (all rows) when splitting does not pay.
-fn rows_per_task(rows: usize, fmas: usize, blocks: usize, align: usize) -> usize {
-    let tasks = blocks
+/// How many blocks `rows` output rows (channels) costing `fmas` multiply-adds in all split
+/// into: at most `blocks`, none below `MIN_TASK_FMAS`, none smaller than an `align`-row tile.
+/// 1 when splitting does not pay. `par::tile_rows` then sizes the blocks.
+fn row_tasks(rows: usize, fmas: usize, blocks: usize, align: usize) -> usize {
+    blocks
         .min(fmas / MIN_TASK_FMAS)
         .min(rows.div_ceil(align.max(1)))
-        .max(1);
-    let per = rows.div_ceil(tasks);
-    let aligned = per.div_ceil(align.max(1)) * align.max(1);
-    if (aligned - per) * 8 <= per {
-        aligned
-    } else {
-        per
-    }
+        .max(1)
 }
 
 /// 1×1 kernel, stride 1, no padding, one group: the output plane is the input plane.
@@ -443,7 +435,7 @@ pub fn pointwise_avx512(
     let (clamp, rest) = fused_clamp(act);
     let fmas = p.c_out * p.c_in * hw;
     let blocks = max_blocks(super::par::threads(), BLOCKS_PER_THREAD);
-    let rows = rows_per_task(p.c_out, fmas, blocks, 6);
+    let rows = super::par::tile_rows(p.c_out, 6, row_tasks(p.c_out, fmas, blocks, 6));
     // Split the pixels when the planes are wide enough for it: every thread then reads only
     // its own columns of x, which the op before it (split the same way) left in its own cache,
     // instead of all of x (megabytes in the early layers). Narrow planes split the channels.
@@ -536,26 +528,14 @@ pub fn depthwise_avx512(
     let (hw, ohw, kk) = (p.h * p.w, p.oh * p.ow, p.kh * p.kw);
     let (chw, cohw) = (p.c_in * hw, p.c_out * ohw);
     let blocks = max_blocks(super::par::threads(), BLOCKS_PER_THREAD);
-    let chans = rows_per_task(p.c_out, cohw * kk, blocks, 8);
-    // Wide planes split into bands of output rows, like the pointwise convolutions around them
-    // split into bands of pixels, so each thread reads the part of x it wrote itself.
-    let by_rows =
-        blocks > 1 && split_pixels(hw, super::par::threads()) && cohw * kk >= 2 * MIN_TASK_FMAS;
+    let chans = super::par::tile_rows(p.c_out, 8, row_tasks(p.c_out, cohw * kk, blocks, 8));
     for b in 0..p.n {
         let yb = &mut y[b * cohw..][..cohw];
         let xb = &x[b * chw..][..chw];
-        if by_rows {
-            let band = super::par::block_width(p.oh, 1, BLOCKS_PER_THREAD) * p.ow;
-            let xc = &xb[..p.c_in * hw];
-            super::par::for_each_col_block_mut(yb, ohw, band, &|_, block| {
-                super::x86::depthwise_band(&plane, p.c_out, xc, w, bias, block, clamp);
-                for r in 0..p.c_out {
-                    rest.apply_slice(block.row(r));
-                }
-            });
-            continue;
-        }
-        // Channels are independent: each block of 8-channel groups is a pass of its own.
+        // Channels are independent: each block of 8-channel groups is a pass of its own. (Bands
+        // of output rows, to keep each thread on the pixels the 1×1 convolution before wrote,
+        // were slower in the model as well as alone: 1.1× against 1.5× on two threads for 192
+        // channels of 28×28.)
         super::par::for_each_chunk_mut(yb, chans * ohw, &|i, yc| {
             let (c0, n) = (i * chans, yc.len() / ohw);
             let bias = bias.map(|bv| &bv[c0..c0 + n]);
@@ -675,7 +655,7 @@ pub fn im2col_avx512(
     } else {
         max_blocks(super::par::threads(), 1).min(og / 24).max(1)
     };
-    let rows = rows_per_task(og, og * kdim * ohw, row_blocks, 6);
+    let rows = super::par::tile_rows(og, 6, row_tasks(og, og * kdim * ohw, row_blocks, 6));
     for b in 0..p.n {
         for g in 0..p.groups {
             let xg = &x[(b * p.c_in + g * cg) * hw..][..cg * hw];

@@ -133,6 +133,23 @@ pub fn block_width(len: usize, align: usize, per_thread: usize) -> usize {
     best.1 * align
 }
 
+/// Rows per block when `rows` rows computed in `align`-row tiles split into at most `tasks`
+/// blocks: whole tiles (a partial tile costs as much as a whole one: blocks of 8 rows ran a
+/// 6-row and a 2-row GEMM tile, a third of the work wasted), as many a block as balances the
+/// installed threads best (see `block_width`). All rows when `tasks` is 1.
+pub fn tile_rows(rows: usize, align: usize, tasks: usize) -> usize {
+    let align = align.max(1);
+    let tiles = rows.div_ceil(align);
+    if tasks <= 1 || tiles <= 1 {
+        return rows.max(1);
+    }
+    // At most `tasks` blocks, rounded up to a whole number per thread: three blocks of 8
+    // tiles left one of two threads twice the other's work.
+    let t = threads();
+    let per_thread = (tasks / t).max(1);
+    block_width(tiles, 1, per_thread).max(tiles.div_ceil(tasks.next_multiple_of(t))) * align
+}
+
 /// The base of a slice shared among tasks that each take a disjoint part of it.
 struct Base(*mut f32);
 

@@ -250,51 +250,6 @@ pub fn depthwise(
     }
 }
 
-/// `depthwise` for the output rows that `block`'s columns cover, for a block of the
-/// `channels × oh·ow` output matrix whose columns start and end on whole output rows, so that
-/// threads can split a convolution by bands of rows and each keep its part of the planes.
-/// Panics as `depthwise` does, or when the block is not such a band of that matrix.
-#[allow(clippy::too_many_arguments)]
-pub fn depthwise_band(
-    p: &Plane,
-    channels: usize,
-    x: &[f32],
-    wk: &[f32],
-    bias: Option<&[f32]>,
-    y: &mut super::par::ColBlock<'_>,
-    clamp: Option<(f32, f32)>,
-) {
-    assert!(avx512(), "x86::depthwise_band needs AVX-512F and FMA");
-    assert!(p.supported(), "x86::depthwise_band: unsupported shape");
-    assert!(
-        x.len() >= channels * p.h * p.w
-            && wk.len() >= channels * p.kh * p.kw
-            && bias.is_none_or(|b| b.len() >= channels),
-        "x86::depthwise_band: operands shorter than their shapes"
-    );
-    let ohw = p.oh * p.ow;
-    assert!(
-        p.ow > 0
-            && y.ld() == ohw
-            && y.rows() >= channels
-            && y.start().is_multiple_of(p.ow)
-            && (y.end().is_multiple_of(p.ow) || y.end() == ohw)
-            && y.end() <= ohw,
-        "x86::depthwise_band: the block is not a band of whole output rows"
-    );
-    assert!(p.w < (1 << 30) && p.ow < (1 << 29));
-    let rows = y.start() / p.ow..y.end().div_ceil(p.ow);
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = (clamp, rows);
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: AVX-512 is available and the operands were checked; the kernel writes only rows
-    // `rows` of each channel's plane, which are the block's columns, held by this task alone
-    // while `y` is borrowed.
-    unsafe {
-        imp::depthwise(p, channels, x, wk, bias, y.as_mut_ptr(), rows, clamp);
-    }
-}
-
 /// 3×3 max pooling over `planes` planes (dilation 1, horizontal stride 1 or 2): `x` is
 /// `planes·h·w`, `y` is `planes·oh·ow`. Taps outside the input are ignored and a NaN tap gives
 /// NaN. Panics when the CPU lacks AVX-512, the shape is not `supported` with a 3×3 window, or

@@ -145,7 +145,7 @@ fn threaded_convs_equal_single_thread_bit_for_bit() {
             conv::depthwise_avx512,
             shape(1, 40, 40, 33, 3, 1, 40),
             Act::Hardswish,
-            "depthwise bands, unfused activation",
+            "depthwise, unfused activation",
         ),
         (
             conv::pointwise_avx512,
