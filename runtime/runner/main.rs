@@ -364,19 +364,27 @@ mod pool {
     /// from the very thread it waits for.
     const SPINS: u32 = 1 << 14;
 
-    /// Waits for a new job: spinning for a short while (the next op of a run follows within
+    /// How long an idle worker spins before it naps: longer than the gap between two runs
+    /// (reading the output, setting the inputs), so that the first op of a run finds it awake.
+    /// With 2048 pause-spins instead (about 25 µs on this machine's cores) the worker napped
+    /// between runs and joined the first convolution of each run late.
+    const SPIN_NS: u64 = 500_000;
+
+    /// Waits for a new job: spinning for `SPIN_NS` (the next op of a run follows within
     /// microseconds), then napping 20 µs between checks, so that an idle worker leaves the
     /// CPU to the thread running the program. A split does not wait for a napping worker: the
     /// caller claims the tasks the worker has not.
     fn idle(done: impl Fn() -> bool) {
-        let mut spins = 0u32;
         let nap = super::Timespec {
             sec: 0,
             nsec: 20_000,
         };
+        let start = super::now_ns();
+        let mut spins = 0u32;
         while !done() {
-            if spins < SPINS / 8 {
-                spins += 1;
+            spins = spins.wrapping_add(1);
+            // The clock is read once every 64 spins: it costs more than a pause.
+            if !spins.is_multiple_of(64) || super::now_ns() - start < SPIN_NS {
                 core::hint::spin_loop();
             } else {
                 // SAFETY: `nap` is a valid timespec; the remaining time is not wanted.

@@ -21,8 +21,10 @@ use std::time::{Duration, Instant};
 /// The most threads `set_threads` uses, the caller included.
 pub const MAX_THREADS: usize = 256;
 
-/// How long a worker spins for the next job before it sleeps.
-const SPIN: Duration = Duration::from_micros(100);
+/// How long a worker spins for the next job before it sleeps: longer than the gap between two
+/// inferences of a loop (reading outputs, setting inputs), so that the first op of the next
+/// one finds the workers awake; waking a sleeping worker costs tens of microseconds.
+const SPIN: Duration = Duration::from_micros(500);
 
 /// Workers asleep on `WAKE` (or about to be).
 static SLEEPERS: AtomicUsize = AtomicUsize::new(0);
