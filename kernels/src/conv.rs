@@ -558,8 +558,16 @@ pub fn depthwise_avx512_accepts(p: &Conv2d) -> bool {
 //@end
 
 //@variant im2col_avx512
-/// Rows of the im2col panel per GEMM call: each call adds 256 taps to C.
-const IM2COL_KC: usize = 256;
+/// Most rows of the im2col panel per GEMM call: each call adds up to 288 taps to C. The taps
+/// are cut into equal chunks (`im2col_kc`), so 3×3 convolutions of 64 and 128 channels take 2
+/// and 4 passes over C instead of 3 and 5 with a short last one.
+const IM2COL_KC: usize = 288;
+
+/// Taps per GEMM call for `kdim` taps: equal chunks of at most `IM2COL_KC`, rounded up to 8.
+fn im2col_kc(kdim: usize) -> usize {
+    let chunks = kdim.div_ceil(IM2COL_KC).max(1);
+    (kdim.div_ceil(chunks).div_ceil(8) * 8).min(IM2COL_KC)
+}
 /// Output pixels per panel.
 const IM2COL_NC: usize = 128;
 /// The panel's row stride: 16 floats past the 128 used, so consecutive rows do not fall into
@@ -627,7 +635,7 @@ fn im2col_pack(
 }
 
 /// Any convolution as AVX-512 GEMMs: per group, the weights `[o, ci·kh·kw]` times im2col panels
-/// of 128 output pixels × 256 taps built on the stack, accumulating into y. Split over threads
+/// of 128 output pixels × up to 288 taps built on the stack, accumulating into y. Split over threads
 /// by blocks of output pixels.
 pub fn im2col_avx512(
     p: &Conv2d,
@@ -640,6 +648,7 @@ pub fn im2col_avx512(
     p.check_lens(x, w, bias, y);
     let (cg, og) = (p.c_in / p.groups, p.c_out / p.groups);
     let kdim = cg * p.kh * p.kw;
+    let step = im2col_kc(kdim);
     let (hw, ohw) = (p.h * p.w, p.oh * p.ow);
     let (clamp, rest) = fused_clamp(act);
     // Threads take blocks of output columns (pixels): each packs only its own panels, so no
@@ -676,7 +685,7 @@ pub fn im2col_avx512(
                         let nc = IM2COL_NC.min(ohw - n0);
                         let mut k0 = 0;
                         while k0 < kdim {
-                            let kc = IM2COL_KC.min(kdim - k0);
+                            let kc = step.min(kdim - k0);
                             im2col_pack(p, xg, k0, kc, n0, nc, &mut panel.0, IM2COL_LDB);
                             let init = if k0 > 0 {
                                 super::x86::Init::Load
@@ -720,7 +729,7 @@ pub fn im2col_avx512(
                     let nc = per_panel.min(block.end() - n0);
                     let mut k0 = 0;
                     while k0 < kdim {
-                        let kc = IM2COL_KC.min(kdim - k0);
+                        let kc = step.min(kdim - k0);
                         im2col_pack(p, xg, k0, kc, n0, nc, &mut panel.0, IM2COL_LDB);
                         let gm = super::x86::Gemm {
                             m: og,
