@@ -579,8 +579,8 @@ const IM2COL_LDB: usize = IM2COL_NC + 16;
 struct Im2colPanel([f32; IM2COL_KC * IM2COL_LDB]);
 
 /// Fills `panel` rows `0..kc` with im2col rows `k0..k0 + kc` (tap `k = (ci·kh + ky)·kw + kx`)
-/// for output pixels `n0..n0 + nc` of one group's input planes `xg`; taps outside the input
-/// are zeros.
+/// for output pixels `n0..n0 + nc` (at most `IM2COL_NC`) of one group's input planes `xg`;
+/// taps outside the input are zeros.
 #[allow(clippy::too_many_arguments)]
 fn im2col_pack(
     p: &Conv2d,
@@ -592,6 +592,20 @@ fn im2col_pack(
     panel: &mut [f32],
     ldb: usize,
 ) {
+    // The panel's pixels fall into the same output-row segments `(j, oy, ox, run)` for every
+    // tap, so they are found once here, not once per tap: on 7×7 planes, finding them (two
+    // divisions each) cost more than the copies.
+    let mut segs = [(0usize, 0usize, 0usize, 0usize); IM2COL_NC];
+    let mut count = 0;
+    let mut j = 0;
+    while j < nc && count < segs.len() {
+        let q = n0 + j;
+        let (oy, ox) = (q / p.ow, q % p.ow);
+        let run = (p.ow - ox).min(nc - j);
+        segs[count] = (j, oy, ox, run);
+        count += 1;
+        j += run;
+    }
     let kk = p.kh * p.kw;
     let sx = p.stride[1];
     for r in 0..kc {
@@ -602,34 +616,36 @@ fn im2col_pack(
         let offx = (kx * p.dil[1]) as isize - p.pad[1] as isize;
         let (lo, hi) = valid_range(offx, sx, p.w, p.ow);
         let dst = &mut panel[r * ldb..r * ldb + nc];
-        let mut j = 0;
-        while j < nc {
-            let q = n0 + j;
-            let (oy, ox) = (q / p.ow, q % p.ow);
-            let run = (p.ow - ox).min(nc - j);
+        for &(j, oy, ox, run) in &segs[..count] {
             let seg = &mut dst[j..j + run];
             let iy = (oy * p.stride[0] + ky * p.dil[0]) as isize - p.pad[0] as isize;
             if iy < 0 || iy >= p.h as isize {
                 seg.fill(0.0);
-            } else {
-                let xr = &plane[iy as usize * p.w..][..p.w];
+                continue;
+            }
+            let xr = &plane[iy as usize * p.w..][..p.w];
+            if sx == 1 && run >= 32 {
+                // Long rows (56 wide and up): a copy call and the border fills beat masked
+                // vectors by a few percent.
                 let a = lo.clamp(ox, ox + run);
                 let b = hi.clamp(a, ox + run);
                 seg[..a - ox].fill(0.0);
                 seg[b - ox..].fill(0.0);
-                let first = (a as isize * sx as isize + offx) as usize;
-                let mid = &mut seg[a - ox..b - ox];
-                if sx == 1 {
-                    mid.copy_from_slice(&xr[first..first + mid.len()]);
-                } else if sx == 2 {
-                    super::x86::copy_even(mid, &xr[first..]);
-                } else {
-                    for (i, d) in mid.iter_mut().enumerate() {
-                        *d = xr[first + i * sx];
-                    }
+                let first = (a as isize + offx) as usize;
+                seg[a - ox..b - ox].copy_from_slice(&xr[first..first + (b - a)]);
+            } else if sx <= 2 {
+                // Masked vector loads and stores, the padding included: no copy call per row.
+                super::x86::gather_row(seg, xr, (ox * sx) as isize + offx, sx);
+            } else {
+                for (i, d) in seg.iter_mut().enumerate() {
+                    let ix = ((ox + i) * sx) as isize + offx;
+                    *d = if ix >= 0 && ix < p.w as isize {
+                        xr[ix as usize]
+                    } else {
+                        0.0
+                    };
                 }
             }
-            j += run;
         }
     }
 }

@@ -272,18 +272,22 @@ pub fn max_pool3(p: &Plane, planes: usize, x: &[f32], y: &mut [f32]) {
     }
 }
 
-/// `dst[i] = src[2·i]`: the even elements of `src`, which holds at least `2·dst.len() − 1`.
-/// Panics when the CPU lacks AVX-512 or `src` is short.
-pub fn copy_even(dst: &mut [f32], src: &[f32]) {
-    assert!(avx512(), "x86::copy_even needs AVX-512F");
-    assert!(
-        dst.is_empty() || src.len() > 2 * (dst.len() - 1),
-        "x86::copy_even: source too short"
-    );
+/// `dst[j] = row[sx·j + off]` for stride `sx` 1 or 2, and 0 where that index falls outside
+/// `row`: one row segment of an im2col panel, padding included, in masked vector loads and
+/// stores. Panics when the CPU lacks AVX-512, `sx` is not 1 or 2, or the indices could overflow.
+pub fn gather_row(dst: &mut [f32], row: &[f32], off: isize, sx: usize) {
+    assert!(avx512(), "x86::gather_row needs AVX-512F");
+    assert!(sx == 1 || sx == 2, "x86::gather_row: stride {sx}");
+    assert!(row.len() < (1 << 30) && dst.len() < (1 << 28) && off.unsigned_abs() < (1 << 30));
     #[cfg(target_arch = "x86_64")]
-    // SAFETY: AVX-512 is available; the loads are masked to `src` and the stores to `dst`.
+    // SAFETY: AVX-512 is available; every load is masked to indices inside `row` and every
+    // store to `dst` (the bounds above keep the index arithmetic from overflowing).
     unsafe {
-        imp::copy_even(dst, src);
+        if sx == 1 {
+            imp::gather_row::<1>(dst, row, off);
+        } else {
+            imp::gather_row::<2>(dst, row, off);
+        }
     }
 }
 
@@ -751,20 +755,17 @@ mod imp {
     }
 
     /// # Safety
-    /// AVX-512F is available and `src` holds at least `2·dst.len() − 1` values.
+    /// AVX-512F is available, and `row`, `dst` and `off` are small enough that no index
+    /// computation overflows (`super::gather_row` checks).
     #[target_feature(enable = "avx512f,fma")]
-    pub unsafe fn copy_even(dst: &mut [f32], src: &[f32]) {
-        let even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-        let (d, s) = (dst.as_mut_ptr(), src.as_ptr());
-        let mut i = 0;
-        while i < dst.len() {
-            let lanes = L.min(dst.len() - i);
-            let start = 2 * i as isize;
-            let a = _mm512_maskz_loadu_ps(valid(start, src.len(), L), s.add(2 * i));
-            let far = start + L as isize;
-            let b = _mm512_maskz_loadu_ps(valid(far, src.len(), L), s.wrapping_add(2 * i + L));
-            _mm512_mask_storeu_ps(d.add(i), mask(lanes), _mm512_permutex2var_ps(a, even, b));
-            i += lanes;
+    pub unsafe fn gather_row<const SX: usize>(dst: &mut [f32], row: &[f32], off: isize) {
+        let d = dst.as_mut_ptr();
+        let mut j = 0;
+        while j < dst.len() {
+            let lanes = L.min(dst.len() - j);
+            let v = tap::<SX>(row.as_ptr(), j, off, row.len(), lanes);
+            _mm512_mask_storeu_ps(d.add(j), mask(lanes), v);
+            j += lanes;
         }
     }
 }
@@ -952,17 +953,27 @@ mod tests {
     }
 
     #[test]
-    fn copy_even_takes_every_other_element() {
+    fn gather_row_reads_strided_elements_and_zeros_outside_the_row() {
         if !avx512() {
             return;
         }
-        for n in [0usize, 1, 15, 16, 17, 40] {
-            let src = data(2 * n + 1, 9);
-            for len in [2 * n.max(1) - 1, 2 * n + 1] {
-                let mut got = [0f32; 64];
-                copy_even(&mut got[..n], &src[..len]);
-                for i in 0..n {
-                    assert_eq!(got[i], src[2 * i]);
+        let row = data(70, 9);
+        for sx in [1usize, 2] {
+            for n in [0usize, 1, 7, 15, 16, 17, 40] {
+                for off in [-3isize, -1, 0, 2, 30, 69, 75] {
+                    let mut got = [7f32; 64];
+                    gather_row(&mut got[..n], &row[..70], off, sx);
+                    for (j, g) in got.iter().enumerate() {
+                        let at = sx as isize * j as isize + off;
+                        let want = if j >= n {
+                            7.0
+                        } else if (0..70).contains(&at) {
+                            row[at as usize]
+                        } else {
+                            0.0
+                        };
+                        assert_eq!(*g, want, "sx {sx} n {n} off {off} at {j}");
+                    }
                 }
             }
         }
