@@ -1303,11 +1303,12 @@ fn schema(id: Id, c: &mut Cursor<'_, '_>) -> R<(Kind, Ins, usize)> {
             if pad.len % 2 != 0 || pad.len as usize > 2 * rank {
                 return Err("a pad list that does not fit the input's rank");
             }
-            let mut pads = [0i64; 2 * MAX_RANK];
+            let mut pads = [0i32; 2 * MAX_RANK];
+            let small = |v: i64| i32::try_from(v).map_err(|_| "a pad beyond ±2³¹");
             for j in 0..pad.len as usize / 2 {
                 let d = rank - 1 - j;
-                pads[2 * d] = pad.v[2 * j];
-                pads[2 * d + 1] = pad.v[2 * j + 1];
+                pads[2 * d] = small(pad.v[2 * j])?;
+                pads[2 * d + 1] = small(pad.v[2 * j + 1])?;
             }
             (Kind::Pad { pads, value }, Ins::of(&[x]), 1)
         }

@@ -235,7 +235,7 @@ fn scalar_operand(v: &Value<'_>) -> Option<(TensorMeta, [u8; 8])> {
 /// number on every target (etpkg computes a generated crate's `ARENA_BYTES` on the host); a
 /// target where the entry is smaller leaves the difference unused, and one where it would be
 /// larger does not compile (the assertion below).
-pub const STEP_ENTRY_BYTES: usize = 184;
+pub const STEP_ENTRY_BYTES: usize = 120;
 
 /// Bytes each value takes in the value table (`Slot`, whose fields have fixed widths).
 pub const VALUE_SLOT_BYTES: usize = 44;

@@ -238,9 +238,11 @@ pub enum Kind {
     },
     /// Convert to the output's dtype.
     Cast,
-    /// `pads[2i], pads[2i+1]` = before, after for dim i.
+    /// `pads[2i], pads[2i+1]` = before, after for dim i. 32-bit, so that this kind does not
+    /// set the size of every entry of the runtime's step table (`exec::STEP_ENTRY_BYTES`);
+    /// the decoder rejects larger pads.
     Pad {
-        pads: [i64; 2 * MAX_RANK],
+        pads: [i32; 2 * MAX_RANK],
         value: f64,
     },
     Triangle {

@@ -189,10 +189,10 @@ pub fn kind_of(op: &Op) -> Kind {
         Op::Gather { axis } => Kind::Gather { axis: *axis },
         Op::Cast { .. } => Kind::Cast,
         Op::Pad { pads, value } => {
-            let mut flat = [0i64; 2 * step::MAX_RANK];
+            let mut flat = [0i32; 2 * step::MAX_RANK];
             for (i, (b, a)) in pads.iter().enumerate() {
-                flat[2 * i] = *b;
-                flat[2 * i + 1] = *a;
+                flat[2 * i] = i32::try_from(*b).expect("a fixture pad beyond i32");
+                flat[2 * i + 1] = i32::try_from(*a).expect("a fixture pad beyond i32");
             }
             Kind::Pad {
                 pads: flat,

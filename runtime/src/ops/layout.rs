@@ -193,7 +193,7 @@ fn params(c: &Ctx) -> Result<P, OpError> {
             same_dtype(c)?;
             let mut pp = [(0i64, 0i64); MAX_RANK];
             for d in 0..x.rank {
-                pp[d] = (pads[2 * d], pads[2 * d + 1]);
+                pp[d] = (pads[2 * d] as i64, pads[2 * d + 1] as i64);
                 let n = x.dims[d] as i64 + pp[d].0 + pp[d].1;
                 if n < 0 {
                     return Err(c.shape_err(Which::Input(0), "a pad crops more than the dim"));
