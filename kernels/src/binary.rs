@@ -215,6 +215,20 @@ fn map_row<F: Fn(f32, f32) -> f32>(f: F, a: Side<'_>, b: Side<'_>, y: &mut [f32]
 /// One f32 row of an arithmetic op, then the fused activation.
 #[inline]
 fn f32_row(op: BinaryOp, act: Act, a: Side<'_>, b: Side<'_>, y: &mut [f32]) {
+    if act == Act::Relu {
+        // ReLU (after a residual add) in the same pass: a second pass read the whole output
+        // again, which for resnet18's 800 KB feature maps came from L3. Same rule as
+        // `Act::apply`: NaN < 0 is false, so NaN passes through.
+        let relu = |v: f32| if v < 0.0 { 0.0 } else { v };
+        match op {
+            BinaryOp::Add => map_row(|p, q| relu(p + q), a, b, y),
+            BinaryOp::Sub => map_row(|p, q| relu(p - q), a, b, y),
+            BinaryOp::Mul => map_row(|p, q| relu(p * q), a, b, y),
+            BinaryOp::Div => map_row(|p, q| relu(p / q), a, b, y),
+            _ => map_row(|p, q| relu(float_op(op, p, q)), a, b, y),
+        }
+        return;
+    }
     match op {
         BinaryOp::Add => map_row(|p, q| p + q, a, b, y),
         BinaryOp::Sub => map_row(|p, q| p - q, a, b, y),
