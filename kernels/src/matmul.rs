@@ -297,6 +297,22 @@ fn sweep<const R: usize, const C: usize>(
     }
 }
 
+/// One matrix of `a·bᵀ` (b stored `[n, k]`) in 2×4 tiles of dot products.
+fn sweep_nt(p: &Gemm, a: &[f32], b: &[f32], bias: Option<&[f32]>, y: &mut [f32], act: Act) {
+    sweep::<2, 4>(
+        p,
+        a,
+        b,
+        bias,
+        y,
+        tile_nt::<2, 4>,
+        tile_nt::<1, 4>,
+        tile_nt::<2, 1>,
+        tile_nt::<1, 1>,
+        act,
+    );
+}
+
 /// Cache-blocked (k blocks of `KC`, column panels of `NB`), register-tiled GEMM: 4×16 accumulator tiles for `a·b`, 2×4 tiles of 8-lane
 /// dot products for `a·bᵀ`, written as fixed-size array loops so LLVM vectorizes them for the
 /// target's vector width.
@@ -319,34 +335,12 @@ pub fn tiled(p: &Gemm, a: &[f32], b: &[f32], bias: Option<&[f32]>, y: &mut [f32]
                     ..*p
                 };
                 let bias = bias.map(|bv| &bv[(j0 * p.bias_stride[1]).min(bv.len())..]);
-                sweep::<2, 4>(
-                    &sub,
-                    am,
-                    &bm[j0 * k..],
-                    bias,
-                    part,
-                    tile_nt::<2, 4>,
-                    tile_nt::<1, 4>,
-                    tile_nt::<2, 1>,
-                    tile_nt::<1, 1>,
-                    act,
-                );
+                sweep_nt(&sub, am, &bm[j0 * k..], bias, part, act);
             });
             continue;
         }
         if p.b_trans {
-            sweep::<2, 4>(
-                p,
-                am,
-                bm,
-                bias,
-                ym,
-                tile_nt::<2, 4>,
-                tile_nt::<1, 4>,
-                tile_nt::<2, 1>,
-                tile_nt::<1, 1>,
-                act,
-            );
+            sweep_nt(p, am, bm, bias, ym, act);
         } else {
             sweep::<4, 16>(
                 p,
