@@ -246,7 +246,7 @@ pub fn depthwise(
     // SAFETY: AVX-512 is available, and the lengths were checked; the loads mask off every lane
     // outside its row.
     unsafe {
-        imp::depthwise(p, channels, x, wk, bias, y.as_mut_ptr(), 0..p.oh, clamp);
+        imp::depthwise(p, channels, x, wk, bias, y, clamp);
     }
 }
 
@@ -268,7 +268,7 @@ pub fn max_pool3(p: &Plane, planes: usize, x: &[f32], y: &mut [f32]) {
     #[cfg(target_arch = "x86_64")]
     // SAFETY: as in `depthwise`; the weights and bias are never read when pooling.
     unsafe {
-        imp::max_pool3(p, planes, x, y.as_mut_ptr());
+        imp::max_pool3(p, planes, x, y);
     }
 }
 
@@ -522,7 +522,6 @@ mod imp {
         wk: *const f32,
         bias: &[f32; CB],
         y: *mut f32,
-        rows_out: core::ops::Range<usize>,
         lo: __m512,
         hi: __m512,
     ) {
@@ -534,7 +533,7 @@ mod imp {
         } else {
             _mm512_setzero_ps()
         };
-        for oy in rows_out {
+        for oy in 0..p.oh {
             let mut rows = [0usize; KH];
             let mut live = [false; KH];
             for ky in 0..KH {
@@ -615,8 +614,7 @@ mod imp {
         x: &[f32],
         wk: &[f32],
         bias: Option<&[f32]>,
-        y: *mut f32,
-        rows: core::ops::Range<usize>,
+        y: &mut [f32],
         lo: __m512,
         hi: __m512,
     ) {
@@ -634,8 +632,7 @@ mod imp {
                 x.as_ptr().add(c * hw),
                 wk.as_ptr().add(c * kk),
                 &bv,
-                y.add(c * ohw),
-                rows.clone(),
+                y.as_mut_ptr().add(c * ohw),
                 lo,
                 hi,
             );
@@ -647,8 +644,7 @@ mod imp {
                 x.as_ptr().add(c * hw),
                 wk.as_ptr().add(c * kk),
                 &[bias_of(c)],
-                y.add(c * ohw),
-                rows.clone(),
+                y.as_mut_ptr().add(c * ohw),
                 lo,
                 hi,
             );
@@ -658,20 +654,18 @@ mod imp {
 
     /// Any kernel size: the same loop with the sizes read at run time.
     #[target_feature(enable = "avx512f,fma")]
-    #[allow(clippy::too_many_arguments)]
     unsafe fn plane_any<const SX: usize>(
         p: &Plane,
         x: &[f32],
         wk: &[f32],
         bias: f32,
-        y: *mut f32,
-        rows: core::ops::Range<usize>,
+        y: &mut [f32],
         lo: __m512,
         hi: __m512,
     ) {
         let xp = x.as_ptr();
-        for oy in rows {
-            let yrow = y.add(oy * p.ow);
+        for oy in 0..p.oh {
+            let yrow = y.as_mut_ptr().add(oy * p.ow);
             let mut ox0 = 0;
             while ox0 < p.ow {
                 let lanes = L.min(p.ow - ox0);
@@ -696,19 +690,16 @@ mod imp {
     }
 
     /// # Safety
-    /// AVX-512F and FMA are available, `p.supported()`, the slices hold what
-    /// `super::depthwise` checks, `rows` lies within `0..p.oh`, and `y` may be written at rows
-    /// `rows` of each of the `channels` output planes (`oh·ow` floats apart) from it.
+    /// AVX-512F and FMA are available, `p.supported()`, and the slices hold what
+    /// `super::depthwise` checks.
     #[target_feature(enable = "avx512f,fma")]
-    #[allow(clippy::too_many_arguments)]
     pub unsafe fn depthwise(
         p: &Plane,
         channels: usize,
         x: &[f32],
         wk: &[f32],
         bias: Option<&[f32]>,
-        y: *mut f32,
-        rows: core::ops::Range<usize>,
+        y: &mut [f32],
         clamp: Option<(f32, f32)>,
     ) {
         let (lo, hi) = match clamp {
@@ -718,23 +709,22 @@ mod imp {
                 _mm512_set1_ps(f32::INFINITY),
             ),
         };
-        let r = rows.clone();
         match (p.kh, p.kw, p.stride[1]) {
-            (3, 3, 1) => channels_fixed::<3, 3, 1, false>(p, channels, x, wk, bias, y, r, lo, hi),
-            (3, 3, _) => channels_fixed::<3, 3, 2, false>(p, channels, x, wk, bias, y, r, lo, hi),
-            (5, 5, 1) => channels_fixed::<5, 5, 1, false>(p, channels, x, wk, bias, y, r, lo, hi),
-            (5, 5, _) => channels_fixed::<5, 5, 2, false>(p, channels, x, wk, bias, y, r, lo, hi),
+            (3, 3, 1) => channels_fixed::<3, 3, 1, false>(p, channels, x, wk, bias, y, lo, hi),
+            (3, 3, _) => channels_fixed::<3, 3, 2, false>(p, channels, x, wk, bias, y, lo, hi),
+            (5, 5, 1) => channels_fixed::<5, 5, 1, false>(p, channels, x, wk, bias, y, lo, hi),
+            (5, 5, _) => channels_fixed::<5, 5, 2, false>(p, channels, x, wk, bias, y, lo, hi),
             (_, _, sx) => {
                 let (hw, ohw, kk) = (p.h * p.w, p.oh * p.ow, p.kh * p.kw);
                 for c in 0..channels {
                     let xc = &x[c * hw..][..hw];
                     let wc = &wk[c * kk..][..kk];
                     let bc = bias.map_or(0.0, |b| b[c]);
-                    let yc = y.add(c * ohw);
+                    let yc = &mut y[c * ohw..][..ohw];
                     if sx == 1 {
-                        plane_any::<1>(p, xc, wc, bc, yc, rows.clone(), lo, hi);
+                        plane_any::<1>(p, xc, wc, bc, yc, lo, hi);
                     } else {
-                        plane_any::<2>(p, xc, wc, bc, yc, rows.clone(), lo, hi);
+                        plane_any::<2>(p, xc, wc, bc, yc, lo, hi);
                     }
                 }
             }
@@ -745,12 +735,12 @@ mod imp {
     /// AVX-512F and FMA are available, `p.supported()`, `p.kh == p.kw == 3`, and the slices
     /// hold what `super::max_pool` checks.
     #[target_feature(enable = "avx512f,fma")]
-    pub unsafe fn max_pool3(p: &Plane, planes: usize, x: &[f32], y: *mut f32) {
+    pub unsafe fn max_pool3(p: &Plane, planes: usize, x: &[f32], y: &mut [f32]) {
         let none = _mm512_setzero_ps();
         if p.stride[1] == 1 {
-            channels_fixed::<3, 3, 1, true>(p, planes, x, &[], None, y, 0..p.oh, none, none);
+            channels_fixed::<3, 3, 1, true>(p, planes, x, &[], None, y, none, none);
         } else {
-            channels_fixed::<3, 3, 2, true>(p, planes, x, &[], None, y, 0..p.oh, none, none);
+            channels_fixed::<3, 3, 2, true>(p, planes, x, &[], None, y, none, none);
         }
     }
 
