@@ -487,17 +487,16 @@ pub fn binary_f32_same(p: &BinaryParams, a: Operand<'_, f32>, b: Operand<'_, f32
         f32_row(p.op, p.act, side(&a, 0, n), side(&b, 0, n), y);
         return;
     }
-    // Feature maps (rank 3 or more) wide enough for the convolutions around them to split by
-    // pixels split the same way, by the same column blocks of each `h·w` plane, so that each
-    // thread adds what it wrote itself; anything else splits into contiguous blocks.
+    // Feature maps (rank 3 or more) that the convolutions around them split by pixels split
+    // the same way, by the same column blocks of each `h·w` plane (`par::pixel_blocks`), so
+    // that each thread adds what it wrote itself; anything else splits into contiguous blocks.
     let dims = p.out.dims();
     let plane = if dims.len() >= 3 {
         dims[dims.len() - 2] * dims[dims.len() - 1]
     } else {
         0
     };
-    if plane > 0 && plane >= 64 * SAME_BLOCKS_PER_THREAD * threads {
-        let cols = super::par::block_width(plane, 16, SAME_BLOCKS_PER_THREAD);
+    if let Some(cols) = super::par::pixel_blocks(plane) {
         super::par::for_each_col_block_mut(y, plane, cols, &|_, block| {
             let (start, len) = (block.start(), block.end() - block.start());
             for r in 0..n / plane {
@@ -520,11 +519,6 @@ pub fn binary_f32_same(p: &BinaryParams, a: Operand<'_, f32>, b: Operand<'_, f32
         );
     });
 }
-
-/// Blocks per thread of a feature-map split: the pointwise convolutions' count (see
-/// `conv::pointwise_avx512`), so that both split the same planes (64 columns a block at
-/// least) and cut them at the same columns (whole cache lines).
-const SAME_BLOCKS_PER_THREAD: usize = 4;
 
 /// Elements per task below which a same-shape op is not worth splitting.
 const SAME_MIN_TASK: usize = 4 * 1024;
@@ -644,7 +638,7 @@ pub const VARIANTS: &[super::meta::KernelInfo] = &[
         isa: &[],
         shape: "f32 arithmetic, both operands of the output shape",
         speed: 2,
-        code_bytes: 16032,
+        code_bytes: 17188,
     },
     super::meta::KernelInfo {
         name: "binary.binary_f32_scalar",

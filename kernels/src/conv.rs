@@ -98,27 +98,6 @@ fn max_blocks(threads: usize, per_thread: usize) -> usize {
     }
 }
 
-/// Whether `threads` threads split a `pixels`-wide plane by pixels (rather than channels):
-/// when each of `BLOCKS_PER_THREAD` blocks per thread gets at least one GEMM tile's width (64
-/// columns). Splitting the wide layers that way keeps each thread's part of the feature map in
-/// its own cache from layer to layer. Narrower planes (14×14 and below) split channels: cut
-/// into two 98-pixel halves, their 1×1 convolutions ran partial tiles and their depthwise
-/// bands shared a cache line per channel between the threads, and both were slower.
-fn split_pixels(pixels: usize, threads: usize) -> bool {
-    pixels >= 64 * BLOCKS_PER_THREAD * threads
-}
-
-/// The alignment of column blocks of rows `ld` floats long: whole cache lines (16 floats)
-/// when rows start on cache lines, so that no line is written by two threads; otherwise rows
-/// straddle lines anyway, and groups of 4 balance the threads better.
-fn column_align(ld: usize) -> usize {
-    if ld.is_multiple_of(16) {
-        16
-    } else {
-        4
-    }
-}
-
 /// How many blocks `rows` output rows (channels) costing `fmas` multiply-adds in all split
 /// into: at most `blocks`, none below `MIN_TASK_FMAS`, none smaller than an `align`-row tile.
 /// 1 when splitting does not pay. `par::tile_rows` then sizes the blocks.
@@ -439,13 +418,11 @@ pub fn pointwise_avx512(
     // Split the pixels when the planes are wide enough for it: every thread then reads only
     // its own columns of x, which the op before it (split the same way) left in its own cache,
     // instead of all of x (megabytes in the early layers). Narrow planes split the channels.
-    let by_cols =
-        blocks > 1 && split_pixels(hw, super::par::threads()) && fmas >= 2 * MIN_TASK_FMAS;
+    let pixel_cols = super::par::pixel_blocks(hw).filter(|_| fmas >= 2 * MIN_TASK_FMAS);
     for b in 0..p.n {
         let xb = &x[b * p.c_in * hw..(b + 1) * p.c_in * hw];
         let yb = &mut y[b * p.c_out * hw..(b + 1) * p.c_out * hw];
-        if by_cols {
-            let cols = super::par::block_width(hw, column_align(hw), BLOCKS_PER_THREAD);
+        if let Some(cols) = pixel_cols {
             super::par::for_each_col_block_mut(yb, hw, cols, &|_, block| {
                 let g = super::x86::Gemm {
                     m: p.c_out,
@@ -598,7 +575,8 @@ fn im2col_pack(
     let mut segs = [(0usize, 0usize, 0usize, 0usize); IM2COL_NC];
     let mut count = 0;
     let mut j = 0;
-    while j < nc && count < segs.len() {
+    // At most `IM2COL_NC` pixels, at least one a segment: the table never overflows.
+    while j < nc {
         let q = n0 + j;
         let (oy, ox) = (q / p.ow, q % p.ow);
         let run = (p.ow - ox).min(nc - j);
@@ -733,9 +711,9 @@ pub fn im2col_avx512(
             }
             // Blocks balanced across the threads, so that they finish together: rounding
             // blocks up to whole panels left one thread a third more work on 28×28 planes, and
-            // whole cache lines an eighth more on 14×14 ones (see `column_align`). Each block is
+            // whole cache lines an eighth more on 14×14 ones (see `par::column_align`). Each block is
             // then cut into equal panels.
-            let cols = super::par::block_width(ohw, column_align(ohw), 2);
+            let cols = super::par::block_width(ohw, super::par::column_align(ohw), 2);
             super::par::for_each_col_block_mut(yg, ohw, cols, &|_, block| {
                 let mut panel = Im2colPanel([0.0; IM2COL_KC * IM2COL_LDB]);
                 let width = block.end() - block.start();
@@ -789,8 +767,9 @@ pub fn im2col_avx512_accepts(p: &Conv2d) -> bool {
 /// `cargo rustc --release -p etpkg-kernels --lib -- --emit=obj -C codegen-units=1` for the default
 /// x86_64 target, read with `nm --size-sort -S`. The `_avx512` variants also count the `x86`
 /// functions they reach (its tiles are inlined into them), since only they pull that code in,
-/// plus their closures and `par`'s block splitting (about 5.2 KB: contiguous ranges per
-/// thread and balanced block widths), which only variants that split bring.
+/// plus their closures and the part of `par` each uses (all 5.4 KB of its block splitting for
+/// pointwise and im2col, all but the column blocks for depthwise), which only variants that
+/// split bring. Remeasured for the three variants after the threading changes.
 pub const VARIANTS: &[super::meta::KernelInfo] = &[
     super::meta::KernelInfo {
         name: "conv.generic",
@@ -835,7 +814,7 @@ pub const VARIANTS: &[super::meta::KernelInfo] = &[
         isa: &["avx512f", "fma"],
         shape: "any (im2col panels times the weights, AVX-512 GEMM)",
         speed: 4,
-        code_bytes: 29766,
+        code_bytes: 32156,
     },
     super::meta::KernelInfo {
         name: "conv.depthwise_avx512",
@@ -844,7 +823,7 @@ pub const VARIANTS: &[super::meta::KernelInfo] = &[
         isa: &["avx512f", "fma"],
         shape: "depthwise, dilation 1, horizontal stride 1 or 2",
         speed: 5,
-        code_bytes: 35183,
+        code_bytes: 34272,
     },
     super::meta::KernelInfo {
         name: "conv.pointwise_avx512",
@@ -853,7 +832,7 @@ pub const VARIANTS: &[super::meta::KernelInfo] = &[
         isa: &["avx512f", "fma"],
         shape: "1x1 kernel, stride 1, no padding, groups 1",
         speed: 6,
-        code_bytes: 27054,
+        code_bytes: 27885,
     },
 ];
 //@end

@@ -559,7 +559,7 @@ pub const VARIANTS: &[super::meta::KernelInfo] = &[
         isa: &[],
         shape: "any (register-tiled, cache-blocked)",
         speed: 2,
-        code_bytes: 31616,
+        code_bytes: 32535,
     },
     super::meta::KernelInfo {
         name: "matmul.dot",

@@ -95,7 +95,7 @@ fn for_each_block(blocks: usize, f: &(dyn Fn(usize) + Sync)) {
         }
     };
     if ranges > 1 {
-        for_each(ranges, &|r| work(r % ranges));
+        for_each(ranges, &work);
     }
     // Whatever a splitter did not run is claimed here, on the caller.
     work(0);
@@ -131,6 +131,33 @@ pub fn block_width(len: usize, align: usize, per_thread: usize) -> usize {
         }
     }
     best.1 * align
+}
+
+/// Blocks per thread of a split of a feature map's pixels.
+const PIXEL_BLOCKS_PER_THREAD: usize = 4;
+
+/// The alignment of column blocks of rows `ld` floats long: whole cache lines (16 floats)
+/// when rows start on cache lines, so that no line is written by two threads; otherwise rows
+/// straddle lines anyway, and groups of 4 balance the threads better.
+pub fn column_align(ld: usize) -> usize {
+    if ld.is_multiple_of(16) {
+        16
+    } else {
+        4
+    }
+}
+
+/// The column blocks a `pixels`-wide plane splits into across the installed threads, or `None`
+/// when it should split by channels instead: it splits by pixels when each of
+/// `PIXEL_BLOCKS_PER_THREAD` blocks per thread gets at least one GEMM tile's width (64
+/// columns). Every op that splits a feature map by pixels asks here, so consecutive ops cut a
+/// plane at the same columns and each thread finds its part in its own cache. Narrower planes
+/// (14×14 and below) split channels: cut into two 98-pixel halves, their 1×1 convolutions ran
+/// partial tiles and shared a cache line per row between the threads, and were slower.
+pub fn pixel_blocks(pixels: usize) -> Option<usize> {
+    let t = threads();
+    (t > 1 && pixels >= 64 * PIXEL_BLOCKS_PER_THREAD * t)
+        .then(|| block_width(pixels, column_align(pixels), PIXEL_BLOCKS_PER_THREAD))
 }
 
 /// Rows per block when `rows` rows computed in `align`-row tiles split into at most `tasks`
@@ -522,6 +549,42 @@ mod tests {
                 );
             }
         }
+        install(None, 1);
+    }
+
+    #[test]
+    fn tile_rows_are_whole_tiles_balanced_over_the_threads() {
+        let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+        install(None, 1);
+        assert!(
+            tile_rows(64, 6, 8) >= 64,
+            "one thread takes every row in one block"
+        );
+        install(Some(scoped), 2);
+        assert!(tile_rows(64, 6, 1) >= 64, "one task takes every row");
+        // 64 rows are 11 tiles of 6: blocks of whole tiles, at most 8 of them, the busier
+        // thread holding 6 tiles (36 rows), where blocks of 8 rows ran 8 tiles a thread.
+        let per = tile_rows(64, 6, 8);
+        assert_eq!(per % 6, 0, "{per}");
+        assert!(64usize.div_ceil(per) <= 8, "{per}");
+        assert!(heaviest(64, per, 2) <= 36, "{per}");
+        // 24 tiles of 8 channels in at most 3 tasks: rounded to two blocks a thread, not 8 + 16.
+        let per = tile_rows(192, 8, 3);
+        assert_eq!(per % 8, 0);
+        assert_eq!(heaviest(192, per, 2), 96, "{per}");
+        install(None, 1);
+    }
+
+    #[test]
+    fn pixel_blocks_only_for_planes_of_64_columns_a_block() {
+        let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+        install(None, 1);
+        assert_eq!(pixel_blocks(12544), None, "one thread");
+        install(Some(scoped), 2);
+        assert_eq!(pixel_blocks(196), None, "14×14 splits channels");
+        let w = pixel_blocks(784).expect("28×28 splits pixels");
+        assert_eq!(w % 16, 0, "whole cache lines on 16-aligned rows");
+        assert!(heaviest(784, w, 2) <= 400, "{w}");
         install(None, 1);
     }
 
