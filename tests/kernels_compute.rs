@@ -143,10 +143,13 @@ const CONV_VARIANTS: &[(&str, ConvFn, ConvAccepts)] = &[
         depthwise_avx512_here,
     ),
     ("im2col_avx512", conv::im2col_avx512, im2col_avx512_here),
+    ("pointwise_avx2", conv::pointwise_avx2, pointwise_avx2_here),
+    ("depthwise_avx2", conv::depthwise_avx2, depthwise_avx2_here),
+    ("im2col_avx2", conv::im2col_avx2, im2col_avx2_here),
 ];
 
-// The AVX-512 variants run only where the CPU has AVX-512, as their binding arms check; on other
-// machines they are skipped and not counted.
+// The AVX-512 and AVX2 variants run only where the CPU has the extension, as their binding arms
+// check; on other machines they are skipped and not counted.
 fn pointwise_avx512_here(p: &Conv2d) -> bool {
     x86::avx512() && conv::pointwise_avx512_accepts(p)
 }
@@ -155,6 +158,15 @@ fn depthwise_avx512_here(p: &Conv2d) -> bool {
 }
 fn im2col_avx512_here(p: &Conv2d) -> bool {
     x86::avx512() && conv::im2col_avx512_accepts(p)
+}
+fn pointwise_avx2_here(p: &Conv2d) -> bool {
+    x86::avx2() && conv::pointwise_avx2_accepts(p)
+}
+fn depthwise_avx2_here(p: &Conv2d) -> bool {
+    x86::avx2() && conv::depthwise_avx2_accepts(p)
+}
+fn im2col_avx2_here(p: &Conv2d) -> bool {
+    x86::avx2() && conv::im2col_avx2_accepts(p)
 }
 
 /// Output size of a forward convolution along one dim, or None if the kernel does not fit.
@@ -260,7 +272,9 @@ fn conv_variants_match_interpreter() {
             assert_close(&format!("conv.{name} {p:?} {act:?}"), &y, &want);
         }
     }
-    let expected = |name: &str| !name.ends_with("_avx512") || x86::avx512();
+    let expected = |name: &str| {
+        (!name.ends_with("_avx512") || x86::avx512()) && (!name.ends_with("_avx2") || x86::avx2())
+    };
     assert!(
         CONV_VARIANTS
             .iter()
@@ -606,47 +620,71 @@ fn pool_out(input: usize, k: usize, s: usize, p: usize, d: usize, ceil: bool) ->
     Some(out)
 }
 
-/// `pool.max3_avx512` against `pool.generic` (itself checked against the interpreter below) on
-/// random 3×3 max poolings, NaN included; skipped where the CPU lacks AVX-512.
+type PoolFn = fn(&Pool2d, &[f32], &mut [f32]);
+type PoolAccepts = fn(&Pool2d) -> bool;
+
+/// `pool.max3_avx512` and `pool.max3_avx2` against `pool.generic` (itself checked against the
+/// interpreter below) on random 3×3 max poolings, NaN included; each skipped where the CPU lacks
+/// its extension.
 #[test]
-fn max3_avx512_matches_generic_pooling() {
-    if !x86::avx512() {
-        return;
-    }
-    let mut r = Rng(77);
-    for case in 0..200 {
-        let (planes, h, w) = (r.range(1, 20), r.range(1, 30), r.range(1, 70));
-        let (sy, sx) = (r.range(1, 3), r.range(1, 2));
-        let (py, px) = (r.range(0, 1), r.range(0, 1));
-        let (Some(oh), Some(ow)) = (conv_out(h, 3, sy, py, 1), conv_out(w, 3, sx, px, 1)) else {
+fn max3_simd_matches_generic_pooling() {
+    let variants: [(&str, bool, PoolFn, PoolAccepts); 2] = [
+        (
+            "max3_avx512",
+            x86::avx512(),
+            pool::max3_avx512,
+            pool::max3_avx512_accepts,
+        ),
+        (
+            "max3_avx2",
+            x86::avx2(),
+            pool::max3_avx2,
+            pool::max3_avx2_accepts,
+        ),
+    ];
+    for (name, here, run, accepts) in variants {
+        if !here {
             continue;
-        };
-        let mut x = r.vec(planes * h * w);
-        if case % 7 == 0 {
-            x[r.range(0, planes * h * w - 1)] = f32::NAN;
         }
-        let p = Pool2d {
-            kind: PoolKind::Max,
-            planes,
-            h,
-            w,
-            oh,
-            ow,
-            adaptive: false,
-            kh: 3,
-            kw: 3,
-            stride: [sy, sx],
-            pad: [py, px],
-            dil: [1, 1],
-            count_include_pad: false,
-            divisor_override: 0,
-        };
-        assert!(pool::max3_avx512_accepts(&p));
-        let (mut want, mut got) = (vec![0.0; planes * oh * ow], vec![1.0; planes * oh * ow]);
-        pool::generic(&p, &x, &mut want);
-        pool::max3_avx512(&p, &x, &mut got);
-        for (a, b) in want.iter().zip(&got) {
-            assert!(a == b || (a.is_nan() && b.is_nan()), "{p:?}: {a} vs {b}");
+        let mut r = Rng(77);
+        for case in 0..200 {
+            let (planes, h, w) = (r.range(1, 20), r.range(1, 30), r.range(1, 70));
+            let (sy, sx) = (r.range(1, 3), r.range(1, 2));
+            let (py, px) = (r.range(0, 1), r.range(0, 1));
+            let (Some(oh), Some(ow)) = (conv_out(h, 3, sy, py, 1), conv_out(w, 3, sx, px, 1))
+            else {
+                continue;
+            };
+            let mut x = r.vec(planes * h * w);
+            if case % 7 == 0 {
+                x[r.range(0, planes * h * w - 1)] = f32::NAN;
+            }
+            let p = Pool2d {
+                kind: PoolKind::Max,
+                planes,
+                h,
+                w,
+                oh,
+                ow,
+                adaptive: false,
+                kh: 3,
+                kw: 3,
+                stride: [sy, sx],
+                pad: [py, px],
+                dil: [1, 1],
+                count_include_pad: false,
+                divisor_override: 0,
+            };
+            assert!(accepts(&p), "{name}");
+            let (mut want, mut got) = (vec![0.0; planes * oh * ow], vec![1.0; planes * oh * ow]);
+            pool::generic(&p, &x, &mut want);
+            run(&p, &x, &mut got);
+            for (a, b) in want.iter().zip(&got) {
+                assert!(
+                    a == b || (a.is_nan() && b.is_nan()),
+                    "{name} {p:?}: {a} vs {b}"
+                );
+            }
         }
     }
 }
@@ -1049,23 +1087,20 @@ fn variant_tables_are_consistent() {
                 k.name
             );
             assert!(
-                k.speed <= 6 && (k.shape == "any") == (k.speed == 0),
+                k.speed <= 9 && (k.shape == "any") == (k.speed == 0),
                 "{}",
                 k.name
             );
-            // The only ISA-specific variants are the AVX-512 ones, named for it.
-            assert_eq!(
-                !k.isa.is_empty(),
-                k.name.ends_with("_avx512"),
-                "{}: isa {:?}",
-                k.name,
-                k.isa
-            );
-            assert!(
-                k.isa.iter().all(|f| ["avx512f", "fma"].contains(f)),
-                "{}",
-                k.name
-            );
+            // The only ISA-specific variants are the AVX-512 and AVX2 ones, named for their
+            // extension, which they need with FMA.
+            let isa: &[&str] = if k.name.ends_with("_avx512") {
+                &["avx512f", "fma"]
+            } else if k.name.ends_with("_avx2") {
+                &["avx2", "fma"]
+            } else {
+                &[]
+            };
+            assert_eq!(k.isa, isa, "{}", k.name);
             assert!(k.dtypes == ["f32"], "{}", k.name);
             assert!(k.code_bytes > 100 && k.code_bytes < 100_000, "{}", k.name);
         }

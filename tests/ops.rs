@@ -84,6 +84,15 @@ fn variants() -> BTreeMap<&'static str, KernelInfo> {
 
 /// Runs `step` on `args` (each in its own aligned buffer; input `in_place` instead shares the
 /// output buffer, preloaded with its bytes) with the variants `kept` allows.
+/// Whether this CPU has every ISA feature `k` needs, as its binding arm checks.
+fn runs_here(k: &KernelInfo) -> bool {
+    k.isa.iter().all(|f| match *f {
+        "avx512f" => kernels::x86::avx512(),
+        "avx2" | "fma" => kernels::x86::avx2(),
+        _ => false,
+    })
+}
+
 fn run_step(
     step: &Step,
     args: &[&Tensor],
@@ -167,7 +176,20 @@ fn check_graph(label: &str, g: &Graph, xs: &[Tensor], all: &BTreeMap<&str, Kerne
         let mut names = Vec::new();
         ops::accepting(&step, &metas, &meta(out_ty), &mut |n| names.push(n));
         assert!(!names.is_empty(), "{at}: no accepting variant");
-        assert_eq!(names[0], used, "{at}: accepting {names:?}");
+        // The variant run is the first that this CPU can run (an AVX-512 one needs AVX-512).
+        let here: Vec<&str> = names
+            .iter()
+            .copied()
+            .filter(|n| all.get(n).is_some_and(runs_here))
+            .collect();
+        assert_eq!(here.first(), Some(&used), "{at}: accepting {names:?}");
+        // Every other variant this CPU runs computes the same, alone in its chain.
+        for &n in here.iter().skip(1) {
+            let (v, got) = run_step(&step, &args, out_ty, None, &|k| k == n)
+                .unwrap_or_else(|e| panic!("{at} {n} only: {e}"));
+            assert_eq!(v, n, "{at}");
+            check(&format!("{at} {n} only"), &got, &want);
+        }
         let speeds: Vec<u8> = names
             .iter()
             .map(|n| {
@@ -476,6 +498,8 @@ fn accepting_orders_a_chain_by_speed() {
         [
             "conv.pointwise_avx512",
             "conv.im2col_avx512",
+            "conv.pointwise_avx2",
+            "conv.im2col_avx2",
             "conv.pointwise",
             "conv.direct",
             "conv.generic"
@@ -550,8 +574,13 @@ fn binding_markers_cover_every_variant_in_chain_order() {
                     // (`accepting` is about shapes only); the check is `cfg!`-constant in a
                     // crate compiled with those features.
                     for isa in k.isa.iter().filter(|_| runs) {
+                        // FMA comes with either extension, and one check covers both.
+                        let wide = k.isa.contains(&"avx512f");
                         let check = match *isa {
-                            "avx512f" | "fma" => "kernels::x86::avx512()",
+                            "avx512f" => "kernels::x86::avx512()",
+                            "avx2" => "kernels::x86::avx2()",
+                            "fma" if wide => "kernels::x86::avx512()",
+                            "fma" => "kernels::x86::avx2()",
                             other => panic!("{name}: no runtime check is known for {other}"),
                         };
                         assert!(

@@ -398,10 +398,10 @@ pub fn direct_accepts(p: &Conv2d) -> bool {
 }
 //@end
 
-//@variant pointwise_avx512
-/// 1×1 convolution as one AVX-512 GEMM per image, `y[o, q] = Σ w[o, c]·x[c, q]`, reading x's
+//@shared pointwise_avx512 pointwise_avx2
+/// 1×1 convolution as one SIMD GEMM per image, `y[o, q] = Σ w[o, c]·x[c, q]`, reading x's
 /// rows in place; ReLU and clamps run in registers before the store.
-pub fn pointwise_avx512(
+fn pointwise_simd<I: super::x86::Isa>(
     p: &Conv2d,
     x: &[f32],
     w: &[f32],
@@ -437,7 +437,7 @@ pub fn pointwise_avx512(
                     clamp,
                 };
                 let at = block.start();
-                super::x86::gemm_block(&g, block, at);
+                super::x86::gemm_block::<I>(&g, block, at);
                 for r in 0..p.c_out {
                     rest.apply_slice(block.row(r));
                 }
@@ -461,19 +461,57 @@ pub fn pointwise_avx512(
                 }),
                 clamp,
             };
-            super::x86::gemm(&g, yc);
+            super::x86::gemm::<I>(&g, yc);
             rest.apply_slice(yc);
         });
     }
 }
 
-/// What `pointwise` accepts; the caller also checks `super::x86::avx512()`.
-pub fn pointwise_avx512_accepts(p: &Conv2d) -> bool {
+/// What `pointwise` accepts; the caller also checks the extension.
+fn pointwise_simd_accepts(p: &Conv2d) -> bool {
     is_pointwise(p) && p.c_in >= 1
 }
 //@end
 
-//@variant depthwise_avx512
+//@variant pointwise_avx512
+/// 1×1 convolution as one AVX-512 GEMM per image (`pointwise_simd`).
+pub fn pointwise_avx512(
+    p: &Conv2d,
+    x: &[f32],
+    w: &[f32],
+    bias: Option<&[f32]>,
+    y: &mut [f32],
+    act: Act,
+) {
+    pointwise_simd::<super::x86::Avx512>(p, x, w, bias, y, act);
+}
+
+/// What `pointwise` accepts; the caller also checks `super::x86::avx512()`.
+pub fn pointwise_avx512_accepts(p: &Conv2d) -> bool {
+    pointwise_simd_accepts(p)
+}
+//@end
+
+//@variant pointwise_avx2
+/// 1×1 convolution as one AVX2 GEMM per image (`pointwise_simd`).
+pub fn pointwise_avx2(
+    p: &Conv2d,
+    x: &[f32],
+    w: &[f32],
+    bias: Option<&[f32]>,
+    y: &mut [f32],
+    act: Act,
+) {
+    pointwise_simd::<super::x86::Avx2>(p, x, w, bias, y, act);
+}
+
+/// What `pointwise` accepts; the caller also checks `super::x86::avx2()`.
+pub fn pointwise_avx2_accepts(p: &Conv2d) -> bool {
+    pointwise_simd_accepts(p)
+}
+//@end
+
+//@shared depthwise_avx512 depthwise_avx2
 /// One channel plane's geometry, as `x86::depthwise` takes it.
 fn plane_of(p: &Conv2d) -> super::x86::Plane {
     super::x86::Plane {
@@ -488,10 +526,10 @@ fn plane_of(p: &Conv2d) -> super::x86::Plane {
     }
 }
 
-/// Depthwise convolution, one AVX-512 pass per channel plane: 16 output columns per vector,
-/// every tap a masked load (stride 2 keeps the even lanes of two loads), so borders need no
-/// separate code.
-pub fn depthwise_avx512(
+/// Depthwise convolution, one SIMD pass per channel plane: a vector of output columns at a
+/// time, every tap a masked load (stride 2 keeps the even lanes of two loads), so borders need
+/// no separate code.
+fn depthwise_simd<I: super::x86::Isa>(
     p: &Conv2d,
     x: &[f32],
     w: &[f32],
@@ -517,15 +555,15 @@ pub fn depthwise_avx512(
             let (c0, n) = (i * chans, yc.len() / ohw);
             let bias = bias.map(|bv| &bv[c0..c0 + n]);
             let (xc, wc) = (&xb[c0 * hw..(c0 + n) * hw], &w[c0 * kk..(c0 + n) * kk]);
-            super::x86::depthwise(&plane, n, xc, wc, bias, yc, clamp);
+            super::x86::depthwise::<I>(&plane, n, xc, wc, bias, yc, clamp);
             rest.apply_slice(yc);
         });
     }
 }
 
 /// Depthwise (groups = c_in = c_out), dilation 1, horizontal stride 1 or 2; the caller also
-/// checks `super::x86::avx512()`.
-pub fn depthwise_avx512_accepts(p: &Conv2d) -> bool {
+/// checks the extension.
+fn depthwise_simd_accepts(p: &Conv2d) -> bool {
     p.valid()
         && p.groups == p.c_in
         && p.groups == p.c_out
@@ -534,7 +572,45 @@ pub fn depthwise_avx512_accepts(p: &Conv2d) -> bool {
 }
 //@end
 
-//@variant im2col_avx512
+//@variant depthwise_avx512
+/// Depthwise convolution with AVX-512, 16 output columns a vector (`depthwise_simd`).
+pub fn depthwise_avx512(
+    p: &Conv2d,
+    x: &[f32],
+    w: &[f32],
+    bias: Option<&[f32]>,
+    y: &mut [f32],
+    act: Act,
+) {
+    depthwise_simd::<super::x86::Avx512>(p, x, w, bias, y, act);
+}
+
+/// What `depthwise_simd` accepts; the caller also checks `super::x86::avx512()`.
+pub fn depthwise_avx512_accepts(p: &Conv2d) -> bool {
+    depthwise_simd_accepts(p)
+}
+//@end
+
+//@variant depthwise_avx2
+/// Depthwise convolution with AVX2, 8 output columns a vector (`depthwise_simd`).
+pub fn depthwise_avx2(
+    p: &Conv2d,
+    x: &[f32],
+    w: &[f32],
+    bias: Option<&[f32]>,
+    y: &mut [f32],
+    act: Act,
+) {
+    depthwise_simd::<super::x86::Avx2>(p, x, w, bias, y, act);
+}
+
+/// What `depthwise_simd` accepts; the caller also checks `super::x86::avx2()`.
+pub fn depthwise_avx2_accepts(p: &Conv2d) -> bool {
+    depthwise_simd_accepts(p)
+}
+//@end
+
+//@shared im2col_avx512 im2col_avx2
 /// Most rows of the im2col panel per GEMM call: each call adds up to 288 taps to C. The taps
 /// are cut into equal chunks (`im2col_kc`), so 3×3 convolutions of 64 and 128 channels take 2
 /// and 4 passes over C instead of 3 and 5 with a short last one.
@@ -559,7 +635,7 @@ struct Im2colPanel([f32; IM2COL_KC * IM2COL_LDB]);
 /// for output pixels `n0..n0 + nc` (at most `IM2COL_NC`) of one group's input planes `xg`;
 /// taps outside the input are zeros.
 #[allow(clippy::too_many_arguments)]
-fn im2col_pack(
+fn im2col_pack<I: super::x86::Isa>(
     p: &Conv2d,
     xg: &[f32],
     k0: usize,
@@ -613,7 +689,7 @@ fn im2col_pack(
                 seg[a - ox..b - ox].copy_from_slice(&xr[first..first + (b - a)]);
             } else if sx <= 2 {
                 // Masked vector loads and stores, the padding included: no copy call per row.
-                super::x86::gather_row(seg, xr, (ox * sx) as isize + offx, sx);
+                super::x86::gather_row::<I>(seg, xr, (ox * sx) as isize + offx, sx);
             } else {
                 for (i, d) in seg.iter_mut().enumerate() {
                     let ix = ((ox + i) * sx) as isize + offx;
@@ -628,10 +704,10 @@ fn im2col_pack(
     }
 }
 
-/// Any convolution as AVX-512 GEMMs: per group, the weights `[o, ci·kh·kw]` times im2col panels
+/// Any convolution as SIMD GEMMs: per group, the weights `[o, ci·kh·kw]` times im2col panels
 /// of 128 output pixels × up to 288 taps built on the stack, accumulating into y. Split over threads
 /// by blocks of output pixels.
-pub fn im2col_avx512(
+fn im2col_simd<I: super::x86::Isa>(
     p: &Conv2d,
     x: &[f32],
     w: &[f32],
@@ -680,7 +756,7 @@ pub fn im2col_avx512(
                         let mut k0 = 0;
                         while k0 < kdim {
                             let kc = step.min(kdim - k0);
-                            im2col_pack(p, xg, k0, kc, n0, nc, &mut panel.0, IM2COL_LDB);
+                            im2col_pack::<I>(p, xg, k0, kc, n0, nc, &mut panel.0, IM2COL_LDB);
                             let init = if k0 > 0 {
                                 super::x86::Init::Load
                             } else {
@@ -700,7 +776,7 @@ pub fn im2col_avx512(
                                 init,
                                 clamp: if k0 + kc == kdim { clamp } else { None },
                             };
-                            super::x86::gemm(&gm, &mut yc[n0..]);
+                            super::x86::gemm::<I>(&gm, &mut yc[n0..]);
                             k0 += kc;
                         }
                         n0 += nc;
@@ -724,7 +800,7 @@ pub fn im2col_avx512(
                     let mut k0 = 0;
                     while k0 < kdim {
                         let kc = step.min(kdim - k0);
-                        im2col_pack(p, xg, k0, kc, n0, nc, &mut panel.0, IM2COL_LDB);
+                        im2col_pack::<I>(p, xg, k0, kc, n0, nc, &mut panel.0, IM2COL_LDB);
                         let gm = super::x86::Gemm {
                             m: og,
                             n: nc,
@@ -741,7 +817,7 @@ pub fn im2col_avx512(
                             },
                             clamp: if k0 + kc == kdim { clamp } else { None },
                         };
-                        super::x86::gemm_block(&gm, block, n0);
+                        super::x86::gemm_block::<I>(&gm, block, n0);
                         k0 += kc;
                     }
                     n0 += nc;
@@ -754,10 +830,48 @@ pub fn im2col_avx512(
     }
 }
 
-/// Every consistent convolution with at least one tap per output; the caller also checks
-/// `super::x86::avx512()`.
-pub fn im2col_avx512_accepts(p: &Conv2d) -> bool {
+/// Every consistent convolution with at least one tap per output; the caller also checks the
+/// extension.
+fn im2col_simd_accepts(p: &Conv2d) -> bool {
     p.valid() && p.c_in >= 1
+}
+//@end
+
+//@variant im2col_avx512
+/// Any convolution as AVX-512 GEMMs over im2col panels (`im2col_simd`).
+pub fn im2col_avx512(
+    p: &Conv2d,
+    x: &[f32],
+    w: &[f32],
+    bias: Option<&[f32]>,
+    y: &mut [f32],
+    act: Act,
+) {
+    im2col_simd::<super::x86::Avx512>(p, x, w, bias, y, act);
+}
+
+/// What `im2col_simd` accepts; the caller also checks `super::x86::avx512()`.
+pub fn im2col_avx512_accepts(p: &Conv2d) -> bool {
+    im2col_simd_accepts(p)
+}
+//@end
+
+//@variant im2col_avx2
+/// Any convolution as AVX2 GEMMs over im2col panels (`im2col_simd`).
+pub fn im2col_avx2(
+    p: &Conv2d,
+    x: &[f32],
+    w: &[f32],
+    bias: Option<&[f32]>,
+    y: &mut [f32],
+    act: Act,
+) {
+    im2col_simd::<super::x86::Avx2>(p, x, w, bias, y, act);
+}
+
+/// What `im2col_simd` accepts; the caller also checks `super::x86::avx2()`.
+pub fn im2col_avx2_accepts(p: &Conv2d) -> bool {
+    im2col_simd_accepts(p)
 }
 //@end
 
@@ -769,7 +883,9 @@ pub fn im2col_avx512_accepts(p: &Conv2d) -> bool {
 /// functions they reach (its tiles are inlined into them), since only they pull that code in,
 /// plus their closures and the part of `par` each uses (all 5.4 KB of its block splitting for
 /// pointwise and im2col, all but the column blocks for depthwise), which only variants that
-/// split bring. Remeasured for the three variants after the threading changes.
+/// split bring. Remeasured for the three variants after the threading changes. The `_avx2`
+/// variants are measured the same way (their `ymm` tiles, with `drive` and `gemm_block`), with
+/// depthwise's four kernel-size instances taken as the largest four of `channels_fixed`'s six.
 pub const VARIANTS: &[super::meta::KernelInfo] = &[
     super::meta::KernelInfo {
         name: "conv.generic",
@@ -808,12 +924,39 @@ pub const VARIANTS: &[super::meta::KernelInfo] = &[
         code_bytes: 5243,
     },
     super::meta::KernelInfo {
+        name: "conv.im2col_avx2",
+        family: "conv",
+        dtypes: &["f32"],
+        isa: &["avx2", "fma"],
+        shape: "any (im2col panels times the weights, AVX2 GEMM)",
+        speed: 4,
+        code_bytes: 24797,
+    },
+    super::meta::KernelInfo {
+        name: "conv.depthwise_avx2",
+        family: "conv",
+        dtypes: &["f32"],
+        isa: &["avx2", "fma"],
+        shape: "depthwise, dilation 1, horizontal stride 1 or 2",
+        speed: 5,
+        code_bytes: 33405,
+    },
+    super::meta::KernelInfo {
+        name: "conv.pointwise_avx2",
+        family: "conv",
+        dtypes: &["f32"],
+        isa: &["avx2", "fma"],
+        shape: "1x1 kernel, stride 1, no padding, groups 1",
+        speed: 6,
+        code_bytes: 20995,
+    },
+    super::meta::KernelInfo {
         name: "conv.im2col_avx512",
         family: "conv",
         dtypes: &["f32"],
         isa: &["avx512f", "fma"],
         shape: "any (im2col panels times the weights, AVX-512 GEMM)",
-        speed: 4,
+        speed: 7,
         code_bytes: 32156,
     },
     super::meta::KernelInfo {
@@ -822,7 +965,7 @@ pub const VARIANTS: &[super::meta::KernelInfo] = &[
         dtypes: &["f32"],
         isa: &["avx512f", "fma"],
         shape: "depthwise, dilation 1, horizontal stride 1 or 2",
-        speed: 5,
+        speed: 8,
         code_bytes: 34272,
     },
     super::meta::KernelInfo {
@@ -831,7 +974,7 @@ pub const VARIANTS: &[super::meta::KernelInfo] = &[
         dtypes: &["f32"],
         isa: &["avx512f", "fma"],
         shape: "1x1 kernel, stride 1, no padding, groups 1",
-        speed: 6,
+        speed: 9,
         code_bytes: 27885,
     },
 ];

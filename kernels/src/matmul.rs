@@ -297,8 +297,24 @@ fn sweep<const R: usize, const C: usize>(
     }
 }
 
-/// One matrix of `a·bᵀ` (b stored `[n, k]`) in 2×4 tiles of dot products.
+/// One matrix of `a·bᵀ` (b stored `[n, k]`) in 2×4 tiles of dot products. A single row (a
+/// classifier's linear layer) is a matrix-vector product with nothing to reuse: it streams each
+/// row of b whole, four at a time, instead of in k blocks, which made the memory prefetchers
+/// jump between rows (0.75 against 0.3 ms for mobilenet_v2's 1280×1000 classifier on AVX2).
 fn sweep_nt(p: &Gemm, a: &[f32], b: &[f32], bias: Option<&[f32]>, y: &mut [f32], act: Act) {
+    if p.m == 1 {
+        let mut j = 0;
+        while j < p.n {
+            if j + 4 <= p.n {
+                tile_nt::<1, 4>(p, a, b, bias, y, (0, j), (0, p.k), act);
+                j += 4;
+            } else {
+                tile_nt::<1, 1>(p, a, b, bias, y, (0, j), (0, p.k), act);
+                j += 1;
+            }
+        }
+        return;
+    }
     sweep::<2, 4>(
         p,
         a,

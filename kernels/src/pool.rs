@@ -159,9 +159,9 @@ pub fn generic_accepts(p: &Pool2d) -> bool {
 }
 //@end
 
-//@variant max3_avx512
-/// 3×3 max pooling with AVX-512, 16 output columns per vector and several planes at once.
-pub fn max3_avx512(p: &Pool2d, x: &[f32], y: &mut [f32]) {
+//@shared max3_avx512 max3_avx2
+/// 3×3 max pooling with SIMD, a vector of output columns and several planes at once.
+fn max3_simd<I: super::x86::Isa>(p: &Pool2d, x: &[f32], y: &mut [f32]) {
     let plane = super::x86::Plane {
         h: p.h,
         w: p.w,
@@ -182,7 +182,7 @@ pub fn max3_avx512(p: &Pool2d, x: &[f32], y: &mut [f32]) {
     let hw = p.h * p.w;
     super::par::for_each_chunk_mut(y, per * ohw, &|i, part| {
         let n = part.len() / ohw.max(1);
-        super::x86::max_pool3(&plane, n, &x[i * per * hw..][..n * hw], part);
+        super::x86::max_pool3::<I>(&plane, n, &x[i * per * hw..][..n * hw], part);
     });
 }
 
@@ -190,8 +190,8 @@ pub fn max3_avx512(p: &Pool2d, x: &[f32], y: &mut [f32]) {
 const MAX3_MIN_TASK: usize = 32 * 1024;
 
 /// Max pooling over a fixed 3×3 window, dilation 1, horizontal stride 1 or 2; the caller also
-/// checks `x86::avx512()`.
-pub fn max3_avx512_accepts(p: &Pool2d) -> bool {
+/// checks the extension.
+fn max3_simd_accepts(p: &Pool2d) -> bool {
     p.kind == PoolKind::Max
         && !p.adaptive
         && p.kh == 3
@@ -199,6 +199,30 @@ pub fn max3_avx512_accepts(p: &Pool2d) -> bool {
         && p.dil == [1, 1]
         && p.stride[0] >= 1
         && (1..=2).contains(&p.stride[1])
+}
+//@end
+
+//@variant max3_avx512
+/// 3×3 max pooling with AVX-512, 16 output columns a vector (`max3_simd`).
+pub fn max3_avx512(p: &Pool2d, x: &[f32], y: &mut [f32]) {
+    max3_simd::<super::x86::Avx512>(p, x, y);
+}
+
+/// What `max3_simd` accepts; the caller also checks `super::x86::avx512()`.
+pub fn max3_avx512_accepts(p: &Pool2d) -> bool {
+    max3_simd_accepts(p)
+}
+//@end
+
+//@variant max3_avx2
+/// 3×3 max pooling with AVX2, 8 output columns a vector (`max3_simd`).
+pub fn max3_avx2(p: &Pool2d, x: &[f32], y: &mut [f32]) {
+    max3_simd::<super::x86::Avx2>(p, x, y);
+}
+
+/// What `max3_simd` accepts; the caller also checks `super::x86::avx2()`.
+pub fn max3_avx2_accepts(p: &Pool2d) -> bool {
+    max3_simd_accepts(p)
 }
 //@end
 
@@ -250,7 +274,8 @@ pub fn global_avg_accepts(p: &Pool2d) -> bool {
 /// `crate::act`/`crate::math` calls not counted) from
 /// `cargo rustc --release -p etpkg-kernels --lib -- --emit=obj -C codegen-units=1` for the default
 /// x86_64 target, read with `nm --size-sort -S`. The `_avx512` variants also count the `x86`
-/// functions they reach (its tiles are inlined into them), since only they pull that code in.
+/// functions they reach (its tiles are inlined into them), since only they pull that code in;
+/// `max3_avx2` likewise its `ymm` instances.
 /// `par`, which `max3_avx512` and `global_avg` split through, is counted with the conv
 /// variants (see `conv::VARIANTS`); a program without threads drops it at link time.
 pub const VARIANTS: &[super::meta::KernelInfo] = &[
@@ -269,8 +294,17 @@ pub const VARIANTS: &[super::meta::KernelInfo] = &[
         dtypes: &["f32"],
         isa: &["avx512f", "fma"],
         shape: "max, 3x3 window, dilation 1, horizontal stride 1 or 2",
-        speed: 1,
+        speed: 2,
         code_bytes: 9062,
+    },
+    super::meta::KernelInfo {
+        name: "pool.max3_avx2",
+        family: "pool",
+        dtypes: &["f32"],
+        isa: &["avx2", "fma"],
+        shape: "max, 3x3 window, dilation 1, horizontal stride 1 or 2",
+        speed: 1,
+        code_bytes: 8365,
     },
     super::meta::KernelInfo {
         name: "pool.global_avg",

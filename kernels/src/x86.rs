@@ -1,12 +1,52 @@
-//! AVX-512 building blocks for the speed variants: a register-tiled f32 matrix multiply and a
-//! depthwise convolution plane. Invariant: this is the kernel library's only unsafe code, and
-//! every public function here is safe to call: it runs its AVX-512 code only after `avx512()`
-//! said the CPU and the OS support it, and every lane it loads or stores lies inside the slices
-//! it was given (lanes outside them are masked off, so the hardware never touches them).
+//! x86-64 SIMD building blocks for the speed variants: a register-tiled f32 matrix multiply, a
+//! depthwise convolution plane, 3×3 max pooling and a strided row gather, each for AVX-512
+//! (`zmm`, 16 lanes) and for AVX2 with FMA (`ymm`, 8 lanes). Invariant: this is the kernel
+//! library's only SIMD unsafe code, and every public function here is safe to call: it runs an
+//! extension's code only after that extension's `Isa::available()` said the CPU and the OS
+//! support it, and every lane it loads or stores lies inside the slices it was given (lanes
+//! outside them are masked off, so the hardware never touches them).
 //!
-//! A generated crate compiled with `+avx512f,+fma` answers `avx512()` at compile time; etpkg
-//! itself, compiled for baseline x86-64, asks the CPU once and caches the answer, so its own
-//! tests run these kernels wherever the machine allows.
+//! The public functions are generic over the extension (`gemm::<Avx512>`, `gemm::<Avx2>`), so a
+//! kernel variant's instance holds one extension's code only: `conv.pointwise_avx2` brings no
+//! AVX-512 instruction and runs on any x86-64-v3 CPU.
+//!
+//! A generated crate compiled with `+avx512f,+fma` (or `+avx2,+fma`) answers `avx512()`
+//! (`avx2()`) at compile time; etpkg itself, compiled for baseline x86-64, asks the CPU once and
+//! caches the answer, so its own tests run these kernels wherever the machine allows.
+
+/// A vector extension the building blocks run on.
+pub trait Isa {
+    /// The extension's name in kernel variant names (`conv.im2col_avx2`).
+    const NAME: &'static str;
+    /// AVX-512 (16 lanes) when true, AVX2 with FMA (8 lanes) otherwise.
+    const WIDE: bool;
+    /// Whether the CPU has the extension and the OS saves its registers.
+    fn available() -> bool;
+}
+
+/// AVX-512F with FMA: 32 registers of 16 lanes, and mask registers for ragged edges.
+pub enum Avx512 {}
+
+/// AVX2 with FMA: 16 registers of 8 lanes; ragged edges use AVX's masked moves.
+pub enum Avx2 {}
+
+impl Isa for Avx512 {
+    const NAME: &'static str = "avx512";
+    const WIDE: bool = true;
+    #[inline]
+    fn available() -> bool {
+        avx512()
+    }
+}
+
+impl Isa for Avx2 {
+    const NAME: &'static str = "avx2";
+    const WIDE: bool = false;
+    #[inline]
+    fn available() -> bool {
+        avx2()
+    }
+}
 
 /// Whether AVX-512F and FMA can be used: the CPU has them and the OS saves the ZMM state.
 #[inline]
@@ -24,7 +64,34 @@ pub fn avx512() -> bool {
         not(all(target_feature = "avx512f", target_feature = "fma"))
     ))]
     {
-        detect::cached()
+        detect::cached() & detect::AVX512 != 0
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+/// Whether AVX2 and FMA can be used: the CPU has them and the OS saves the YMM state.
+#[inline]
+pub fn avx2() -> bool {
+    #[cfg(all(
+        target_arch = "x86_64",
+        any(target_feature = "avx2", target_feature = "avx512f"),
+        target_feature = "fma"
+    ))]
+    {
+        true
+    }
+    #[cfg(all(
+        target_arch = "x86_64",
+        not(all(
+            any(target_feature = "avx2", target_feature = "avx512f"),
+            target_feature = "fma"
+        ))
+    ))]
+    {
+        detect::cached() & detect::AVX2 != 0
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
@@ -40,17 +107,22 @@ mod detect {
     use core::arch::x86_64::{__cpuid, __cpuid_count, _xgetbv};
     use core::sync::atomic::{AtomicU8, Ordering};
 
-    /// 0: not asked yet, 1: unsupported, 2: supported.
+    /// Bits of `cached()`: the answer is known, AVX2 with FMA is usable, AVX-512F with FMA is.
+    const KNOWN: u8 = 1;
+    pub const AVX2: u8 = 2;
+    pub const AVX512: u8 = 4;
+
+    /// 0 until the CPU was asked, then `KNOWN` with the usable extensions' bits.
     static STATE: AtomicU8 = AtomicU8::new(0);
 
-    pub fn cached() -> bool {
+    pub fn cached() -> u8 {
         match STATE.load(Ordering::Relaxed) {
             0 => {
-                let yes = ask();
-                STATE.store(if yes { 2 } else { 1 }, Ordering::Relaxed);
-                yes
+                let bits = ask() | KNOWN;
+                STATE.store(bits, Ordering::Relaxed);
+                bits
             }
-            s => s == 2,
+            s => s,
         }
     }
 
@@ -60,24 +132,30 @@ mod detect {
     }
 
     #[allow(unused_unsafe)]
-    fn ask() -> bool {
+    fn ask() -> u8 {
         // SAFETY: every x86-64 CPU has CPUID, leaf 0 gives the highest leaf, and leaf 7 is read
         // only when it exists.
         let (max, l1) = unsafe { (__cpuid(0).eax, __cpuid(1)) };
         let fma = l1.ecx & (1 << 12) != 0;
         let osxsave = l1.ecx & (1 << 27) != 0;
-        if !fma || !osxsave || max < 7 {
-            return false;
+        let avx = l1.ecx & (1 << 28) != 0;
+        if !fma || !osxsave || !avx || max < 7 {
+            return 0;
         }
         // SAFETY: as above; leaf 7 exists.
         let l7 = unsafe { __cpuid_count(7, 0) };
-        if l7.ebx & (1 << 16) == 0 {
-            return false;
-        }
-        // SAFETY: OSXSAVE is set, so XGETBV is available. The OS must save the SSE, AVX, opmask
-        // and both halves of the ZMM registers (XCR0 bits 1, 2, 5, 6, 7).
+        // SAFETY: OSXSAVE is set, so XGETBV is available.
         let xcr0 = unsafe { xcr0() };
-        xcr0 & 0xe6 == 0xe6
+        let mut bits = 0;
+        // AVX2 needs the OS to save the SSE and AVX state (XCR0 bits 1 and 2); AVX-512 also
+        // the opmask and both halves of the ZMM registers (bits 5, 6 and 7).
+        if l7.ebx & (1 << 5) != 0 && xcr0 & 0x6 == 0x6 {
+            bits |= AVX2;
+        }
+        if l7.ebx & (1 << 16) != 0 && xcr0 & 0xe6 == 0xe6 {
+            bits |= AVX512;
+        }
+        bits
     }
 }
 
@@ -154,28 +232,28 @@ impl Gemm<'_> {
 /// of A passes over it.
 const NC: usize = 256;
 
-/// Runs `g` into `c`. Panics when the CPU lacks AVX-512 (callers check `avx512()` first) or
-/// when the shapes reach outside the slices.
-pub fn gemm(g: &Gemm, c: &mut [f32]) {
-    assert!(avx512(), "x86::gemm needs AVX-512F and FMA");
+/// Runs `g` into `c`. Panics when the CPU lacks the extension (callers check
+/// `I::available()` first) or when the shapes reach outside the slices.
+pub fn gemm<I: Isa>(g: &Gemm, c: &mut [f32]) {
+    assert!(I::available(), "x86::gemm needs {}", I::NAME);
     assert!(
         g.in_bounds(c),
         "x86::gemm: operands shorter than their shapes"
     );
     #[cfg(target_arch = "x86_64")]
-    // SAFETY: the CPU supports AVX-512F and FMA, and `in_bounds` checked every row and column
-    // the tiles read or write.
+    // SAFETY: the CPU supports the extension, and `in_bounds` checked every row and column the
+    // tiles read or write.
     unsafe {
-        imp::gemm(g, c.as_mut_ptr());
+        drive::<I>(g, c.as_mut_ptr());
     }
 }
 
 /// Runs `g` into columns `col..col + g.n` of rows `0..g.m` of `block`'s matrix, whose row
 /// stride must be `g.ldc`: the product lands in place, with no scratch tile to copy out of.
-/// Panics when the CPU lacks AVX-512, those columns are not the block's, or the operands are
-/// short.
-pub fn gemm_block(g: &Gemm, block: &mut super::par::ColBlock<'_>, col: usize) {
-    assert!(avx512(), "x86::gemm_block needs AVX-512F and FMA");
+/// Panics when the CPU lacks the extension, those columns are not the block's, or the operands
+/// are short.
+pub fn gemm_block<I: Isa>(g: &Gemm, block: &mut super::par::ColBlock<'_>, col: usize) {
+    assert!(I::available(), "x86::gemm_block needs {}", I::NAME);
     assert!(
         g.operands_in_bounds()
             && g.ldc == block.ld()
@@ -188,11 +266,85 @@ pub fn gemm_block(g: &Gemm, block: &mut super::par::ColBlock<'_>, col: usize) {
         return;
     }
     #[cfg(target_arch = "x86_64")]
-    // SAFETY: the CPU supports AVX-512F and FMA; A, B and the bias were checked, and every
-    // element written is in rows `0..m` (all the matrix's) and columns `col..col + n`, which
-    // lie inside the block's columns, which only this task holds while `block` is borrowed.
+    // SAFETY: the CPU supports the extension; A, B and the bias were checked, and every element
+    // written is in rows `0..m` (all the matrix's) and columns `col..col + n`, which lie inside
+    // the block's columns, which only this task holds while `block` is borrowed.
     unsafe {
-        imp::gemm(g, block.as_mut_ptr().add(col));
+        drive::<I>(g, block.as_mut_ptr().add(col));
+    }
+}
+
+/// One register tile of C: `rows × cols` (at most one tile's worth) over all of K, as the
+/// driver hands it to an extension's `tile_any`.
+#[cfg(target_arch = "x86_64")]
+struct Tile<'a> {
+    rows: usize,
+    cols: usize,
+    k: usize,
+    a: *const f32,
+    lda: usize,
+    b: *const f32,
+    ldb: usize,
+    c: *mut f32,
+    ldc: usize,
+    init: Init<'a>,
+    clamp: Option<(f32, f32)>,
+}
+
+/// Runs the GEMM with the extension's driver.
+///
+/// # Safety
+/// `I` is available and `g.in_bounds(c)` holds for the C that `c` points to.
+#[cfg(target_arch = "x86_64")]
+unsafe fn drive<I: Isa>(g: &Gemm, c: *mut f32) {
+    if I::WIDE {
+        drive_zmm(g, c);
+    } else {
+        ymm::gemm(g, c);
+    }
+}
+
+/// The AVX-512 GEMM driver: blocks of `NC` columns of C, and in each, tiles of `MR` rows by
+/// 4 × 16 lanes in turn, B read in place.
+///
+/// # Safety
+/// AVX-512F and FMA are available and `g.in_bounds(c)` holds for the C that `c` points to.
+#[cfg(target_arch = "x86_64")]
+unsafe fn drive_zmm(g: &Gemm, c: *mut f32) {
+    let (mr, width) = (zmm::MR, zmm::NV * zmm::L);
+    let (a, b) = (g.a.as_ptr(), g.b.as_ptr());
+    let mut n0 = 0;
+    while n0 < g.n {
+        let nc = NC.min(g.n - n0);
+        let mut m0 = 0;
+        while m0 < g.m {
+            let rows = mr.min(g.m - m0);
+            let init = match g.init {
+                Init::Bias(bias) => Init::Bias(&bias[m0..]),
+                other => other,
+            };
+            let mut j = 0;
+            while j < nc {
+                let cols = width.min(nc - j);
+                let t = Tile {
+                    rows,
+                    cols,
+                    k: g.k,
+                    a: a.add(m0 * g.lda),
+                    lda: g.lda,
+                    b: b.add(n0 + j),
+                    ldb: g.ldb,
+                    c: c.add(m0 * g.ldc + n0 + j),
+                    ldc: g.ldc,
+                    init,
+                    clamp: g.clamp,
+                };
+                zmm::tile_any(&t);
+                j += cols;
+            }
+            m0 += rows;
+        }
+        n0 += nc;
     }
 }
 
@@ -219,8 +371,8 @@ impl Plane {
 
 /// Runs a depthwise convolution over `channels` planes: `x` is `channels·h·w`, `wk` is
 /// `channels·kh·kw`, `bias` (if any) is `channels`, `y` is `channels·oh·ow`. Panics when the CPU
-/// lacks AVX-512, the shape is not `supported`, or the slices are short.
-pub fn depthwise(
+/// lacks the extension, the shape is not `supported`, or the slices are short.
+pub fn depthwise<I: Isa>(
     p: &Plane,
     channels: usize,
     x: &[f32],
@@ -229,7 +381,7 @@ pub fn depthwise(
     y: &mut [f32],
     clamp: Option<(f32, f32)>,
 ) {
-    assert!(avx512(), "x86::depthwise needs AVX-512F and FMA");
+    assert!(I::available(), "x86::depthwise needs {}", I::NAME);
     assert!(p.supported(), "x86::depthwise: unsupported shape");
     assert!(
         x.len() >= channels * p.h * p.w
@@ -243,19 +395,23 @@ pub fn depthwise(
     #[cfg(not(target_arch = "x86_64"))]
     let _ = clamp;
     #[cfg(target_arch = "x86_64")]
-    // SAFETY: AVX-512 is available, and the lengths were checked; the loads mask off every lane
-    // outside its row.
+    // SAFETY: the extension is available, and the lengths were checked; the loads mask off
+    // every lane outside its row.
     unsafe {
-        imp::depthwise(p, channels, x, wk, bias, y, clamp);
+        if I::WIDE {
+            zmm::depthwise(p, channels, x, wk, bias, y, clamp);
+        } else {
+            ymm::depthwise(p, channels, x, wk, bias, y, clamp);
+        }
     }
 }
 
 /// 3×3 max pooling over `planes` planes (dilation 1, horizontal stride 1 or 2): `x` is
 /// `planes·h·w`, `y` is `planes·oh·ow`. Taps outside the input are ignored and a NaN tap gives
-/// NaN. Panics when the CPU lacks AVX-512, the shape is not `supported` with a 3×3 window, or
-/// the slices are short.
-pub fn max_pool3(p: &Plane, planes: usize, x: &[f32], y: &mut [f32]) {
-    assert!(avx512(), "x86::max_pool3 needs AVX-512F and FMA");
+/// NaN. Panics when the CPU lacks the extension, the shape is not `supported` with a 3×3
+/// window, or the slices are short.
+pub fn max_pool3<I: Isa>(p: &Plane, planes: usize, x: &[f32], y: &mut [f32]) {
+    assert!(I::available(), "x86::max_pool3 needs {}", I::NAME);
     assert!(
         p.supported() && p.kh == 3 && p.kw == 3,
         "x86::max_pool3: unsupported shape"
@@ -268,43 +424,114 @@ pub fn max_pool3(p: &Plane, planes: usize, x: &[f32], y: &mut [f32]) {
     #[cfg(target_arch = "x86_64")]
     // SAFETY: as in `depthwise`; the weights and bias are never read when pooling.
     unsafe {
-        imp::max_pool3(p, planes, x, y);
+        if I::WIDE {
+            zmm::max_pool3(p, planes, x, y);
+        } else {
+            ymm::max_pool3(p, planes, x, y);
+        }
     }
 }
 
 /// `dst[j] = row[sx·j + off]` for stride `sx` 1 or 2, and 0 where that index falls outside
 /// `row`: one row segment of an im2col panel, padding included, in masked vector loads and
-/// stores. Panics when the CPU lacks AVX-512, `sx` is not 1 or 2, or the indices could overflow.
-pub fn gather_row(dst: &mut [f32], row: &[f32], off: isize, sx: usize) {
-    assert!(avx512(), "x86::gather_row needs AVX-512F");
+/// stores. Panics when the CPU lacks the extension, `sx` is not 1 or 2, or the indices could
+/// overflow.
+pub fn gather_row<I: Isa>(dst: &mut [f32], row: &[f32], off: isize, sx: usize) {
+    assert!(I::available(), "x86::gather_row needs {}", I::NAME);
     assert!(sx == 1 || sx == 2, "x86::gather_row: stride {sx}");
     assert!(row.len() < (1 << 30) && dst.len() < (1 << 28) && off.unsigned_abs() < (1 << 30));
     #[cfg(target_arch = "x86_64")]
-    // SAFETY: AVX-512 is available; every load is masked to indices inside `row` and every
-    // store to `dst` (the bounds above keep the index arithmetic from overflowing).
+    // SAFETY: the extension is available; every load is masked to indices inside `row` and
+    // every store to `dst` (the bounds above keep the index arithmetic from overflowing).
     unsafe {
-        if sx == 1 {
-            imp::gather_row::<1>(dst, row, off);
-        } else {
-            imp::gather_row::<2>(dst, row, off);
+        match (I::WIDE, sx) {
+            (true, 1) => zmm::gather_row::<1>(dst, row, off),
+            (true, _) => zmm::gather_row::<2>(dst, row, off),
+            (false, 1) => ymm::gather_row::<1>(dst, row, off),
+            (false, _) => ymm::gather_row::<2>(dst, row, off),
         }
     }
 }
 
+/// Where the `KH` input rows that output row `oy` of a depthwise or pooling plane reads start,
+/// and which of them lie inside the plane.
 #[cfg(target_arch = "x86_64")]
-mod imp {
-    use super::{Gemm, Init, Plane, NC};
+#[inline(always)]
+fn live_rows<const KH: usize>(p: &Plane, oy: usize) -> ([usize; KH], [bool; KH]) {
+    let mut rows = [0usize; KH];
+    let mut live = [false; KH];
+    for ky in 0..KH {
+        let iy = (oy * p.stride[0] + ky) as isize - p.pad[0] as isize;
+        if iy >= 0 && iy < p.h as isize {
+            live[ky] = true;
+            rows[ky] = iy as usize * p.w;
+        }
+    }
+    (rows, live)
+}
+
+/// Walks `channels` planes in blocks of `CB`, then one at a time, calling `f(first, count,
+/// biases)` with `count` `CB` or 1 and the block's biases (zeros without a bias): blocks give
+/// the kernels `CB` independent accumulator chains.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn channel_blocks<const CB: usize>(
+    channels: usize,
+    bias: Option<&[f32]>,
+    mut f: impl FnMut(usize, usize, &[f32; CB]),
+) {
+    let bias_of = |c: usize| bias.map_or(0.0, |b| b[c]);
+    let mut c = 0;
+    while c + CB <= channels {
+        f(c, CB, &core::array::from_fn(|i| bias_of(c + i)));
+        c += CB;
+    }
+    while c < channels {
+        let mut one = [0.0; CB];
+        one[0] = bias_of(c);
+        f(c, 1, &one);
+        c += 1;
+    }
+}
+
+/// Calls `f(x, w, bias, y)` with each channel's input plane, kernel, bias and output plane:
+/// the depthwise path for kernel sizes without a compiled-in instance.
+#[cfg(target_arch = "x86_64")]
+#[allow(clippy::too_many_arguments)]
+fn each_plane(
+    p: &Plane,
+    channels: usize,
+    x: &[f32],
+    wk: &[f32],
+    bias: Option<&[f32]>,
+    y: &mut [f32],
+    mut f: impl FnMut(&[f32], &[f32], f32, &mut [f32]),
+) {
+    let (hw, ohw, kk) = (p.h * p.w, p.oh * p.ow, p.kh * p.kw);
+    for c in 0..channels {
+        f(
+            &x[c * hw..][..hw],
+            &wk[c * kk..][..kk],
+            bias.map_or(0.0, |b| b[c]),
+            &mut y[c * ohw..][..ohw],
+        );
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod zmm {
+    use super::{Init, Plane, Tile};
     use core::arch::x86_64::*;
 
     /// Rows of C per tile: 6 rows × 4 vectors is 24 accumulators, and with the four B vectors
     /// and a broadcast it fits the 32 ZMM registers. Per step of K it loads 4 vectors and 6
     /// scalars for 24 FMAs; on the conv shapes of scripts/peer_bench.py it beat 8×2, 12×2 and
     /// 4×4 by 3–10%.
-    const MR: usize = 6;
+    pub const MR: usize = 6;
     /// Vectors of C per tile row.
-    const NV: usize = 4;
+    pub const NV: usize = 4;
     /// Lanes per vector.
-    const L: usize = 16;
+    pub const L: usize = 16;
     /// How far ahead (in floats) the tiles prefetch A's rows.
     const PREFETCH: usize = 64;
 
@@ -389,26 +616,19 @@ mod imp {
         }
     }
 
-    /// Dispatches one tile to the instance for its row count and vector count.
+    /// Runs one tile with the instance for its row count and vector count.
+    ///
+    /// # Safety
+    /// AVX-512F and FMA are available, and the tile's rows and columns of A, B and C are
+    /// inside the operands (the driver's caller checked).
     #[target_feature(enable = "avx512f,fma")]
-    #[allow(clippy::too_many_arguments)]
-    unsafe fn tile_any(
-        rows: usize,
-        cols: usize,
-        k: usize,
-        a: *const f32,
-        lda: usize,
-        b: *const f32,
-        ldb: usize,
-        c: *mut f32,
-        ldc: usize,
-        init: Init,
-        clamp: Option<(f32, f32)>,
-    ) {
-        let masks: [__mmask16; NV] = core::array::from_fn(|v| mask(cols.saturating_sub(v * L)));
+    pub unsafe fn tile_any(t: &Tile) {
+        let masks: [__mmask16; NV] = core::array::from_fn(|v| mask(t.cols.saturating_sub(v * L)));
+        let (k, a, lda, b, ldb, c, ldc) = (t.k, t.a, t.lda, t.b, t.ldb, t.c, t.ldc);
+        let (init, clamp) = (t.init, t.clamp);
         macro_rules! go {
             ($r:literal) => {
-                match cols.div_ceil(L) {
+                match t.cols.div_ceil(L) {
                     4 => tile::<$r, 4>(k, a, lda, b, ldb, c, ldc, masks, init, clamp),
                     3 => tile::<$r, 3>(k, a, lda, b, ldb, c, ldc, masks, init, clamp),
                     2 => tile::<$r, 2>(k, a, lda, b, ldb, c, ldc, masks, init, clamp),
@@ -416,52 +636,13 @@ mod imp {
                 }
             };
         }
-        match rows {
+        match t.rows {
             6 => go!(6),
             5 => go!(5),
             4 => go!(4),
             3 => go!(3),
             2 => go!(2),
             _ => go!(1),
-        }
-    }
-
-    /// # Safety
-    /// AVX-512F and FMA are available and `g.in_bounds(c)` holds for the C that `c` points to.
-    #[target_feature(enable = "avx512f,fma")]
-    pub unsafe fn gemm(g: &Gemm, c: *mut f32) {
-        let (a, b) = (g.a.as_ptr(), g.b.as_ptr());
-        let mut n0 = 0;
-        while n0 < g.n {
-            let nc = NC.min(g.n - n0);
-            let mut m0 = 0;
-            while m0 < g.m {
-                let rows = MR.min(g.m - m0);
-                let init = match g.init {
-                    Init::Bias(bias) => Init::Bias(&bias[m0..]),
-                    other => other,
-                };
-                let mut j = 0;
-                while j < nc {
-                    let cols = (NV * L).min(nc - j);
-                    tile_any(
-                        rows,
-                        cols,
-                        g.k,
-                        a.add(m0 * g.lda),
-                        g.lda,
-                        b.add(n0 + j),
-                        g.ldb,
-                        c.add(m0 * g.ldc + n0 + j),
-                        g.ldc,
-                        init,
-                        g.clamp,
-                    );
-                    j += cols;
-                }
-                m0 += rows;
-            }
-            n0 += nc;
         }
     }
 
@@ -534,15 +715,7 @@ mod imp {
             _mm512_setzero_ps()
         };
         for oy in 0..p.oh {
-            let mut rows = [0usize; KH];
-            let mut live = [false; KH];
-            for ky in 0..KH {
-                let iy = (oy * p.stride[0] + ky) as isize - p.pad[0] as isize;
-                if iy >= 0 && iy < p.h as isize {
-                    live[ky] = true;
-                    rows[ky] = iy as usize * p.w;
-                }
-            }
+            let (rows, live) = super::live_rows::<KH>(p, oy);
             let mut ox0 = 0;
             while ox0 < p.ow {
                 let lanes = L.min(p.ow - ox0);
@@ -619,37 +792,19 @@ mod imp {
         hi: __m512,
     ) {
         const CB: usize = 8;
-        let (hw, ohw, kk) = (p.h * p.w, p.oh * p.ow, KH * KW);
-        let bias_of = |c: usize| bias.map_or(0.0, |b| b[c]);
-        let mut c = 0;
-        while c + CB <= channels {
-            let mut bv = [0f32; CB];
-            for (i, v) in bv.iter_mut().enumerate() {
-                *v = bias_of(c + i);
+        let kk = if MAX { 0 } else { KH * KW };
+        super::channel_blocks::<CB>(channels, bias, |c, n, bv| {
+            let (xs, ws, ys) = (
+                x.as_ptr().add(c * p.h * p.w),
+                wk.as_ptr().add(c * kk),
+                y.as_mut_ptr().add(c * p.oh * p.ow),
+            );
+            if n == CB {
+                planes_fixed::<KH, KW, SX, CB, MAX>(p, xs, ws, bv, ys, lo, hi);
+            } else {
+                planes_fixed::<KH, KW, SX, 1, MAX>(p, xs, ws, &[bv[0]], ys, lo, hi);
             }
-            planes_fixed::<KH, KW, SX, CB, MAX>(
-                p,
-                x.as_ptr().add(c * hw),
-                wk.as_ptr().add(c * kk),
-                &bv,
-                y.as_mut_ptr().add(c * ohw),
-                lo,
-                hi,
-            );
-            c += CB;
-        }
-        while c < channels {
-            planes_fixed::<KH, KW, SX, 1, MAX>(
-                p,
-                x.as_ptr().add(c * hw),
-                wk.as_ptr().add(c * kk),
-                &[bias_of(c)],
-                y.as_mut_ptr().add(c * ohw),
-                lo,
-                hi,
-            );
-            c += 1;
-        }
+        });
     }
 
     /// Any kernel size: the same loop with the sizes read at run time.
@@ -714,20 +869,13 @@ mod imp {
             (3, 3, _) => channels_fixed::<3, 3, 2, false>(p, channels, x, wk, bias, y, lo, hi),
             (5, 5, 1) => channels_fixed::<5, 5, 1, false>(p, channels, x, wk, bias, y, lo, hi),
             (5, 5, _) => channels_fixed::<5, 5, 2, false>(p, channels, x, wk, bias, y, lo, hi),
-            (_, _, sx) => {
-                let (hw, ohw, kk) = (p.h * p.w, p.oh * p.ow, p.kh * p.kw);
-                for c in 0..channels {
-                    let xc = &x[c * hw..][..hw];
-                    let wc = &wk[c * kk..][..kk];
-                    let bc = bias.map_or(0.0, |b| b[c]);
-                    let yc = &mut y[c * ohw..][..ohw];
-                    if sx == 1 {
-                        plane_any::<1>(p, xc, wc, bc, yc, lo, hi);
-                    } else {
-                        plane_any::<2>(p, xc, wc, bc, yc, lo, hi);
-                    }
+            (_, _, sx) => super::each_plane(p, channels, x, wk, bias, y, |xc, wc, bc, yc| {
+                if sx == 1 {
+                    plane_any::<1>(p, xc, wc, bc, yc, lo, hi);
+                } else {
+                    plane_any::<2>(p, xc, wc, bc, yc, lo, hi);
                 }
-            }
+            }),
         }
     }
 
@@ -755,6 +903,686 @@ mod imp {
             let lanes = L.min(dst.len() - j);
             let v = tap::<SX>(row.as_ptr(), j, off, row.len(), lanes);
             _mm512_mask_storeu_ps(d.add(j), mask(lanes), v);
+            j += lanes;
+        }
+    }
+}
+
+/// The AVX2 instances: the same algorithms as `zmm` on 8-lane registers. AVX2 has no mask
+/// registers, so ragged edges use AVX's masked moves (`vmaskmovps`), whose masked-off lanes
+/// neither fault nor write, with masks held as vectors of all-ones or zero lanes.
+#[cfg(target_arch = "x86_64")]
+mod ymm {
+    use super::{Gemm, Init, Plane, Tile};
+    use core::arch::x86_64::*;
+
+    /// Rows of C per tile: 6 rows × 2 vectors is 12 accumulators, which with the two B vectors
+    /// and a broadcast fit the 16 YMM registers. (4 × 3 needs fewer broadcasts and was up to
+    /// 13% faster alone, but with this tile's masks and prefetches LLVM spilled accumulators in
+    /// its loop: mobilenet_v2 went from 18 to 25 ms.)
+    pub const MR: usize = 6;
+    /// Vectors of C per tile row.
+    pub const NV: usize = 2;
+    /// Lanes per vector.
+    pub const L: usize = 8;
+    /// How far ahead (in floats) the tiles prefetch A's rows.
+    const PREFETCH: usize = 64;
+
+    /// Eight all-ones lanes then eight zero lanes: the eight lanes from `8 − n` are the mask
+    /// of the first `n` lanes.
+    static ONES: [i32; 16] = [-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0];
+
+    /// The mask of the first `lanes` lanes (all of them from 8 up).
+    #[target_feature(enable = "avx2,fma")]
+    #[inline]
+    unsafe fn mask(lanes: usize) -> __m256i {
+        _mm256_loadu_si256(ONES.as_ptr().add(L - lanes.min(L)).cast())
+    }
+
+    /// Lanes `t` of an 8-lane load at element `start` whose element `start + t` is in
+    /// `[0, len)`, limited to the first `lanes`.
+    #[target_feature(enable = "avx2,fma")]
+    #[inline]
+    unsafe fn valid(start: isize, len: usize, lanes: usize) -> __m256i {
+        let lo = (-start).clamp(0, L as isize) as usize;
+        let hi = (len as isize - start).clamp(0, lanes.min(L) as isize) as usize;
+        if lo >= hi {
+            _mm256_setzero_si256()
+        } else {
+            _mm256_andnot_si256(mask(lo), mask(hi))
+        }
+    }
+
+    /// The lanes `m` selects loaded from `at`, and `fill` in the others when `BLEND` (zeros
+    /// otherwise: the masked load's own fill, which depthwise sums need).
+    #[target_feature(enable = "avx2,fma")]
+    #[inline]
+    unsafe fn load_fill<const BLEND: bool>(fill: __m256, m: __m256i, at: *const f32) -> __m256 {
+        let v = _mm256_maskload_ps(at, m);
+        if BLEND {
+            _mm256_blendv_ps(fill, v, _mm256_castsi256_ps(m))
+        } else {
+            v
+        }
+    }
+
+    /// Stores the first `lanes` lanes of `v` at `at`: a plain store for a whole vector, since
+    /// AMD's Zen cores run a masked store (`vmaskmovps`) as a slow microcoded sequence.
+    #[target_feature(enable = "avx2,fma")]
+    #[inline]
+    unsafe fn store(at: *mut f32, lanes: usize, v: __m256) {
+        if lanes >= L {
+            _mm256_storeu_ps(at, v);
+        } else {
+            _mm256_maskstore_ps(at, mask(lanes), v);
+        }
+    }
+
+    /// A whole vector at `at` when `FULL`, else the lanes `m` selects (zeros elsewhere).
+    #[target_feature(enable = "avx2,fma")]
+    #[inline]
+    unsafe fn load<const FULL: bool>(m: __m256i, at: *const f32) -> __m256 {
+        if FULL {
+            _mm256_loadu_ps(at)
+        } else {
+            _mm256_maskload_ps(at, m)
+        }
+    }
+
+    /// Lanes 0, 2, 4, 6 of `a` then of `b`: the even elements of 16 consecutive ones.
+    #[target_feature(enable = "avx2,fma")]
+    #[inline]
+    unsafe fn evens(a: __m256, b: __m256) -> __m256 {
+        // Within each 128-bit half: a0 a2 b0 b2 | a4 a6 b4 b6; then the 64-bit pairs reordered.
+        let t = _mm256_shuffle_ps::<0b10_00_10_00>(a, b);
+        _mm256_castpd_ps(_mm256_permute4x64_pd::<0b11_01_10_00>(_mm256_castps_pd(t)))
+    }
+
+    /// One `R × (8·V)` tile of C, as `zmm::tile`; `FULL` tiles load and store whole vectors.
+    #[target_feature(enable = "avx2,fma")]
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn tile<const R: usize, const V: usize, const FULL: bool>(
+        k: usize,
+        a: *const f32,
+        lda: usize,
+        b: *const f32,
+        ldb: usize,
+        c: *mut f32,
+        ldc: usize,
+        masks: [__m256i; NV],
+        init: Init,
+        clamp: Option<(f32, f32)>,
+    ) {
+        let mut acc = [[_mm256_setzero_ps(); V]; R];
+        match init {
+            Init::Zero => {}
+            Init::Bias(bias) => {
+                for (i, row) in acc.iter_mut().enumerate() {
+                    *row = [_mm256_set1_ps(*bias.get_unchecked(i)); V];
+                }
+            }
+            Init::Load => {
+                for (i, row) in acc.iter_mut().enumerate() {
+                    for (v, x) in row.iter_mut().enumerate() {
+                        *x = load::<FULL>(masks[v], c.add(i * ldc + v * L));
+                    }
+                }
+            }
+        }
+        let rows: [*const f32; R] = core::array::from_fn(|i| a.add(i * lda));
+        let mut bp = b;
+        for kk in 0..k {
+            // As in `zmm::tile`: A's rows are separate streams the hardware prefetcher does
+            // not keep up with when the weights come from memory.
+            if kk % 16 == 0 {
+                for row in rows.iter() {
+                    _mm_prefetch::<_MM_HINT_T0>(row.wrapping_add(kk + PREFETCH).cast::<i8>());
+                }
+            }
+            let mut bv = [_mm256_setzero_ps(); V];
+            for (v, x) in bv.iter_mut().enumerate() {
+                *x = load::<FULL>(masks[v], bp.add(v * L));
+            }
+            for i in 0..R {
+                let av = _mm256_broadcast_ss(&*rows[i].add(kk));
+                for v in 0..V {
+                    acc[i][v] = _mm256_fmadd_ps(av, bv[v], acc[i][v]);
+                }
+            }
+            bp = bp.add(ldb);
+        }
+        if let Some((lo, hi)) = clamp {
+            let (lo, hi) = (_mm256_set1_ps(lo), _mm256_set1_ps(hi));
+            for row in acc.iter_mut() {
+                for x in row.iter_mut() {
+                    // MAXPS/MINPS return the second operand when either is NaN, so a NaN sum
+                    // passes through both, as `Act::Clamp` requires.
+                    *x = _mm256_min_ps(hi, _mm256_max_ps(lo, *x));
+                }
+            }
+        }
+        for (i, row) in acc.iter().enumerate() {
+            for (v, x) in row.iter().enumerate() {
+                let at = c.add(i * ldc + v * L);
+                if FULL {
+                    _mm256_storeu_ps(at, *x);
+                } else {
+                    _mm256_maskstore_ps(at, masks[v], *x);
+                }
+            }
+        }
+    }
+
+    /// Runs one tile with the instance for its row count, vector count and raggedness.
+    ///
+    /// # Safety
+    /// AVX2 and FMA are available, and the tile's rows and columns of A, B and C are inside
+    /// the operands (the driver's caller checked).
+    #[target_feature(enable = "avx2,fma")]
+    pub unsafe fn tile_any(t: &Tile) {
+        let masks: [__m256i; NV] = [mask(t.cols), mask(t.cols.saturating_sub(L))];
+        let (k, a, lda, b, ldb, c, ldc) = (t.k, t.a, t.lda, t.b, t.ldb, t.c, t.ldc);
+        let (init, clamp) = (t.init, t.clamp);
+        macro_rules! go {
+            ($r:literal) => {
+                match t.cols {
+                    16 => tile::<$r, 2, true>(k, a, lda, b, ldb, c, ldc, masks, init, clamp),
+                    9..=15 => tile::<$r, 2, false>(k, a, lda, b, ldb, c, ldc, masks, init, clamp),
+                    8 => tile::<$r, 1, true>(k, a, lda, b, ldb, c, ldc, masks, init, clamp),
+                    _ => tile::<$r, 1, false>(k, a, lda, b, ldb, c, ldc, masks, init, clamp),
+                }
+            };
+        }
+        match t.rows {
+            6 => go!(6),
+            5 => go!(5),
+            4 => go!(4),
+            3 => go!(3),
+            2 => go!(2),
+            _ => go!(1),
+        }
+    }
+
+    /// Depth of one packed block of B: most 1×1 convolutions fit one block, so a row tile of A
+    /// is six whole rows of weights, one sequential stream from memory.
+    const KC: usize = 512;
+    /// Columns of one packed block of B: `KC × NB` floats (256 KiB) stay in L2 while every row
+    /// tile of A, itself kept in L1, passes over its 16-column panels.
+    const NB: usize = 8 * NV * L;
+
+    /// A 32-byte aligned block of B, stored as `NB / 16` panels of `KC × 16` floats.
+    #[repr(C, align(32))]
+    struct Panels([f32; KC * NB]);
+
+    /// The AVX2 GEMM driver. B is packed `KC` rows by `NB` columns at a time into contiguous,
+    /// aligned 16-column panels on the stack; each row tile of A then sweeps all the block's
+    /// panels, so its `6 × KC` floats are read from memory once and from L1 after that, and
+    /// every B load is a sequential, aligned one. Read in place instead (as `drive_zmm` does),
+    /// B's rows (a feature map's planes, `hw` floats apart) cost a cache miss and often a
+    /// line-split load per step of K, and A was fetched again for every column tile: on Zen 3,
+    /// with a quarter of the L2 of the AVX-512 machines `drive_zmm` was tuned on, mobilenet_v2's
+    /// 7×7 and 14×14 convolutions ran at 35–45% of the FMA peak that way.
+    ///
+    /// # Safety
+    /// AVX2 and FMA are available and `g.in_bounds(c)` holds for the C that `c` points to.
+    #[target_feature(enable = "avx2,fma")]
+    pub unsafe fn gemm(g: &Gemm, c: *mut f32) {
+        let width = NV * L;
+        // Left uninitialized: a tile reads only the rows packed into it (ragged ones are
+        // zero-filled), and zeroing 256 KiB per call cost more than small products.
+        let mut block = core::mem::MaybeUninit::<Panels>::uninit();
+        let panels = block.as_mut_ptr().cast::<f32>();
+        let mut n0 = 0;
+        while n0 < g.n {
+            let nb = NB.min(g.n - n0);
+            let mut k0 = 0;
+            // `k == 0` still makes one pass, to store the initial values (and clamp them).
+            while k0 < g.k || (k0 == 0 && g.k == 0) {
+                let kc = KC.min(g.k - k0);
+                let last = k0 + kc == g.k;
+                // Panel `j / 16` holds columns `n0 + j ..` of rows `k0 .. k0 + kc`.
+                let mut j = 0;
+                while j < nb {
+                    let cols = width.min(nb - j);
+                    let panel = panels.add(j * KC);
+                    // Vector moves, whole rows of the panel (masked loads zero-fill a ragged
+                    // one): a `memcpy` call per 64 bytes was a tenth of mobilenet_v2's time.
+                    let m: [__m256i; NV] =
+                        core::array::from_fn(|v| mask(cols.saturating_sub(v * L)));
+                    for t in 0..kc {
+                        let src = g.b.as_ptr().add((k0 + t) * g.ldb + n0 + j);
+                        let dst = panel.add(t * width);
+                        for (v, mv) in m.iter().enumerate() {
+                            let x = if cols == width {
+                                _mm256_loadu_ps(src.add(v * L))
+                            } else {
+                                _mm256_maskload_ps(src.add(v * L), *mv)
+                            };
+                            _mm256_store_ps(dst.add(v * L), x);
+                        }
+                    }
+                    j += cols;
+                }
+                let mut m0 = 0;
+                while m0 < g.m {
+                    let rows = MR.min(g.m - m0);
+                    let init = match (k0, g.init) {
+                        (0, Init::Bias(bias)) => Init::Bias(&bias[m0..]),
+                        (0, other) => other,
+                        _ => Init::Load,
+                    };
+                    let mut j = 0;
+                    while j < nb {
+                        let cols = width.min(nb - j);
+                        tile_any(&Tile {
+                            rows,
+                            cols,
+                            k: kc,
+                            a: g.a.as_ptr().add(m0 * g.lda + k0),
+                            lda: g.lda,
+                            b: panels.add(j * KC),
+                            ldb: width,
+                            c: c.add(m0 * g.ldc + n0 + j),
+                            ldc: g.ldc,
+                            init,
+                            clamp: if last { g.clamp } else { None },
+                        });
+                        j += cols;
+                    }
+                    m0 += rows;
+                }
+                if last {
+                    break;
+                }
+                k0 += kc;
+            }
+            n0 += nb;
+        }
+    }
+
+    /// One tap's input vector for output columns `ox0..ox0 + 8`: elements `sx·(ox0 + j) + off`
+    /// of `row`, zero where they fall outside `[0, len)`. Stride 2 loads the 16 elements from
+    /// `2·ox0 + off` and keeps the even ones.
+    #[target_feature(enable = "avx2,fma")]
+    #[inline]
+    unsafe fn tap<const SX: usize>(
+        row: *const f32,
+        ox0: usize,
+        off: isize,
+        len: usize,
+        lanes: usize,
+    ) -> __m256 {
+        if SX == 1 {
+            let start = ox0 as isize + off;
+            _mm256_maskload_ps(row.wrapping_offset(start), valid(start, len, lanes))
+        } else {
+            let start = (2 * ox0) as isize + off;
+            let far = start + L as isize;
+            let a = _mm256_maskload_ps(row.wrapping_offset(start), valid(start, len, L));
+            let b = _mm256_maskload_ps(row.wrapping_offset(far), valid(far, len, L));
+            evens(a, b)
+        }
+    }
+
+    /// `CB` depthwise planes (or max-pooling planes with `MAX`) at once with the kernel size
+    /// and horizontal stride fixed at compile time, as `zmm::planes_fixed`.
+    #[target_feature(enable = "avx2,fma")]
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn planes_fixed<
+        const KH: usize,
+        const KW: usize,
+        const SX: usize,
+        const CB: usize,
+        const MAX: bool,
+    >(
+        p: &Plane,
+        x: *const f32,
+        wk: *const f32,
+        bias: &[f32; CB],
+        y: *mut f32,
+        lo: __m256,
+        hi: __m256,
+    ) {
+        let (hw, ohw) = (p.h * p.w, p.oh * p.ow);
+        let px = p.pad[1] as isize;
+        let fill = if MAX {
+            _mm256_set1_ps(f32::NEG_INFINITY)
+        } else {
+            _mm256_setzero_ps()
+        };
+        for oy in 0..p.oh {
+            let (rows, live) = super::live_rows::<KH>(p, oy);
+            let mut ox0 = 0;
+            while ox0 < p.ow {
+                let lanes = L.min(p.ow - ox0);
+                let mut starts = [0isize; KW];
+                let mut near = [_mm256_setzero_si256(); KW];
+                let mut far = [_mm256_setzero_si256(); KW];
+                for kx in 0..KW {
+                    let start = (SX * ox0) as isize + kx as isize - px;
+                    starts[kx] = start;
+                    if SX == 1 {
+                        near[kx] = valid(start, p.w, lanes);
+                    } else {
+                        near[kx] = valid(start, p.w, L);
+                        far[kx] = valid(start + L as isize, p.w, L);
+                    }
+                }
+                let mut acc = [fill; CB];
+                if !MAX {
+                    for (c, a) in acc.iter_mut().enumerate() {
+                        *a = _mm256_set1_ps(bias[c]);
+                    }
+                }
+                let mut nan = [_mm256_setzero_ps(); CB];
+                for ky in 0..KH {
+                    if !live[ky] {
+                        continue;
+                    }
+                    for kx in 0..KW {
+                        for (c, a) in acc.iter_mut().enumerate() {
+                            let at = x.add(c * hw + rows[ky]).wrapping_offset(starts[kx]);
+                            let v = if SX == 1 {
+                                load_fill::<MAX>(fill, near[kx], at)
+                            } else {
+                                let lo = load_fill::<MAX>(fill, near[kx], at);
+                                let hi = load_fill::<MAX>(fill, far[kx], at.wrapping_add(L));
+                                evens(lo, hi)
+                            };
+                            if MAX {
+                                nan[c] = _mm256_or_ps(nan[c], _mm256_cmp_ps::<_CMP_UNORD_Q>(v, v));
+                                *a = _mm256_max_ps(*a, v);
+                            } else {
+                                let w = _mm256_broadcast_ss(&*wk.add(c * KH * KW + ky * KW + kx));
+                                *a = _mm256_fmadd_ps(w, v, *a);
+                            }
+                        }
+                    }
+                }
+                for (c, a) in acc.iter().enumerate() {
+                    let v = if MAX {
+                        _mm256_blendv_ps(*a, _mm256_set1_ps(f32::NAN), nan[c])
+                    } else {
+                        _mm256_min_ps(hi, _mm256_max_ps(lo, *a))
+                    };
+                    store(y.add(c * ohw + oy * p.ow + ox0), lanes, v);
+                }
+                ox0 += lanes;
+            }
+        }
+    }
+
+    /// Runs the fixed-size kernel over all channels: blocks of 8, then one at a time.
+    #[target_feature(enable = "avx2,fma")]
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn channels_fixed<const KH: usize, const KW: usize, const SX: usize, const MAX: bool>(
+        p: &Plane,
+        channels: usize,
+        x: &[f32],
+        wk: &[f32],
+        bias: Option<&[f32]>,
+        y: &mut [f32],
+        lo: __m256,
+        hi: __m256,
+    ) {
+        const CB: usize = 8;
+        let kk = if MAX { 0 } else { KH * KW };
+        super::channel_blocks::<CB>(channels, bias, |c, n, bv| {
+            let (xs, ws, ys) = (
+                x.as_ptr().add(c * p.h * p.w),
+                wk.as_ptr().add(c * kk),
+                y.as_mut_ptr().add(c * p.oh * p.ow),
+            );
+            if n == CB {
+                planes_fixed::<KH, KW, SX, CB, MAX>(p, xs, ws, bv, ys, lo, hi);
+            } else {
+                planes_fixed::<KH, KW, SX, 1, MAX>(p, xs, ws, &[bv[0]], ys, lo, hi);
+            }
+        });
+    }
+
+    /// Any kernel size: one plane at a time with the sizes read at run time.
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn plane_any<const SX: usize>(
+        p: &Plane,
+        x: &[f32],
+        wk: &[f32],
+        bias: f32,
+        y: &mut [f32],
+        lo: __m256,
+        hi: __m256,
+    ) {
+        let xp = x.as_ptr();
+        for oy in 0..p.oh {
+            let yrow = y.as_mut_ptr().add(oy * p.ow);
+            let mut ox0 = 0;
+            while ox0 < p.ow {
+                let lanes = L.min(p.ow - ox0);
+                let mut acc = _mm256_set1_ps(bias);
+                for ky in 0..p.kh {
+                    let iy = (oy * p.stride[0] + ky) as isize - p.pad[0] as isize;
+                    if iy < 0 || iy >= p.h as isize {
+                        continue;
+                    }
+                    let row = xp.add(iy as usize * p.w);
+                    for kx in 0..p.kw {
+                        let wv = _mm256_set1_ps(*wk.get_unchecked(ky * p.kw + kx));
+                        let off = kx as isize - p.pad[1] as isize;
+                        let v = tap::<SX>(row, ox0, off, p.w, lanes);
+                        acc = _mm256_fmadd_ps(wv, v, acc);
+                    }
+                }
+                acc = _mm256_min_ps(hi, _mm256_max_ps(lo, acc));
+                store(yrow.add(ox0), lanes, acc);
+                ox0 += lanes;
+            }
+        }
+    }
+
+    /// Floats of the zero-padded copy of one input plane that `padded_planes` keeps on the stack:
+    /// 64 KiB, a 112×112 plane with its borders (larger planes take `channels_fixed`).
+    const PADDED: usize = 16 * 1024;
+
+    /// A 32-byte aligned padded plane.
+    #[repr(C, align(32))]
+    struct Padded([f32; PADDED]);
+
+    /// The row stride of `p`'s padded plane (the input with `pad` zeros around it, and room for
+    /// the whole vectors the last output columns load), or None when it does not fit `PADDED`.
+    fn padded_stride(p: &Plane) -> Option<usize> {
+        let ps = p.ow.div_ceil(L) * L * p.stride[1] + p.kw + L;
+        let rows = p.h + 2 * p.pad[0];
+        (ps >= p.w + 2 * p.pad[1] && rows.checked_mul(ps)? <= PADDED).then_some(ps)
+    }
+
+    /// Depthwise planes one channel at a time through a zero-padded copy, so that every tap is
+    /// a plain load and the `KH·KW` weights stay in registers: `U` output vectors (in row-major
+    /// order, across rows on narrow planes) accumulate at once, as independent FMA chains.
+    #[target_feature(enable = "avx2,fma")]
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn padded_planes<const KH: usize, const KW: usize, const SX: usize>(
+        p: &Plane,
+        channels: usize,
+        ps: usize,
+        padded: &mut [f32],
+        x: &[f32],
+        wk: &[f32],
+        bias: Option<&[f32]>,
+        y: &mut [f32],
+        lo: __m256,
+        hi: __m256,
+    ) {
+        let (hw, ohw) = (p.h * p.w, p.oh * p.ow);
+        let (py, px) = (p.pad[0], p.pad[1]);
+        for c in 0..channels {
+            // The borders are zero from the start and only the interior is ever written.
+            for iy in 0..p.h {
+                let src = &x[c * hw + iy * p.w..][..p.w];
+                copy_row(&mut padded[(iy + py) * ps + px..][..p.w], src);
+            }
+            let mut w = [_mm256_setzero_ps(); 9];
+            for (i, v) in w.iter_mut().enumerate().take(KH * KW) {
+                *v = _mm256_set1_ps(wk[c * KH * KW + i]);
+            }
+            let b = _mm256_set1_ps(bias.map_or(0.0, |b| b[c]));
+            let out = &mut y[c * ohw..][..ohw];
+            let vecs = p.ow.div_ceil(L);
+            let (jobs, mut j) = (p.oh * vecs, 0);
+            while j < jobs {
+                match jobs - j {
+                    1 => padded_jobs::<KH, KW, SX, 1>(p, ps, padded, &w, b, out, j, vecs, lo, hi),
+                    2 => padded_jobs::<KH, KW, SX, 2>(p, ps, padded, &w, b, out, j, vecs, lo, hi),
+                    3 => padded_jobs::<KH, KW, SX, 3>(p, ps, padded, &w, b, out, j, vecs, lo, hi),
+                    4 => padded_jobs::<KH, KW, SX, 4>(p, ps, padded, &w, b, out, j, vecs, lo, hi),
+                    5 => padded_jobs::<KH, KW, SX, 5>(p, ps, padded, &w, b, out, j, vecs, lo, hi),
+                    _ => padded_jobs::<KH, KW, SX, 6>(p, ps, padded, &w, b, out, j, vecs, lo, hi),
+                }
+                j += (jobs - j).min(6);
+            }
+        }
+    }
+
+    /// `dst.copy_from_slice(src)` in vector moves: rows of 7 to 112 floats, where a `memcpy`
+    /// call per row cost as much as the copy.
+    #[target_feature(enable = "avx2,fma")]
+    #[inline]
+    unsafe fn copy_row(dst: &mut [f32], src: &[f32]) {
+        let n = dst.len().min(src.len());
+        let (d, s) = (dst.as_mut_ptr(), src.as_ptr());
+        let mut i = 0;
+        while i + L <= n {
+            _mm256_storeu_ps(d.add(i), _mm256_loadu_ps(s.add(i)));
+            i += L;
+        }
+        if i < n {
+            let m = mask(n - i);
+            _mm256_maskstore_ps(d.add(i), m, _mm256_maskload_ps(s.add(i), m));
+        }
+    }
+
+    /// Output vectors `j0..j0 + U` of one padded plane (vector `j` is row `j / vecs`, columns
+    /// from `8·(j % vecs)`). A vector that ends inside the plane is stored whole even past its
+    /// row's end: the lanes it writes into the next row belong to a later vector of this plane,
+    /// stored after it; only a vector reaching past the plane is masked.
+    #[target_feature(enable = "avx2,fma")]
+    #[inline]
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn padded_jobs<const KH: usize, const KW: usize, const SX: usize, const U: usize>(
+        p: &Plane,
+        ps: usize,
+        padded: &[f32],
+        w: &[__m256; 9],
+        b: __m256,
+        out: &mut [f32],
+        j0: usize,
+        vecs: usize,
+        lo: __m256,
+        hi: __m256,
+    ) {
+        let mut base = [padded.as_ptr(); U];
+        let mut at = [0usize; U];
+        for u in 0..U {
+            let (oy, ox0) = ((j0 + u) / vecs, (j0 + u) % vecs * L);
+            base[u] = padded.as_ptr().add(oy * p.stride[0] * ps + ox0 * SX);
+            at[u] = oy * p.ow + ox0;
+        }
+        let mut acc = [b; U];
+        for ky in 0..KH {
+            for kx in 0..KW {
+                let wv = w[ky * KW + kx];
+                for u in 0..U {
+                    let src = base[u].add(ky * ps + kx);
+                    let v = if SX == 1 {
+                        _mm256_loadu_ps(src)
+                    } else {
+                        evens(_mm256_loadu_ps(src), _mm256_loadu_ps(src.add(L)))
+                    };
+                    acc[u] = _mm256_fmadd_ps(wv, v, acc[u]);
+                }
+            }
+        }
+        for u in 0..U {
+            let v = _mm256_min_ps(hi, _mm256_max_ps(lo, acc[u]));
+            store(out.as_mut_ptr().add(at[u]), out.len() - at[u], v);
+        }
+    }
+
+    /// # Safety
+    /// AVX2 and FMA are available, `p.supported()`, and the slices hold what
+    /// `super::depthwise` checks.
+    #[target_feature(enable = "avx2,fma")]
+    pub unsafe fn depthwise(
+        p: &Plane,
+        channels: usize,
+        x: &[f32],
+        wk: &[f32],
+        bias: Option<&[f32]>,
+        y: &mut [f32],
+        clamp: Option<(f32, f32)>,
+    ) {
+        let (lo, hi) = clamp.unwrap_or((f32::NEG_INFINITY, f32::INFINITY));
+        let (lo, hi) = (_mm256_set1_ps(lo), _mm256_set1_ps(hi));
+        if let Some(ps) = padded_stride(p) {
+            // Only the part the plane uses is zeroed: all of it would cost more than a 7×7
+            // plane's convolution.
+            let mut scratch = core::mem::MaybeUninit::<Padded>::uninit();
+            let len = (p.h + 2 * p.pad[0]) * ps;
+            let base = scratch.as_mut_ptr().cast::<f32>();
+            base.write_bytes(0, len);
+            let padded = core::slice::from_raw_parts_mut(base, len);
+            match (p.kh, p.kw, p.stride[1]) {
+                (3, 3, 1) => {
+                    return padded_planes::<3, 3, 1>(
+                        p, channels, ps, padded, x, wk, bias, y, lo, hi,
+                    )
+                }
+                (3, 3, 2) => {
+                    return padded_planes::<3, 3, 2>(
+                        p, channels, ps, padded, x, wk, bias, y, lo, hi,
+                    )
+                }
+                _ => {}
+            }
+        }
+        match (p.kh, p.kw, p.stride[1]) {
+            (3, 3, 1) => channels_fixed::<3, 3, 1, false>(p, channels, x, wk, bias, y, lo, hi),
+            (3, 3, _) => channels_fixed::<3, 3, 2, false>(p, channels, x, wk, bias, y, lo, hi),
+            (5, 5, 1) => channels_fixed::<5, 5, 1, false>(p, channels, x, wk, bias, y, lo, hi),
+            (5, 5, _) => channels_fixed::<5, 5, 2, false>(p, channels, x, wk, bias, y, lo, hi),
+            (_, _, sx) => super::each_plane(p, channels, x, wk, bias, y, |xc, wc, bc, yc| {
+                if sx == 1 {
+                    plane_any::<1>(p, xc, wc, bc, yc, lo, hi);
+                } else {
+                    plane_any::<2>(p, xc, wc, bc, yc, lo, hi);
+                }
+            }),
+        }
+    }
+
+    /// # Safety
+    /// AVX2 and FMA are available, `p.supported()`, `p.kh == p.kw == 3`, and the slices hold
+    /// what `super::max_pool3` checks.
+    #[target_feature(enable = "avx2,fma")]
+    pub unsafe fn max_pool3(p: &Plane, planes: usize, x: &[f32], y: &mut [f32]) {
+        let none = _mm256_setzero_ps();
+        if p.stride[1] == 1 {
+            channels_fixed::<3, 3, 1, true>(p, planes, x, &[], None, y, none, none);
+        } else {
+            channels_fixed::<3, 3, 2, true>(p, planes, x, &[], None, y, none, none);
+        }
+    }
+
+    /// # Safety
+    /// AVX2 and FMA are available, and `row`, `dst` and `off` are small enough that no index
+    /// computation overflows (`super::gather_row` checks).
+    #[target_feature(enable = "avx2,fma")]
+    pub unsafe fn gather_row<const SX: usize>(dst: &mut [f32], row: &[f32], off: isize) {
+        let d = dst.as_mut_ptr();
+        let mut j = 0;
+        while j < dst.len() {
+            let lanes = L.min(dst.len() - j);
+            let v = tap::<SX>(row.as_ptr(), j, off, row.len(), lanes);
+            store(d.add(j), lanes, v);
             j += lanes;
         }
     }
@@ -793,12 +1621,33 @@ mod tests {
         out
     }
 
+    /// Runs `check::<Avx512>` and `check::<Avx2>` where the CPU has them.
+    macro_rules! each_isa {
+        ($check:ident) => {
+            if Avx512::available() {
+                $check::<Avx512>();
+            }
+            if Avx2::available() {
+                $check::<Avx2>();
+            }
+        };
+    }
+
     #[test]
     fn gemm_matches_the_naive_product_on_ragged_shapes() {
-        if !avx512() {
-            return;
-        }
-        for &(m, n, k) in &[(1, 1, 1), (8, 32, 5), (9, 33, 7), (13, 47, 16), (3, 17, 0)] {
+        each_isa!(gemm_check);
+    }
+
+    fn gemm_check<I: Isa>() {
+        let shapes = [
+            (1, 1, 1),
+            (8, 32, 5),
+            (9, 33, 7),
+            (13, 47, 16),
+            (3, 17, 0),
+            (7, 8, 3),
+        ];
+        for &(m, n, k) in &shapes {
             let (lda, ldb, ldc) = (k + 3, n + 5, n + 2);
             let a = data(m * lda, 1);
             let b = data(k.max(1) * ldb, 2);
@@ -820,9 +1669,9 @@ mod tests {
                     let mut want = data(m * ldc, 4);
                     let mut got = want;
                     naive(&g, &mut want[..m * ldc]);
-                    gemm(&g, &mut got[..m * ldc]);
+                    gemm::<I>(&g, &mut got[..m * ldc]);
                     for (w, v) in want.iter().zip(&got) {
-                        assert!((w - v).abs() <= 1e-5, "{m}x{n}x{k}: {w} vs {v}");
+                        assert!((w - v).abs() <= 1e-5, "{} {m}x{n}x{k}: {w} vs {v}", I::NAME);
                     }
                 }
             }
@@ -831,9 +1680,10 @@ mod tests {
 
     #[test]
     fn depthwise_matches_the_direct_sum() {
-        if !avx512() {
-            return;
-        }
+        each_isa!(depthwise_check);
+    }
+
+    fn depthwise_check<I: Isa>() {
         for &(c, h, w, kh, kw, sy, sx, py, px) in &[
             (1, 7, 7, 3, 3, 1, 1, 1, 1),
             (11, 9, 37, 3, 3, 2, 2, 1, 1),
@@ -860,7 +1710,7 @@ mod tests {
             };
             let mut got = [0f32; 4096];
             let clamp = Some((-0.3, 0.6));
-            depthwise(
+            depthwise::<I>(
                 &p,
                 c,
                 &x,
@@ -885,7 +1735,11 @@ mod tests {
                         }
                         let want = s.clamp(-0.3, 0.6);
                         let v = got[(ch * oh + oy) * ow + ox];
-                        assert!((want - v).abs() <= 1e-5, "{c} {h}x{w}: {want} vs {v}");
+                        assert!(
+                            (want - v).abs() <= 1e-5,
+                            "{} {c} {h}x{w}: {want} vs {v}",
+                            I::NAME
+                        );
                     }
                 }
             }
@@ -894,9 +1748,10 @@ mod tests {
 
     #[test]
     fn max_pool3_matches_the_window_max_and_keeps_nan() {
-        if !avx512() {
-            return;
-        }
+        each_isa!(max_pool3_check);
+    }
+
+    fn max_pool3_check<I: Isa>() {
         for &(c, h, w, s, pad) in &[(9, 12, 37, 2, 1), (3, 7, 20, 1, 1), (2, 9, 18, 2, 0)] {
             let oh = (h + 2 * pad - 3) / s + 1;
             let ow = (w + 2 * pad - 3) / s + 1;
@@ -913,7 +1768,7 @@ mod tests {
                 ow,
             };
             let mut got = [0f32; 4096];
-            max_pool3(&p, c, &x, &mut got[..c * oh * ow]);
+            max_pool3::<I>(&p, c, &x, &mut got[..c * oh * ow]);
             for ch in 0..c {
                 for oy in 0..oh {
                     for ox in 0..ow {
@@ -944,15 +1799,16 @@ mod tests {
 
     #[test]
     fn gather_row_reads_strided_elements_and_zeros_outside_the_row() {
-        if !avx512() {
-            return;
-        }
+        each_isa!(gather_row_check);
+    }
+
+    fn gather_row_check<I: Isa>() {
         let row = data(70, 9);
         for sx in [1usize, 2] {
             for n in [0usize, 1, 7, 15, 16, 17, 40] {
                 for off in [-3isize, -1, 0, 2, 30, 69, 75] {
                     let mut got = [7f32; 64];
-                    gather_row(&mut got[..n], &row[..70], off, sx);
+                    gather_row::<I>(&mut got[..n], &row[..70], off, sx);
                     for (j, g) in got.iter().enumerate() {
                         let at = sx as isize * j as isize + off;
                         let want = if j >= n {
@@ -962,7 +1818,7 @@ mod tests {
                         } else {
                             0.0
                         };
-                        assert_eq!(*g, want, "sx {sx} n {n} off {off} at {j}");
+                        assert_eq!(*g, want, "{} sx {sx} n {n} off {off} at {j}", I::NAME);
                     }
                 }
             }

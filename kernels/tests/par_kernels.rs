@@ -79,37 +79,48 @@ fn both(f: Variant, p: &Conv2d, act: Act) -> (Vec<f32>, Vec<f32>) {
 #[test]
 fn threaded_convs_equal_single_thread_bit_for_bit() {
     let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    if !etpkg_kernels::x86::avx512() {
-        return;
+    if etpkg_kernels::x86::avx512() {
+        threaded_convs_match(
+            [
+                conv::pointwise_avx512,
+                conv::im2col_avx512,
+                conv::depthwise_avx512,
+            ],
+            "avx512",
+        );
     }
+    if etpkg_kernels::x86::avx2() {
+        threaded_convs_match(
+            [
+                conv::pointwise_avx2,
+                conv::im2col_avx2,
+                conv::depthwise_avx2,
+            ],
+            "avx2",
+        );
+    }
+}
+
+/// Runs every split case through one extension's pointwise, im2col and depthwise variants.
+fn threaded_convs_match([pointwise, im2col, depthwise]: [Variant; 3], isa: &str) {
     let relu6 = Act::Clamp { min: 0.0, max: 6.0 };
     let cases: Vec<(Variant, Conv2d, Act, &str)> = vec![
+        (pointwise, shape(2, 32, 38, 20, 1, 1, 1), relu6, "pointwise"),
         (
-            conv::pointwise_avx512,
-            shape(2, 32, 38, 20, 1, 1, 1),
-            relu6,
-            "pointwise",
-        ),
-        (
-            conv::pointwise_avx512,
+            pointwise,
             shape(1, 24, 16, 56, 1, 1, 1),
             Act::None,
             "pointwise 16",
         ),
+        (im2col, shape(1, 19, 70, 23, 3, 1, 1), Act::Relu, "im2col"),
         (
-            conv::im2col_avx512,
-            shape(1, 19, 70, 23, 3, 1, 1),
-            Act::Relu,
-            "im2col",
-        ),
-        (
-            conv::im2col_avx512,
+            im2col,
             shape(2, 64, 128, 40, 3, 2, 2),
             Act::None,
             "im2col grouped",
         ),
         (
-            conv::im2col_avx512,
+            im2col,
             shape(1, 8, 300, 20, 3, 1, 1),
             Act::Clamp {
                 min: -0.1,
@@ -118,43 +129,43 @@ fn threaded_convs_equal_single_thread_bit_for_bit() {
             "im2col narrow tiles",
         ),
         (
-            conv::im2col_avx512,
+            im2col,
             shape(1, 64, 96, 7, 3, 1, 1),
             Act::Relu,
             "im2col few pixels",
         ),
         (
-            conv::depthwise_avx512,
+            depthwise,
             shape(2, 70, 70, 31, 3, 1, 70),
             relu6,
             "depthwise",
         ),
         (
-            conv::depthwise_avx512,
+            depthwise,
             shape(1, 96, 96, 40, 5, 2, 96),
             Act::Relu,
             "depthwise s2",
         ),
         (
-            conv::depthwise_avx512,
+            depthwise,
             shape(1, 96, 96, 20, 3, 1, 96),
             relu6,
             "depthwise by channels",
         ),
         (
-            conv::depthwise_avx512,
+            depthwise,
             shape(1, 40, 40, 33, 3, 1, 40),
             Act::Hardswish,
             "depthwise, unfused activation",
         ),
         (
-            conv::pointwise_avx512,
+            pointwise,
             shape(1, 40, 72, 30, 1, 1, 1),
             Act::Hardswish,
             "pointwise pixels, unfused activation",
         ),
         (
-            conv::im2col_avx512,
+            im2col,
             shape(1, 16, 24, 28, 3, 1, 1),
             Act::Silu,
             "im2col, unfused activation",
@@ -165,22 +176,21 @@ fn threaded_convs_equal_single_thread_bit_for_bit() {
         let (one, two) = both(f, &p, act);
         assert!(
             SPLITS.load(Ordering::Relaxed) > before,
-            "{name} was not split"
+            "{isa} {name} was not split"
         );
         let same = one
             .iter()
             .zip(&two)
             .all(|(a, b)| a.to_bits() == b.to_bits());
-        assert!(same, "{name}: two threads changed the result");
-        assert!(one.iter().any(|v| *v != 0.0), "{name}: nothing computed");
+        assert!(same, "{isa} {name}: two threads changed the result");
+        assert!(
+            one.iter().any(|v| *v != 0.0),
+            "{isa} {name}: nothing computed"
+        );
     }
     // A convolution of 8·8·64 = 4096 multiply-adds is not worth a second thread.
     let before = SPLITS.load(Ordering::Relaxed);
-    let (one, two) = both(
-        conv::pointwise_avx512,
-        &shape(1, 8, 8, 8, 1, 1, 1),
-        Act::None,
-    );
+    let (one, two) = both(pointwise, &shape(1, 8, 8, 8, 1, 1, 1), Act::None);
     assert_eq!(
         SPLITS.load(Ordering::Relaxed),
         before,
@@ -249,7 +259,7 @@ fn threaded_linear_rows_elementwise_and_pools_equal_single_thread() {
         }
     }
 
-    // Global average pooling, and (with AVX-512) 3×3 max pooling.
+    // Global average pooling, and (with AVX-512 or AVX2) 3×3 max pooling.
     let (planes, h, w) = (1024, 7, 7);
     let xs = data(planes * 56 * 56, 9);
     let avg = Pool2d {
@@ -271,27 +281,39 @@ fn threaded_linear_rows_elementwise_and_pools_equal_single_thread() {
     let (one, two, split) = one_and_two(planes, &|y| pool::global_avg(&avg, &xs[..planes * 49], y));
     assert!(split, "the global average was not split");
     assert!(same_bits(&one, &two), "threads changed the global average");
-    if etpkg_kernels::x86::avx512() {
-        let max = Pool2d {
-            kind: PoolKind::Max,
-            planes: 128,
-            h: 56,
-            w: 56,
-            oh: 28,
-            ow: 28,
-            adaptive: false,
-            kh: 3,
-            kw: 3,
-            stride: [2, 2],
-            pad: [1, 1],
-            dil: [1, 1],
-            count_include_pad: false,
-            divisor_override: 0,
-        };
+    let max = Pool2d {
+        kind: PoolKind::Max,
+        planes: 128,
+        h: 56,
+        w: 56,
+        oh: 28,
+        ow: 28,
+        adaptive: false,
+        kh: 3,
+        kw: 3,
+        stride: [2, 2],
+        pad: [1, 1],
+        dil: [1, 1],
+        count_include_pad: false,
+        divisor_override: 0,
+    };
+    let x86 = [
+        (etpkg_kernels::x86::avx512(), "avx512"),
+        (etpkg_kernels::x86::avx2(), "avx2"),
+    ];
+    for (_, isa) in x86.into_iter().filter(|(here, _)| *here) {
         let (one, two, split) = one_and_two(128 * 28 * 28, &|y| {
-            pool::max3_avx512(&max, &xs[..128 * 56 * 56], y)
+            let x = &xs[..128 * 56 * 56];
+            if isa == "avx512" {
+                pool::max3_avx512(&max, x, y)
+            } else {
+                pool::max3_avx2(&max, x, y)
+            }
         });
-        assert!(split, "the max pooling was not split");
-        assert!(same_bits(&one, &two), "threads changed the max pooling");
+        assert!(split, "the {isa} max pooling was not split");
+        assert!(
+            same_bits(&one, &two),
+            "threads changed the {isa} max pooling"
+        );
     }
 }

@@ -7,6 +7,8 @@
 //!
 //! ```text
 //! //@variant <name>   kernels/src/<family>.rs: one kernel variant
+//! //@shared <v> <w>.. kernels/src/<family>.rs: code that variants <v>, <w>, ... of the same
+//!                     file share; copied when any of them is kept
 //! //@meta             kernels/src/<family>.rs: the `VARIANTS` table, never copied
 //! //@use <f>.<v>      runtime/src/ops/<family>.rs: one arm of a binding's variant chain
 //! //@family <f>       runtime/src/ops/mod.rs: everything specific to one family
@@ -54,6 +56,12 @@ pub enum TrimError {
     },
     #[error("kernel variant `{0}` does not exist in the kernel library")]
     UnknownVariant(String),
+    #[error("{file}:{line}: `//@shared` names `{name}`, which is not a variant of this file")]
+    UnknownShared {
+        file: String,
+        line: usize,
+        name: String,
+    },
 }
 
 /// What a block holds, from its opening marker.
@@ -61,6 +69,8 @@ pub enum TrimError {
 pub enum BlockKind {
     /// `//@variant <name>`: a kernel variant (the bare variant name, without family).
     Variant(String),
+    /// `//@shared <v> <w> ...`: helpers that the named variants of the same file share.
+    Shared(Vec<String>),
     /// `//@meta`: the kernel metadata table.
     Meta,
     /// `//@use <family>.<variant>`: a binding arm for one variant.
@@ -106,6 +116,14 @@ fn parse_marker(file: &str, line: usize, text: &str) -> Result<Marker, TrimError
         text: text.trim().to_string(),
     };
     let head = words.next().ok_or_else(unknown)?;
+    if head == "shared" {
+        let names: Vec<String> = words.map(str::to_string).collect();
+        return if names.is_empty() {
+            Err(unknown())
+        } else {
+            Ok(Marker::Open(BlockKind::Shared(names)))
+        };
+    }
     let arg = words.next();
     if words.next().is_some() {
         return Err(unknown());
@@ -129,7 +147,7 @@ fn allowed(kind: FileKind, block: &BlockKind) -> bool {
         (kind, block),
         (
             FileKind::KernelFamily,
-            BlockKind::Variant(_) | BlockKind::Meta
+            BlockKind::Variant(_) | BlockKind::Shared(_) | BlockKind::Meta
         ) | (FileKind::OpBinding, BlockKind::Use(_))
             | (FileKind::OpsMod, BlockKind::Family(_))
     )
@@ -216,6 +234,17 @@ pub fn parse<'t>(file: &str, kind: FileKind, text: &'t str) -> Result<Vec<Segmen
             lines: current,
         });
     }
+    for seg in &out {
+        if let Some(BlockKind::Shared(names)) = &seg.kind {
+            if let Some(name) = names.iter().find(|n| !variants.contains(*n)) {
+                return Err(TrimError::UnknownShared {
+                    file: file.to_string(),
+                    line: seg.line,
+                    name: name.clone(),
+                });
+            }
+        }
+    }
     Ok(out)
 }
 
@@ -289,6 +318,7 @@ pub fn trim_kernel_family(
     let segments = parse(file, FileKind::KernelFamily, text)?;
     Ok(assemble(keep_segments(&segments, |k| match k {
         BlockKind::Variant(v) => keep(v),
+        BlockKind::Shared(vs) => vs.iter().any(|v| keep(v)),
         _ => false,
     })))
 }
@@ -655,6 +685,54 @@ pub const VARIANTS: &[super::meta::KernelInfo] = &[];
         ));
         let msg = err("//@meta\n").to_string();
         assert_eq!(msg, "x.rs:1: block `//@meta` is never closed by `//@end`");
+    }
+
+    #[test]
+    fn shared_blocks_follow_any_of_their_variants() {
+        let text = "\
+//@shared wide narrow
+fn body() {}
+//@end
+
+//@variant wide
+pub fn wide() {}
+//@end
+
+//@variant narrow
+pub fn narrow() {}
+//@end
+";
+        for kept in [&["wide"][..], &["narrow"], &["wide", "narrow"]] {
+            let out = trim_kernel_family("f.rs", text, &keep_only(kept)).unwrap();
+            assert!(out.contains("fn body()"), "{kept:?}");
+        }
+        let out = trim_kernel_family("f.rs", text, &keep_only(&[])).unwrap();
+        assert_eq!(out, "");
+        assert_eq!(
+            kernel_variants("f.rs", text).unwrap(),
+            ["wide".to_string(), "narrow".to_string()]
+        );
+        assert_eq!(
+            parse(
+                "f.rs",
+                FileKind::KernelFamily,
+                "//@shared a b\n//@end\n//@variant a\n//@end\n"
+            )
+            .unwrap_err(),
+            TrimError::UnknownShared {
+                file: "f.rs".into(),
+                line: 1,
+                name: "b".into()
+            }
+        );
+        assert!(matches!(
+            parse("f.rs", FileKind::KernelFamily, "//@shared\n//@end\n"),
+            Err(TrimError::UnknownMarker { line: 1, .. })
+        ));
+        assert!(matches!(
+            parse("b.rs", FileKind::OpBinding, "//@shared a\n//@end\n"),
+            Err(TrimError::Misplaced { line: 1, .. })
+        ));
     }
 
     #[test]

@@ -151,6 +151,33 @@ pub(super) fn run(
         return Ok("conv.im2col_avx512");
     }
     //@end
+    //@use conv.pointwise_avx2
+    if kept("conv.pointwise_avx2")
+        && super::kernels::x86::avx2()
+        && super::kernels::conv::pointwise_avx2_accepts(&p)
+    {
+        super::kernels::conv::pointwise_avx2(&p, x, w, b, y, act);
+        return Ok("conv.pointwise_avx2");
+    }
+    //@end
+    //@use conv.depthwise_avx2
+    if kept("conv.depthwise_avx2")
+        && super::kernels::x86::avx2()
+        && super::kernels::conv::depthwise_avx2_accepts(&p)
+    {
+        super::kernels::conv::depthwise_avx2(&p, x, w, b, y, act);
+        return Ok("conv.depthwise_avx2");
+    }
+    //@end
+    //@use conv.im2col_avx2
+    if kept("conv.im2col_avx2")
+        && super::kernels::x86::avx2()
+        && super::kernels::conv::im2col_avx2_accepts(&p)
+    {
+        super::kernels::conv::im2col_avx2(&p, x, w, b, y, act);
+        return Ok("conv.im2col_avx2");
+    }
+    //@end
     //@use conv.pointwise
     if kept("conv.pointwise") && super::kernels::conv::pointwise_accepts(&p) {
         super::kernels::conv::pointwise(&p, x, w, b, y, act);
@@ -195,6 +222,21 @@ pub(super) fn accepting(c: &Ctx, found: &mut dyn FnMut(&'static str)) {
     //@use conv.im2col_avx512
     if super::kernels::conv::im2col_avx512_accepts(&p) {
         found("conv.im2col_avx512");
+    }
+    //@end
+    //@use conv.pointwise_avx2
+    if super::kernels::conv::pointwise_avx2_accepts(&p) {
+        found("conv.pointwise_avx2");
+    }
+    //@end
+    //@use conv.depthwise_avx2
+    if super::kernels::conv::depthwise_avx2_accepts(&p) {
+        found("conv.depthwise_avx2");
+    }
+    //@end
+    //@use conv.im2col_avx2
+    if super::kernels::conv::im2col_avx2_accepts(&p) {
+        found("conv.im2col_avx2");
     }
     //@end
     //@use conv.pointwise

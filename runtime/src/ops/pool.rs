@@ -137,6 +137,16 @@ pub(super) fn run(
         return Ok("pool.max3_avx512");
     }
     //@end
+    //@use pool.max3_avx2
+    if kept("pool.max3_avx2")
+        && super::kernels::x86::avx2()
+        && super::kernels::pool::max3_avx2_accepts(&p)
+    {
+        super::kernels::pool::max3_avx2(&p, x, c.f32_out(y)?);
+        c.post_act(y)?;
+        return Ok("pool.max3_avx2");
+    }
+    //@end
     //@use pool.global_avg
     if kept("pool.global_avg") && super::kernels::pool::global_avg_accepts(&p) {
         super::kernels::pool::global_avg(&p, x, c.f32_out(y)?);
@@ -161,6 +171,11 @@ pub(super) fn accepting(c: &Ctx, found: &mut dyn FnMut(&'static str)) {
     //@use pool.max3_avx512
     if super::kernels::pool::max3_avx512_accepts(&p) {
         found("pool.max3_avx512");
+    }
+    //@end
+    //@use pool.max3_avx2
+    if super::kernels::pool::max3_avx2_accepts(&p) {
+        found("pool.max3_avx2");
     }
     //@end
     //@use pool.global_avg
