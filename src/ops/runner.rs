@@ -141,6 +141,37 @@ fn runner_manifest(runtime_package: &str, opt_level: &str, runtime: &Path) -> St
     )
 }
 
+/// The runner's `.cargo/config.toml`: the runtime's (the device's ISA flags) with the runner
+/// linked as a position-dependent executable for this machine. A PIE carries about 12 KB of
+/// relocations and GOT that the runner, loaded at a fixed address like an embedded image,
+/// does not need; `scripts/size_bench.sh` measures this binary.
+fn runner_cargo_config(runtime_config: &str) -> String {
+    let mut doc: toml_edit::DocumentMut = runtime_config.parse().unwrap_or_default();
+    let triple = crate::device::host_triple();
+    let target = doc.entry("target").or_insert_with(|| {
+        let mut t = toml_edit::Table::new();
+        t.set_implicit(true);
+        toml_edit::Item::Table(t)
+    });
+    let Some(target) = target.as_table_like_mut() else {
+        return runtime_config.to_string();
+    };
+    let table = target
+        .entry(&triple)
+        .or_insert(toml_edit::Item::Table(toml_edit::Table::new()));
+    let Some(table) = table.as_table_like_mut() else {
+        return runtime_config.to_string();
+    };
+    let flags = table
+        .entry("rustflags")
+        .or_insert(toml_edit::value(toml_edit::Array::new()));
+    if let Some(flags) = flags.as_array_mut() {
+        flags.push("-C");
+        flags.push("relocation-model=static");
+    }
+    doc.to_string()
+}
+
 /// The `opt-level` value the generated runtime's release profile uses.
 fn opt_level(runtime_toml: &str) -> String {
     let doc: Option<toml_edit::DocumentMut> = runtime_toml.parse().ok();
@@ -239,7 +270,10 @@ pub fn prepare_for(
         ("src/main.rs".into(), RUNNER_MAIN.as_bytes().to_vec()),
         (
             ".cargo/config.toml".into(),
-            fs::read(runtime.join(".cargo/config.toml")).unwrap_or_default(),
+            runner_cargo_config(
+                &fs::read_to_string(runtime.join(".cargo/config.toml")).unwrap_or_default(),
+            )
+            .into_bytes(),
         ),
     ];
     sync_dir(&dir, &files)?;
@@ -348,6 +382,21 @@ mod tests {
         assert_eq!(median(&[5, 1, 3]), 3);
         assert_eq!(median(&[4, 1, 3, 2]), 2);
         assert_eq!(median(&[]), 0);
+    }
+
+    #[test]
+    fn runner_config_adds_the_static_relocation_model() {
+        let host = crate::device::host_triple();
+        let runtime =
+            format!("# a comment\n[target.{host}]\nrustflags = [\"-C\", \"target-cpu=x\"]\n");
+        assert_eq!(
+            runner_cargo_config(&runtime),
+            format!("# a comment\n[target.{host}]\nrustflags = [\"-C\", \"target-cpu=x\", \"-C\", \"relocation-model=static\"]\n")
+        );
+        assert_eq!(
+            runner_cargo_config(""),
+            format!("[target.{host}]\nrustflags = [\"-C\", \"relocation-model=static\"]\n")
+        );
     }
 
     #[test]
