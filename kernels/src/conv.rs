@@ -413,7 +413,11 @@ fn pointwise_simd<I: super::x86::Isa>(
     let hw = p.h * p.w;
     let (clamp, rest) = fused_clamp(act);
     let fmas = p.c_out * p.c_in * hw;
-    let blocks = max_blocks(super::par::threads(), BLOCKS_PER_THREAD);
+    // The AVX2 GEMM packs all of x into panels for every call, so a channel split gives each
+    // thread one block: with four, each thread packed x four times, and the 14×14 projections
+    // of mobilenet_v2 ran slower on two threads than on one.
+    let per_thread = if I::WIDE { BLOCKS_PER_THREAD } else { 1 };
+    let blocks = max_blocks(super::par::threads(), per_thread);
     let rows = super::par::tile_rows(p.c_out, 6, row_tasks(p.c_out, fmas, blocks, 6));
     // Split the pixels when the planes are wide enough for it: every thread then reads only
     // its own columns of x, which the op before it (split the same way) left in its own cache,

@@ -1,7 +1,7 @@
 //! etpkg's kernel library. Invariant: every kernel is safe to call, `no_std`, allocation-free,
 //! and computes what etpkg's reference interpreter computes for the same op (the speed variants
-//! up to f32 summation order). The only unsafe code is `x86.rs`'s AVX-512 building blocks and
-//! `par.rs`'s splitter slot and disjoint-chunk hand-out.
+//! up to f32 summation order). The only unsafe code is `x86.rs`'s AVX-512 and AVX2 building
+//! blocks and `par.rs`'s splitter slot and disjoint-chunk hand-out.
 //!
 //! One op family per file. A family file holds shared code (parameter structs, helpers), one
 //! block per variant and a `VARIANTS` table, separated by marker comments so that etpkg's
@@ -9,6 +9,8 @@
 //!
 //! ```text
 //! //@variant <name>     start of variant <name>: `pub fn <name>` and `pub fn <name>_accepts`
+//! //@shared <v> <w> ... start of code that variants <v>, <w>, ... share (the AVX-512 and AVX2
+//!                       instances of one algorithm); copied when any of them is kept
 //! //@end                end of the block
 //! //@meta               start of the metadata block (`VARIANTS`), never copied
 //! ```
