@@ -413,10 +413,15 @@ fn pointwise_simd<I: super::x86::Isa>(
     let hw = p.h * p.w;
     let (clamp, rest) = fused_clamp(act);
     let fmas = p.c_out * p.c_in * hw;
-    // The AVX2 GEMM packs all of x into panels for every call, so a channel split gives each
-    // thread one block: with four, each thread packed x four times, and the 14×14 projections
-    // of mobilenet_v2 ran slower on two threads than on one.
-    let per_thread = if I::WIDE { BLOCKS_PER_THREAD } else { 1 };
+    // The AVX2 GEMM packs all of x into panels for every call, so a block of a channel split
+    // should have rows enough to pay for that: with four blocks a thread whatever their size,
+    // the 14×14 projections of mobilenet_v2 (96 rows) ran slower on two threads than on one.
+    // Eight row tiles a block, and at most `BLOCKS_PER_THREAD` blocks a thread.
+    let per_thread = if I::WIDE {
+        BLOCKS_PER_THREAD
+    } else {
+        (p.c_out / (8 * 6 * super::par::threads())).clamp(1, BLOCKS_PER_THREAD)
+    };
     let blocks = max_blocks(super::par::threads(), per_thread);
     let rows = super::par::tile_rows(p.c_out, 6, row_tasks(p.c_out, fmas, blocks, 6));
     // Split the pixels when the planes are wide enough for it: every thread then reads only
@@ -889,7 +894,8 @@ pub fn im2col_avx2_accepts(p: &Conv2d) -> bool {
 /// pointwise and im2col, all but the column blocks for depthwise), which only variants that
 /// split bring. Remeasured for the three variants after the threading changes. The `_avx2`
 /// variants are measured the same way (their `ymm` tiles, with `drive` and `gemm_block`), with
-/// depthwise's four kernel-size instances taken as the largest four of `channels_fixed`'s six.
+/// depthwise's four kernel-size instances taken as the largest four of `channels_fixed`'s six;
+/// remeasured after the strip-wise 3×3 depthwise path and the GEMM's prefetch of A.
 pub const VARIANTS: &[super::meta::KernelInfo] = &[
     super::meta::KernelInfo {
         name: "conv.generic",
@@ -934,7 +940,7 @@ pub const VARIANTS: &[super::meta::KernelInfo] = &[
         isa: &["avx2", "fma"],
         shape: "any (im2col panels times the weights, AVX2 GEMM)",
         speed: 4,
-        code_bytes: 24797,
+        code_bytes: 25855,
     },
     super::meta::KernelInfo {
         name: "conv.depthwise_avx2",
@@ -943,7 +949,7 @@ pub const VARIANTS: &[super::meta::KernelInfo] = &[
         isa: &["avx2", "fma"],
         shape: "depthwise, dilation 1, horizontal stride 1 or 2",
         speed: 5,
-        code_bytes: 33405,
+        code_bytes: 27292,
     },
     super::meta::KernelInfo {
         name: "conv.pointwise_avx2",
@@ -952,7 +958,7 @@ pub const VARIANTS: &[super::meta::KernelInfo] = &[
         isa: &["avx2", "fma"],
         shape: "1x1 kernel, stride 1, no padding, groups 1",
         speed: 6,
-        code_bytes: 20995,
+        code_bytes: 21940,
     },
     super::meta::KernelInfo {
         name: "conv.im2col_avx512",

@@ -133,8 +133,12 @@ pub fn block_width(len: usize, align: usize, per_thread: usize) -> usize {
     best.1 * align
 }
 
-/// Blocks per thread of a split of a feature map's pixels.
-const PIXEL_BLOCKS_PER_THREAD: usize = 4;
+/// Blocks per thread of a split of a feature map's pixels: a thread that finished its own
+/// takes the others' last blocks, so a thread the OS (or a busy virtual machine's host) runs
+/// less holds up the op by at most one block, an eighth of its share.
+const PIXEL_BLOCKS_PER_THREAD: usize = 8;
+/// Fewest pixels per thread for a split by pixels: four GEMM tiles' widths (64 columns).
+const MIN_PIXELS_PER_THREAD: usize = 4 * 64;
 
 /// The alignment of column blocks of rows `ld` floats long: whole cache lines (16 floats)
 /// when rows start on cache lines, so that no line is written by two threads; otherwise rows
@@ -148,15 +152,14 @@ pub fn column_align(ld: usize) -> usize {
 }
 
 /// The column blocks a `pixels`-wide plane splits into across the installed threads, or `None`
-/// when it should split by channels instead: it splits by pixels when each of
-/// `PIXEL_BLOCKS_PER_THREAD` blocks per thread gets at least one GEMM tile's width (64
-/// columns). Every op that splits a feature map by pixels asks here, so consecutive ops cut a
+/// when it should split by channels instead: it splits by pixels when each thread gets
+/// `MIN_PIXELS_PER_THREAD` of them, in up to `PIXEL_BLOCKS_PER_THREAD` blocks. Every op that splits a feature map by pixels asks here, so consecutive ops cut a
 /// plane at the same columns and each thread finds its part in its own cache. Narrower planes
 /// (14×14 and below) split channels: cut into two 98-pixel halves, their 1×1 convolutions ran
 /// partial tiles and shared a cache line per row between the threads, and were slower.
 pub fn pixel_blocks(pixels: usize) -> Option<usize> {
     let t = threads();
-    (t > 1 && pixels >= 64 * PIXEL_BLOCKS_PER_THREAD * t)
+    (t > 1 && pixels >= MIN_PIXELS_PER_THREAD * t)
         .then(|| block_width(pixels, column_align(pixels), PIXEL_BLOCKS_PER_THREAD))
 }
 

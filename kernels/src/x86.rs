@@ -998,6 +998,14 @@ mod ymm {
         _mm256_castpd_ps(_mm256_permute4x64_pd::<0b11_01_10_00>(_mm256_castps_pd(t)))
     }
 
+    /// Lanes 1, 3, 5, 7 of `a` then of `b`: the odd elements of 16 consecutive ones.
+    #[target_feature(enable = "avx2,fma")]
+    #[inline]
+    unsafe fn odds(a: __m256, b: __m256) -> __m256 {
+        let t = _mm256_shuffle_ps::<0b11_01_11_01>(a, b);
+        _mm256_castpd_ps(_mm256_permute4x64_pd::<0b11_01_10_00>(_mm256_castps_pd(t)))
+    }
+
     /// One `R × (8·V)` tile of C, as `zmm::tile`; `FULL` tiles load and store whole vectors.
     #[target_feature(enable = "avx2,fma")]
     #[allow(clippy::too_many_arguments)]
@@ -1171,6 +1179,7 @@ mod ymm {
                         (0, other) => other,
                         _ => Init::Load,
                     };
+                    prefetch_rows(g, m0 + rows, k0, kc);
                     let mut j = 0;
                     while j < nb {
                         let cols = width.min(nb - j);
@@ -1200,6 +1209,22 @@ mod ymm {
         }
     }
 
+    /// Prefetches, into L2, columns `k0..k0 + kc` of the row tile of A from row `m0`: the
+    /// next one while the current one sweeps its panels. The weights of a network's late
+    /// layers come from memory (megabytes of them, read once per inference), and the tiles'
+    /// own prefetches, a few lines ahead on each row, hid too little of that: mobilenet_v2's
+    /// 7×7 convolutions ran at 60% of their speed with the weights in cache.
+    #[target_feature(enable = "avx2,fma")]
+    #[inline]
+    unsafe fn prefetch_rows(g: &Gemm, m0: usize, k0: usize, kc: usize) {
+        for r in m0..g.m.min(m0 + MR) {
+            let row = g.a.as_ptr().wrapping_add(r * g.lda + k0);
+            for off in (0..kc).step_by(16) {
+                _mm_prefetch::<_MM_HINT_T1>(row.wrapping_add(off).cast::<i8>());
+            }
+        }
+    }
+
     /// One tap's input vector for output columns `ox0..ox0 + 8`: elements `sx·(ox0 + j) + off`
     /// of `row`, zero where they fall outside `[0, len)`. Stride 2 loads the 16 elements from
     /// `2·ox0 + off` and keeps the even ones.
@@ -1212,12 +1237,23 @@ mod ymm {
         len: usize,
         lanes: usize,
     ) -> __m256 {
+        // Vectors wholly inside the row (all but the edges) load without masks: building the
+        // two masks cost more than the loads.
         if SX == 1 {
             let start = ox0 as isize + off;
+            if start >= 0 && lanes == L && start + L as isize <= len as isize {
+                return _mm256_loadu_ps(row.offset(start));
+            }
             _mm256_maskload_ps(row.wrapping_offset(start), valid(start, len, lanes))
         } else {
             let start = (2 * ox0) as isize + off;
             let far = start + L as isize;
+            if start >= 0 && far + L as isize <= len as isize {
+                return evens(
+                    _mm256_loadu_ps(row.offset(start)),
+                    _mm256_loadu_ps(row.offset(far)),
+                );
+            }
             let a = _mm256_maskload_ps(row.wrapping_offset(start), valid(start, len, L));
             let b = _mm256_maskload_ps(row.wrapping_offset(far), valid(far, len, L));
             evens(a, b)
@@ -1387,23 +1423,48 @@ mod ymm {
     #[repr(C, align(32))]
     struct Padded([f32; PADDED]);
 
-    /// The row stride of `p`'s padded plane (the input with `pad` zeros around it, and room for
-    /// the whole vectors the last output columns load), or None when it does not fit `PADDED`.
-    fn padded_stride(p: &Plane) -> Option<usize> {
-        let ps = p.ow.div_ceil(L) * L * p.stride[1] + p.kw + L;
-        let rows = p.h + 2 * p.pad[0];
-        (ps >= p.w + 2 * p.pad[1] && rows.checked_mul(ps)? <= PADDED).then_some(ps)
+    /// Output rows a strip of `padded_planes` computes at once: four accumulators, the nine
+    /// weights and the loaded vector fill 14 of the 16 YMM registers.
+    const STRIP: usize = 4;
+
+    /// Where `p`'s padded plane keeps its rows, for the 3×3 depthwise convolutions with equal
+    /// strides of 1 or 2 that `padded_planes` computes: the row stride and, for stride 2, where
+    /// a row's odd columns start (its even ones start at 0); None for other shapes and for
+    /// planes that do not fit `PADDED`. A row holds the input with `pad` zeros around it and
+    /// room for the whole vectors the last output columns load.
+    fn padded_layout(p: &Plane) -> Option<(usize, usize)> {
+        if p.kh != 3 || p.kw != 3 || p.stride[0] != p.stride[1] {
+            return None;
+        }
+        let vecs = p.ow.div_ceil(L);
+        let width = p.w + 2 * p.pad[1];
+        let (ps, odd) = match p.stride[1] {
+            1 => (width.max(vecs * L + 2), 0),
+            2 => {
+                // Each half has room for `split_row`'s last whole vectors.
+                let half = (vecs * L + 1).max((p.w + p.pad[1]) / 2 + L + 1);
+                (2 * half, half)
+            }
+            _ => return None,
+        };
+        // A vector's room after the last row, for the zeros `copy_row` stores past it.
+        let len = (p.h + 2 * p.pad[0]).checked_mul(ps)? + L;
+        (len <= PADDED).then_some((ps, odd))
     }
 
-    /// Depthwise planes one channel at a time through a zero-padded copy, so that every tap is
-    /// a plain load and the `KH·KW` weights stay in registers: `U` output vectors (in row-major
-    /// order, across rows on narrow planes) accumulate at once, as independent FMA chains.
+    /// Depthwise 3×3 planes (equal strides `S` of 1 or 2) one channel at a time through a
+    /// zero-padded copy, so that every tap is a plain load, with the nine weights in registers.
+    /// A strip of `STRIP` output rows loads each input row it needs once per tap column and
+    /// feeds it to every output row that reads it: 4.5 loads per 9 FMAs at stride 1, where one
+    /// output vector at a time took 18. For stride 2 the copy splits each row into its even and
+    /// odd columns, so that the strided taps are plain loads too instead of two loads and two
+    /// shuffles each.
     #[target_feature(enable = "avx2,fma")]
     #[allow(clippy::too_many_arguments)]
-    unsafe fn padded_planes<const KH: usize, const KW: usize, const SX: usize>(
+    unsafe fn padded_planes<const S: usize>(
         p: &Plane,
         channels: usize,
-        ps: usize,
+        (ps, odd): (usize, usize),
         padded: &mut [f32],
         x: &[f32],
         wk: &[f32],
@@ -1418,36 +1479,126 @@ mod ymm {
             // The borders are zero from the start and only the interior is ever written.
             for iy in 0..p.h {
                 let src = &x[c * hw + iy * p.w..][..p.w];
-                copy_row(&mut padded[(iy + py) * ps + px..][..p.w], src);
+                if S == 1 {
+                    // The zeros after the row land on its right border and spare columns, and
+                    // on the next row's left border: all zero anyway (`padded_layout` keeps
+                    // room after the last row).
+                    copy_row(&mut padded[(iy + py) * ps + px..], src);
+                } else {
+                    let row = &mut padded[(iy + py) * ps..][..ps];
+                    split_row(row, odd, px, src);
+                }
             }
             let mut w = [_mm256_setzero_ps(); 9];
-            for (i, v) in w.iter_mut().enumerate().take(KH * KW) {
-                *v = _mm256_set1_ps(wk[c * KH * KW + i]);
+            for (i, v) in w.iter_mut().enumerate() {
+                *v = _mm256_set1_ps(wk[c * 9 + i]);
             }
             let b = _mm256_set1_ps(bias.map_or(0.0, |b| b[c]));
             let out = &mut y[c * ohw..][..ohw];
-            let vecs = p.ow.div_ceil(L);
-            let (jobs, mut j) = (p.oh * vecs, 0);
-            while j < jobs {
-                match jobs - j {
-                    1 => padded_jobs::<KH, KW, SX, 1>(p, ps, padded, &w, b, out, j, vecs, lo, hi),
-                    2 => padded_jobs::<KH, KW, SX, 2>(p, ps, padded, &w, b, out, j, vecs, lo, hi),
-                    3 => padded_jobs::<KH, KW, SX, 3>(p, ps, padded, &w, b, out, j, vecs, lo, hi),
-                    4 => padded_jobs::<KH, KW, SX, 4>(p, ps, padded, &w, b, out, j, vecs, lo, hi),
-                    5 => padded_jobs::<KH, KW, SX, 5>(p, ps, padded, &w, b, out, j, vecs, lo, hi),
-                    _ => padded_jobs::<KH, KW, SX, 6>(p, ps, padded, &w, b, out, j, vecs, lo, hi),
+            let mut oy = 0;
+            while oy < p.oh {
+                let src = padded.as_ptr().add(oy * S * ps);
+                let o = (ps, odd, p.ow, oy * p.ow);
+                match p.oh - oy {
+                    1 => strip::<S, 1>(src, o, &w, b, out, lo, hi),
+                    2 => strip::<S, 2>(src, o, &w, b, out, lo, hi),
+                    3 => strip::<S, 3>(src, o, &w, b, out, lo, hi),
+                    _ => strip::<S, STRIP>(src, o, &w, b, out, lo, hi),
                 }
-                j += (jobs - j).min(6);
+                oy += STRIP;
             }
         }
     }
 
-    /// `dst.copy_from_slice(src)` in vector moves: rows of 7 to 112 floats, where a `memcpy`
-    /// call per row cost as much as the copy.
+    /// Copies `src` into a padded row split by column parity: padded column `X = i + px` of
+    /// source element `i` goes to `row[X / 2]` when X is even and to `row[odd + X / 2]` when
+    /// it is odd. Sixteen elements at a time through two shuffles; the last chunk is loaded
+    /// masked and stored whole, so zeros follow both halves (`padded_layout` leaves room for
+    /// them, on the row's right border).
+    #[target_feature(enable = "avx2,fma")]
+    #[inline]
+    unsafe fn split_row(row: &mut [f32], odd: usize, px: usize, src: &[f32]) {
+        let n = src.len();
+        // Lanes m of the even and the odd vector of a chunk from i hold elements i + 2m and
+        // i + 2m + 1, which land at consecutive places from `dst(i)` and `dst(i + 1)`.
+        let dst = |i: usize| {
+            let x = i + px;
+            (x % 2) * odd + x / 2
+        };
+        let last = n.saturating_sub(1) / (2 * L) * (2 * L);
+        assert!(dst(last).max(dst(last + 1)) + L <= row.len());
+        let (s, d) = (src.as_ptr(), row.as_mut_ptr());
+        let mut i = 0;
+        while i < n {
+            let (a, b) = if i + 2 * L <= n {
+                (_mm256_loadu_ps(s.add(i)), _mm256_loadu_ps(s.add(i + L)))
+            } else {
+                let left = n - i;
+                (
+                    _mm256_maskload_ps(s.add(i), mask(left)),
+                    _mm256_maskload_ps(s.add(i + L), mask(left.saturating_sub(L))),
+                )
+            };
+            _mm256_storeu_ps(d.add(dst(i)), evens(a, b));
+            _mm256_storeu_ps(d.add(dst(i + 1)), odds(a, b));
+            i += 2 * L;
+        }
+    }
+
+    /// Output rows `R` (at most `STRIP`) of one plane, every column, from `src`, the padded row
+    /// of the strip's first output row: `(ps, odd, ow, at)` are the padded row stride, where the
+    /// odd columns start (stride 2), the output width and the strip's first output element.
+    /// Vectors run from the last column back: a row's last vector, stored whole, writes its
+    /// spare lanes over the next row's first columns, which are stored after it (only a vector
+    /// reaching past the plane is masked).
+    #[target_feature(enable = "avx2,fma")]
+    #[inline]
+    unsafe fn strip<const S: usize, const R: usize>(
+        src: *const f32,
+        (ps, odd, ow, at): (usize, usize, usize, usize),
+        w: &[__m256; 9],
+        b: __m256,
+        out: &mut [f32],
+        lo: __m256,
+        hi: __m256,
+    ) {
+        for j in (0..ow.div_ceil(L)).rev() {
+            let mut acc = [b; R];
+            let col = src.add(j * L);
+            // Output row r reads padded rows r·S to r·S + 2 of the strip.
+            for t in 0..(R - 1) * S + 3 {
+                let row = col.add(t * ps);
+                for kx in 0..3 {
+                    let v = match (S, kx) {
+                        (1, _) => _mm256_loadu_ps(row.add(kx)),
+                        (_, 0) => _mm256_loadu_ps(row),
+                        (_, 1) => _mm256_loadu_ps(row.add(odd)),
+                        _ => _mm256_loadu_ps(row.add(1)),
+                    };
+                    for (r, a) in acc.iter_mut().enumerate() {
+                        if (r * S..r * S + 3).contains(&t) {
+                            *a = _mm256_fmadd_ps(w[(t - r * S) * 3 + kx], v, *a);
+                        }
+                    }
+                }
+            }
+            for (r, a) in acc.iter().enumerate() {
+                let v = _mm256_min_ps(hi, _mm256_max_ps(lo, *a));
+                let o = at + r * ow + j * L;
+                store(out.as_mut_ptr().add(o), out.len() - o, v);
+            }
+        }
+    }
+
+    /// Copies `src` to the start of `dst` in whole vector moves (rows of 7 to 112 floats, where
+    /// a `memcpy` call per row cost as much as the copy): the last vector is loaded masked and
+    /// stored whole, so up to 7 zeros follow the row in `dst`, which must have room for them.
+    /// (A masked store, `vmaskmovps`, is a slow microcoded sequence on AMD's Zen cores.)
     #[target_feature(enable = "avx2,fma")]
     #[inline]
     unsafe fn copy_row(dst: &mut [f32], src: &[f32]) {
-        let n = dst.len().min(src.len());
+        let n = src.len();
+        assert!(dst.len() >= n.div_ceil(L) * L);
         let (d, s) = (dst.as_mut_ptr(), src.as_ptr());
         let mut i = 0;
         while i + L <= n {
@@ -1455,55 +1606,7 @@ mod ymm {
             i += L;
         }
         if i < n {
-            let m = mask(n - i);
-            _mm256_maskstore_ps(d.add(i), m, _mm256_maskload_ps(s.add(i), m));
-        }
-    }
-
-    /// Output vectors `j0..j0 + U` of one padded plane (vector `j` is row `j / vecs`, columns
-    /// from `8·(j % vecs)`). A vector that ends inside the plane is stored whole even past its
-    /// row's end: the lanes it writes into the next row belong to a later vector of this plane,
-    /// stored after it; only a vector reaching past the plane is masked.
-    #[target_feature(enable = "avx2,fma")]
-    #[inline]
-    #[allow(clippy::too_many_arguments)]
-    unsafe fn padded_jobs<const KH: usize, const KW: usize, const SX: usize, const U: usize>(
-        p: &Plane,
-        ps: usize,
-        padded: &[f32],
-        w: &[__m256; 9],
-        b: __m256,
-        out: &mut [f32],
-        j0: usize,
-        vecs: usize,
-        lo: __m256,
-        hi: __m256,
-    ) {
-        let mut base = [padded.as_ptr(); U];
-        let mut at = [0usize; U];
-        for u in 0..U {
-            let (oy, ox0) = ((j0 + u) / vecs, (j0 + u) % vecs * L);
-            base[u] = padded.as_ptr().add(oy * p.stride[0] * ps + ox0 * SX);
-            at[u] = oy * p.ow + ox0;
-        }
-        let mut acc = [b; U];
-        for ky in 0..KH {
-            for kx in 0..KW {
-                let wv = w[ky * KW + kx];
-                for u in 0..U {
-                    let src = base[u].add(ky * ps + kx);
-                    let v = if SX == 1 {
-                        _mm256_loadu_ps(src)
-                    } else {
-                        evens(_mm256_loadu_ps(src), _mm256_loadu_ps(src.add(L)))
-                    };
-                    acc[u] = _mm256_fmadd_ps(wv, v, acc[u]);
-                }
-            }
-        }
-        for u in 0..U {
-            let v = _mm256_min_ps(hi, _mm256_max_ps(lo, acc[u]));
-            store(out.as_mut_ptr().add(at[u]), out.len() - at[u], v);
+            _mm256_storeu_ps(d.add(i), _mm256_maskload_ps(s.add(i), mask(n - i)));
         }
     }
 
@@ -1522,27 +1625,20 @@ mod ymm {
     ) {
         let (lo, hi) = clamp.unwrap_or((f32::NEG_INFINITY, f32::INFINITY));
         let (lo, hi) = (_mm256_set1_ps(lo), _mm256_set1_ps(hi));
-        if let Some(ps) = padded_stride(p) {
+        if let Some(layout) = padded_layout(p) {
             // Only the part the plane uses is zeroed: all of it would cost more than a 7×7
             // plane's convolution.
             let mut scratch = core::mem::MaybeUninit::<Padded>::uninit();
-            let len = (p.h + 2 * p.pad[0]) * ps;
+            let len = (p.h + 2 * p.pad[0]) * layout.0 + L;
             let base = scratch.as_mut_ptr().cast::<f32>();
             base.write_bytes(0, len);
             let padded = core::slice::from_raw_parts_mut(base, len);
-            match (p.kh, p.kw, p.stride[1]) {
-                (3, 3, 1) => {
-                    return padded_planes::<3, 3, 1>(
-                        p, channels, ps, padded, x, wk, bias, y, lo, hi,
-                    )
-                }
-                (3, 3, 2) => {
-                    return padded_planes::<3, 3, 2>(
-                        p, channels, ps, padded, x, wk, bias, y, lo, hi,
-                    )
-                }
-                _ => {}
-            }
+            let run = if p.stride[1] == 1 {
+                padded_planes::<1>
+            } else {
+                padded_planes::<2>
+            };
+            return run(p, channels, layout, padded, x, wk, bias, y, lo, hi);
         }
         match (p.kh, p.kw, p.stride[1]) {
             (3, 3, 1) => channels_fixed::<3, 3, 1, false>(p, channels, x, wk, bias, y, lo, hi),
@@ -1692,6 +1788,16 @@ mod tests {
             (3, 6, 35, 2, 3, 1, 2, 1, 0),
             (1, 8, 19, 2, 4, 1, 1, 1, 2),
             (8, 11, 40, 5, 5, 2, 2, 2, 2),
+            // The padded 3×3 path: strips of 4 rows with 1 to 3 left over, rows of whole and
+            // partial vectors, both parities of the left padding at stride 2, tiny planes.
+            (2, 14, 16, 3, 3, 2, 2, 1, 1),
+            (3, 10, 18, 3, 3, 2, 2, 0, 0),
+            (2, 11, 21, 3, 3, 2, 2, 2, 2),
+            (2, 6, 9, 3, 3, 1, 1, 0, 0),
+            (2, 7, 30, 3, 3, 1, 1, 2, 2),
+            (4, 5, 33, 3, 3, 1, 1, 1, 1),
+            (1, 3, 1, 3, 3, 1, 1, 1, 1),
+            (1, 2, 2, 3, 3, 2, 2, 1, 1),
         ] {
             let oh = (h + 2 * py - kh) / sy + 1;
             let ow = (w + 2 * px - kw) / sx + 1;
