@@ -417,17 +417,26 @@ fn pointwise_simd<I: super::x86::Isa>(
     // should have rows enough to pay for that: with four blocks a thread whatever their size,
     // the 14×14 projections of mobilenet_v2 (96 rows) ran slower on two threads than on one.
     // Eight row tiles a block, and at most `BLOCKS_PER_THREAD` blocks a thread.
+    let threads = super::par::threads();
+    let row_blocks = p.c_out / (8 * 6 * threads);
     let per_thread = if I::WIDE {
         BLOCKS_PER_THREAD
     } else {
-        (p.c_out / (8 * 6 * super::par::threads())).clamp(1, BLOCKS_PER_THREAD)
+        row_blocks.clamp(1, BLOCKS_PER_THREAD)
     };
-    let blocks = max_blocks(super::par::threads(), per_thread);
+    let blocks = max_blocks(threads, per_thread);
     let rows = super::par::tile_rows(p.c_out, 6, row_tasks(p.c_out, fmas, blocks, 6));
     // Split the pixels when the planes are wide enough for it: every thread then reads only
     // its own columns of x, which the op before it (split the same way) left in its own cache,
-    // instead of all of x (megabytes in the early layers). Narrow planes split the channels.
-    let pixel_cols = super::par::pixel_blocks(hw).filter(|_| fmas >= 2 * MIN_TASK_FMAS);
+    // instead of all of x (megabytes in the early layers). Narrow planes split the channels,
+    // except, with AVX2, when there are too few of them for two blocks a thread (the 14×14
+    // projections of mobilenet_v2): one block a thread, each packing all of x, left a thread
+    // that the OS ran less holding up the other; blocks of 16 pixels (one GEMM tile wide) pack
+    // no column twice and let the faster thread take more of them.
+    let wide = super::par::pixel_blocks(hw);
+    let narrow = (!I::WIDE && threads > 1 && row_blocks < 2 && hw >= 64 * threads)
+        .then(|| super::par::block_width(hw, 16, BLOCKS_PER_THREAD));
+    let pixel_cols = wide.or(narrow).filter(|_| fmas >= 2 * MIN_TASK_FMAS);
     for b in 0..p.n {
         let xb = &x[b * p.c_in * hw..(b + 1) * p.c_in * hw];
         let yb = &mut y[b * p.c_out * hw..(b + 1) * p.c_out * hw];
@@ -636,9 +645,13 @@ const IM2COL_NC: usize = 128;
 /// the same L1 sets.
 const IM2COL_LDB: usize = IM2COL_NC + 16;
 
-/// A 64-byte aligned panel, so that B's rows start on cache lines.
-#[repr(C, align(64))]
-struct Im2colPanel([f32; IM2COL_KC * IM2COL_LDB]);
+/// Runs `f` on the first `rows` rows of a zeroed, 64-byte aligned panel (so that B's rows start
+/// on cache lines) on the stack: only those rows are zeroed, since zeroing all 288 for a 27-tap
+/// convolution cost a tenth of it once its pixels were split into blocks, each with a panel.
+fn with_panel(rows: usize, f: impl FnOnce(&mut [f32])) {
+    const _: () = assert!(IM2COL_KC * IM2COL_LDB <= super::x86::SCRATCH);
+    super::x86::with_zeroed(rows.min(IM2COL_KC) * IM2COL_LDB, f);
+}
 
 /// Fills `panel` rows `0..kc` with im2col rows `k0..k0 + kc` (tap `k = (ci·kh + ky)·kw + kx`)
 /// for output pixels `n0..n0 + nc` (at most `IM2COL_NC`) of one group's input planes `xg`;
@@ -732,7 +745,7 @@ fn im2col_simd<I: super::x86::Isa>(
     let (clamp, rest) = fused_clamp(act);
     // Threads take blocks of output columns (pixels): each packs only its own panels, so no
     // packing is repeated, and writes its columns of y in place.
-    let blocks = max_blocks(super::par::threads(), 2)
+    let blocks = max_blocks(super::par::threads(), BLOCKS_PER_THREAD)
         .min(ohw.div_ceil(IM2COL_NC))
         .min(og * kdim * ohw / MIN_TASK_FMAS)
         .max(1);
@@ -758,38 +771,39 @@ fn im2col_simd<I: super::x86::Isa>(
                 // Blocks of output channels (one, when not split): each packs every panel.
                 super::par::for_each_chunk_mut(yg, rows * ohw, &|i, yc| {
                     let (o0, m) = (i * rows, yc.len() / ohw);
-                    let mut panel = Im2colPanel([0.0; IM2COL_KC * IM2COL_LDB]);
-                    let mut n0 = 0;
-                    while n0 < ohw {
-                        let nc = IM2COL_NC.min(ohw - n0);
-                        let mut k0 = 0;
-                        while k0 < kdim {
-                            let kc = step.min(kdim - k0);
-                            im2col_pack::<I>(p, xg, k0, kc, n0, nc, &mut panel.0, IM2COL_LDB);
-                            let init = if k0 > 0 {
-                                super::x86::Init::Load
-                            } else {
-                                bias.map_or(super::x86::Init::Zero, |bv| {
-                                    super::x86::Init::Bias(&bv[g * og + o0..g * og + o0 + m])
-                                })
-                            };
-                            let gm = super::x86::Gemm {
-                                m,
-                                n: nc,
-                                k: kc,
-                                a: &wg[o0 * kdim + k0..],
-                                lda: kdim,
-                                b: &panel.0[..(kc - 1) * IM2COL_LDB + nc],
-                                ldb: IM2COL_LDB,
-                                ldc: ohw,
-                                init,
-                                clamp: if k0 + kc == kdim { clamp } else { None },
-                            };
-                            super::x86::gemm::<I>(&gm, &mut yc[n0..]);
-                            k0 += kc;
+                    with_panel(step, |panel| {
+                        let mut n0 = 0;
+                        while n0 < ohw {
+                            let nc = IM2COL_NC.min(ohw - n0);
+                            let mut k0 = 0;
+                            while k0 < kdim {
+                                let kc = step.min(kdim - k0);
+                                im2col_pack::<I>(p, xg, k0, kc, n0, nc, panel, IM2COL_LDB);
+                                let init = if k0 > 0 {
+                                    super::x86::Init::Load
+                                } else {
+                                    bias.map_or(super::x86::Init::Zero, |bv| {
+                                        super::x86::Init::Bias(&bv[g * og + o0..g * og + o0 + m])
+                                    })
+                                };
+                                let gm = super::x86::Gemm {
+                                    m,
+                                    n: nc,
+                                    k: kc,
+                                    a: &wg[o0 * kdim + k0..],
+                                    lda: kdim,
+                                    b: &panel[..(kc - 1) * IM2COL_LDB + nc],
+                                    ldb: IM2COL_LDB,
+                                    ldc: ohw,
+                                    init,
+                                    clamp: if k0 + kc == kdim { clamp } else { None },
+                                };
+                                super::x86::gemm::<I>(&gm, &mut yc[n0..]);
+                                k0 += kc;
+                            }
+                            n0 += nc;
                         }
-                        n0 += nc;
-                    }
+                    });
                     rest.apply_slice(yc);
                 });
                 continue;
@@ -798,39 +812,41 @@ fn im2col_simd<I: super::x86::Isa>(
             // blocks up to whole panels left one thread a third more work on 28×28 planes, and
             // whole cache lines an eighth more on 14×14 ones (see `par::column_align`). Each block is
             // then cut into equal panels.
-            let cols = super::par::block_width(ohw, super::par::column_align(ohw), 2);
+            let cols =
+                super::par::block_width(ohw, super::par::column_align(ohw), BLOCKS_PER_THREAD);
             super::par::for_each_col_block_mut(yg, ohw, cols, &|_, block| {
-                let mut panel = Im2colPanel([0.0; IM2COL_KC * IM2COL_LDB]);
-                let width = block.end() - block.start();
-                let per_panel = width.div_ceil(width.div_ceil(IM2COL_NC)).div_ceil(16) * 16;
-                let mut n0 = block.start();
-                while n0 < block.end() {
-                    let nc = per_panel.min(block.end() - n0);
-                    let mut k0 = 0;
-                    while k0 < kdim {
-                        let kc = step.min(kdim - k0);
-                        im2col_pack::<I>(p, xg, k0, kc, n0, nc, &mut panel.0, IM2COL_LDB);
-                        let gm = super::x86::Gemm {
-                            m: og,
-                            n: nc,
-                            k: kc,
-                            a: &wg[k0..],
-                            lda: kdim,
-                            b: &panel.0[..(kc - 1) * IM2COL_LDB + nc],
-                            ldb: IM2COL_LDB,
-                            ldc: ohw,
-                            init: if k0 > 0 {
-                                super::x86::Init::Load
-                            } else {
-                                init0()
-                            },
-                            clamp: if k0 + kc == kdim { clamp } else { None },
-                        };
-                        super::x86::gemm_block::<I>(&gm, block, n0);
-                        k0 += kc;
+                with_panel(step, |panel| {
+                    let width = block.end() - block.start();
+                    let per_panel = width.div_ceil(width.div_ceil(IM2COL_NC)).div_ceil(16) * 16;
+                    let mut n0 = block.start();
+                    while n0 < block.end() {
+                        let nc = per_panel.min(block.end() - n0);
+                        let mut k0 = 0;
+                        while k0 < kdim {
+                            let kc = step.min(kdim - k0);
+                            im2col_pack::<I>(p, xg, k0, kc, n0, nc, panel, IM2COL_LDB);
+                            let gm = super::x86::Gemm {
+                                m: og,
+                                n: nc,
+                                k: kc,
+                                a: &wg[k0..],
+                                lda: kdim,
+                                b: &panel[..(kc - 1) * IM2COL_LDB + nc],
+                                ldb: IM2COL_LDB,
+                                ldc: ohw,
+                                init: if k0 > 0 {
+                                    super::x86::Init::Load
+                                } else {
+                                    init0()
+                                },
+                                clamp: if k0 + kc == kdim { clamp } else { None },
+                            };
+                            super::x86::gemm_block::<I>(&gm, block, n0);
+                            k0 += kc;
+                        }
+                        n0 += nc;
                     }
-                    n0 += nc;
-                }
+                });
                 for r in 0..og {
                     rest.apply_slice(block.row(r));
                 }
@@ -895,7 +911,8 @@ pub fn im2col_avx2_accepts(p: &Conv2d) -> bool {
 /// split bring. Remeasured for the three variants after the threading changes. The `_avx2`
 /// variants are measured the same way (their `ymm` tiles, with `drive` and `gemm_block`), with
 /// depthwise's four kernel-size instances taken as the largest four of `channels_fixed`'s six;
-/// remeasured after the strip-wise 3×3 depthwise path and the GEMM's prefetch of A.
+/// remeasured after the strip-wise 3×3 depthwise path, the GEMM's prefetch of A and the finer
+/// im2col and narrow-plane pointwise splits.
 pub const VARIANTS: &[super::meta::KernelInfo] = &[
     super::meta::KernelInfo {
         name: "conv.generic",
@@ -940,7 +957,7 @@ pub const VARIANTS: &[super::meta::KernelInfo] = &[
         isa: &["avx2", "fma"],
         shape: "any (im2col panels times the weights, AVX2 GEMM)",
         speed: 4,
-        code_bytes: 25855,
+        code_bytes: 26137,
     },
     super::meta::KernelInfo {
         name: "conv.depthwise_avx2",
@@ -958,7 +975,7 @@ pub const VARIANTS: &[super::meta::KernelInfo] = &[
         isa: &["avx2", "fma"],
         shape: "1x1 kernel, stride 1, no padding, groups 1",
         speed: 6,
-        code_bytes: 21940,
+        code_bytes: 22005,
     },
     super::meta::KernelInfo {
         name: "conv.im2col_avx512",
@@ -967,7 +984,7 @@ pub const VARIANTS: &[super::meta::KernelInfo] = &[
         isa: &["avx512f", "fma"],
         shape: "any (im2col panels times the weights, AVX-512 GEMM)",
         speed: 7,
-        code_bytes: 32156,
+        code_bytes: 32438,
     },
     super::meta::KernelInfo {
         name: "conv.depthwise_avx512",

@@ -432,6 +432,28 @@ pub fn max_pool3<I: Isa>(p: &Plane, planes: usize, x: &[f32], y: &mut [f32]) {
     }
 }
 
+/// Floats of `with_zeroed`'s scratch: an im2col panel of 288 taps in rows of 144 floats.
+pub const SCRATCH: usize = 288 * 144;
+
+/// 64-byte aligned scratch floats.
+#[repr(C, align(64))]
+struct Scratch([f32; SCRATCH]);
+
+/// Runs `f` on the first `len` floats (at most `SCRATCH`) of a 64-byte aligned buffer on the
+/// stack, zeroed; the rest of the buffer is neither zeroed nor reachable.
+pub fn with_zeroed(len: usize, f: impl FnOnce(&mut [f32])) {
+    assert!(len <= SCRATCH, "x86::with_zeroed: {len} floats");
+    let mut scratch = core::mem::MaybeUninit::<Scratch>::uninit();
+    let base = scratch.as_mut_ptr().cast::<f32>();
+    // SAFETY: the `len` floats are inside the buffer and zeroed (a valid f32) before the slice
+    // over them is made; the slice does not outlive the buffer.
+    let used = unsafe {
+        base.write_bytes(0, len);
+        core::slice::from_raw_parts_mut(base, len)
+    };
+    f(used);
+}
+
 /// `dst[j] = row[sx·j + off]` for stride `sx` 1 or 2, and 0 where that index falls outside
 /// `row`: one row segment of an im2col panel, padding included, in masked vector loads and
 /// stores. Panics when the CPU lacks the extension, `sx` is not 1 or 2, or the indices could

@@ -112,6 +112,12 @@ fn threaded_convs_match([pointwise, im2col, depthwise]: [Variant; 3], isa: &str)
             Act::None,
             "pointwise 16",
         ),
+        (
+            pointwise,
+            shape(1, 64, 32, 14, 1, 1, 1),
+            relu6,
+            "pointwise, narrow plane and few channels",
+        ),
         (im2col, shape(1, 19, 70, 23, 3, 1, 1), Act::Relu, "im2col"),
         (
             im2col,
