@@ -1201,7 +1201,6 @@ mod ymm {
                         (0, other) => other,
                         _ => Init::Load,
                     };
-                    prefetch_rows(g, m0 + rows, k0, kc);
                     let mut j = 0;
                     while j < nb {
                         let cols = width.min(nb - j);
@@ -1228,22 +1227,6 @@ mod ymm {
                 k0 += kc;
             }
             n0 += nb;
-        }
-    }
-
-    /// Prefetches, into L2, columns `k0..k0 + kc` of the row tile of A from row `m0`: the
-    /// next one while the current one sweeps its panels. The weights of a network's late
-    /// layers come from memory (megabytes of them, read once per inference), and the tiles'
-    /// own prefetches, a few lines ahead on each row, hid too little of that: mobilenet_v2's
-    /// 7×7 convolutions ran at 60% of their speed with the weights in cache.
-    #[target_feature(enable = "avx2,fma")]
-    #[inline]
-    unsafe fn prefetch_rows(g: &Gemm, m0: usize, k0: usize, kc: usize) {
-        for r in m0..g.m.min(m0 + MR) {
-            let row = g.a.as_ptr().wrapping_add(r * g.lda + k0);
-            for off in (0..kc).step_by(16) {
-                _mm_prefetch::<_MM_HINT_T1>(row.wrapping_add(off).cast::<i8>());
-            }
         }
     }
 
