@@ -153,10 +153,13 @@ pub fn column_align(ld: usize) -> usize {
 
 /// The column blocks a `pixels`-wide plane splits into across the installed threads, or `None`
 /// when it should split by channels instead: it splits by pixels when each thread gets
-/// `MIN_PIXELS_PER_THREAD` of them, in up to `PIXEL_BLOCKS_PER_THREAD` blocks. Every op that splits a feature map by pixels asks here, so consecutive ops cut a
-/// plane at the same columns and each thread finds its part in its own cache. Narrower planes
-/// (14×14 and below) split channels: cut into two 98-pixel halves, their 1×1 convolutions ran
-/// partial tiles and shared a cache line per row between the threads, and were slower.
+/// `MIN_PIXELS_PER_THREAD` of them, in up to `PIXEL_BLOCKS_PER_THREAD` blocks. Every op that
+/// splits a feature map by pixels asks here, so consecutive ops cut a plane at the same columns
+/// and each thread finds its part in its own cache. Narrower planes (14×14 and below) split
+/// channels: cut into two 98-pixel halves, their AVX-512 1×1 convolutions ran partial tiles and
+/// shared a cache line per row between the threads, and were slower. (The AVX2 1×1 convolution
+/// still splits them by pixels when they have too few channels for two blocks a thread; see
+/// `conv::pointwise_simd`.)
 pub fn pixel_blocks(pixels: usize) -> Option<usize> {
     let t = threads();
     (t > 1 && pixels >= MIN_PIXELS_PER_THREAD * t)

@@ -1420,24 +1420,33 @@ mod ymm {
         }
     }
 
-    /// Floats of the zero-padded copy of one input plane that `padded_planes` keeps on the stack:
-    /// 64 KiB, a 112×112 plane with its borders (larger planes take `channels_fixed`).
+    /// Most floats of the zero-padded copy of one input plane that `padded_planes` takes from
+    /// `with_zeroed`'s scratch: 64 KiB, a 112×112 plane with its borders (larger planes take
+    /// `channels_fixed`).
     const PADDED: usize = 16 * 1024;
+    const _: () = assert!(PADDED <= super::SCRATCH);
 
-    /// A 32-byte aligned padded plane.
-    #[repr(C, align(32))]
-    struct Padded([f32; PADDED]);
+    /// Where `padded_planes` keeps a padded plane's rows.
+    #[derive(Clone, Copy)]
+    struct Layout {
+        /// The row stride.
+        ps: usize,
+        /// Where a row's odd columns start at stride 2 (its even ones start at 0).
+        odd: usize,
+        /// Floats of the whole plane, with a vector's room after the last row for the zeros
+        /// `copy_row` stores past it.
+        len: usize,
+    }
 
     /// Output rows a strip of `padded_planes` computes at once: four accumulators, the nine
     /// weights and the loaded vector fill 14 of the 16 YMM registers.
     const STRIP: usize = 4;
 
-    /// Where `p`'s padded plane keeps its rows, for the 3×3 depthwise convolutions with equal
-    /// strides of 1 or 2 that `padded_planes` computes: the row stride and, for stride 2, where
-    /// a row's odd columns start (its even ones start at 0); None for other shapes and for
-    /// planes that do not fit `PADDED`. A row holds the input with `pad` zeros around it and
-    /// room for the whole vectors the last output columns load.
-    fn padded_layout(p: &Plane) -> Option<(usize, usize)> {
+    /// `p`'s padded plane, for the 3×3 depthwise convolutions with equal strides of 1 or 2 that
+    /// `padded_planes` computes; None for other shapes and for planes that do not fit `PADDED`.
+    /// A row holds the input with `pad` zeros around it and room for the whole vectors the last
+    /// output columns load.
+    fn padded_layout(p: &Plane) -> Option<Layout> {
         if p.kh != 3 || p.kw != 3 || p.stride[0] != p.stride[1] {
             return None;
         }
@@ -1452,16 +1461,15 @@ mod ymm {
             }
             _ => return None,
         };
-        // A vector's room after the last row, for the zeros `copy_row` stores past it.
         let len = (p.h + 2 * p.pad[0]).checked_mul(ps)? + L;
-        (len <= PADDED).then_some((ps, odd))
+        (len <= PADDED).then_some(Layout { ps, odd, len })
     }
 
     /// Depthwise 3×3 planes (equal strides `S` of 1 or 2) one channel at a time through a
     /// zero-padded copy, so that every tap is a plain load, with the nine weights in registers.
     /// A strip of `STRIP` output rows loads each input row it needs once per tap column and
     /// feeds it to every output row that reads it: 4.5 loads per 9 FMAs at stride 1, where one
-    /// output vector at a time took 18. For stride 2 the copy splits each row into its even and
+    /// output vector at a time took 9. For stride 2 the copy splits each row into its even and
     /// odd columns, so that the strided taps are plain loads too instead of two loads and two
     /// shuffles each.
     #[target_feature(enable = "avx2,fma")]
@@ -1469,7 +1477,7 @@ mod ymm {
     unsafe fn padded_planes<const S: usize>(
         p: &Plane,
         channels: usize,
-        (ps, odd): (usize, usize),
+        Layout { ps, odd, .. }: Layout,
         padded: &mut [f32],
         x: &[f32],
         wk: &[f32],
@@ -1595,23 +1603,20 @@ mod ymm {
         }
     }
 
-    /// Copies `src` to the start of `dst` in whole vector moves (rows of 7 to 112 floats, where
-    /// a `memcpy` call per row cost as much as the copy): the last vector is loaded masked and
-    /// stored whole, so up to 7 zeros follow the row in `dst`, which must have room for them.
-    /// (A masked store, `vmaskmovps`, is a slow microcoded sequence on AMD's Zen cores.)
+    /// Copies `src` to the start of `dst`, the whole vectors as one copy (LLVM compiled a loop
+    /// of vector moves into the same `memcpy` call) and the rest as one vector loaded masked and
+    /// stored whole, so up to 7 zeros follow the row in `dst`, which must have room for them. (A
+    /// masked store, `vmaskmovps`, is a slow microcoded sequence on AMD's Zen cores.)
     #[target_feature(enable = "avx2,fma")]
     #[inline]
     unsafe fn copy_row(dst: &mut [f32], src: &[f32]) {
         let n = src.len();
         assert!(dst.len() >= n.div_ceil(L) * L);
-        let (d, s) = (dst.as_mut_ptr(), src.as_ptr());
-        let mut i = 0;
-        while i + L <= n {
-            _mm256_storeu_ps(d.add(i), _mm256_loadu_ps(s.add(i)));
-            i += L;
-        }
-        if i < n {
-            _mm256_storeu_ps(d.add(i), _mm256_maskload_ps(s.add(i), mask(n - i)));
+        let whole = n / L * L;
+        dst[..whole].copy_from_slice(&src[..whole]);
+        if whole < n {
+            let v = _mm256_maskload_ps(src.as_ptr().add(whole), mask(n - whole));
+            _mm256_storeu_ps(dst.as_mut_ptr().add(whole), v);
         }
     }
 
@@ -1631,19 +1636,17 @@ mod ymm {
         let (lo, hi) = clamp.unwrap_or((f32::NEG_INFINITY, f32::INFINITY));
         let (lo, hi) = (_mm256_set1_ps(lo), _mm256_set1_ps(hi));
         if let Some(layout) = padded_layout(p) {
-            // Only the part the plane uses is zeroed: all of it would cost more than a 7×7
-            // plane's convolution.
-            let mut scratch = core::mem::MaybeUninit::<Padded>::uninit();
-            let len = (p.h + 2 * p.pad[0]) * layout.0 + L;
-            let base = scratch.as_mut_ptr().cast::<f32>();
-            base.write_bytes(0, len);
-            let padded = core::slice::from_raw_parts_mut(base, len);
             let run = if p.stride[1] == 1 {
                 padded_planes::<1>
             } else {
                 padded_planes::<2>
             };
-            return run(p, channels, layout, padded, x, wk, bias, y, lo, hi);
+            // Only the part the plane uses is zeroed: all of it would cost more than a 7×7
+            // plane's convolution.
+            super::with_zeroed(layout.len, |padded| {
+                run(p, channels, layout, padded, x, wk, bias, y, lo, hi)
+            });
+            return;
         }
         match (p.kh, p.kw, p.stride[1]) {
             (3, 3, 1) => channels_fixed::<3, 3, 1, false>(p, channels, x, wk, bias, y, lo, hi),
