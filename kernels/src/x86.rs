@@ -1613,7 +1613,10 @@ mod ymm {
         let n = src.len();
         assert!(dst.len() >= n.div_ceil(L) * L);
         let whole = n / L * L;
-        dst[..whole].copy_from_slice(&src[..whole]);
+        // Rows of 7 have no whole vector: no `memcpy` call for them.
+        if whole > 0 {
+            dst[..whole].copy_from_slice(&src[..whole]);
+        }
         if whole < n {
             let v = _mm256_maskload_ps(src.as_ptr().add(whole), mask(n - whole));
             _mm256_storeu_ps(dst.as_mut_ptr().add(whole), v);
