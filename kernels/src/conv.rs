@@ -453,6 +453,7 @@ fn pointwise_simd<I: super::x86::Isa>(
                     ldc: hw,
                     init: bias.map_or(super::x86::Init::Zero, super::x86::Init::Bias),
                     clamp,
+                    dots: super::x86::tail_dots(hw, block.start(), block.end() - block.start()),
                 };
                 let at = block.start();
                 super::x86::gemm_block::<I>(&g, block, at);
@@ -478,6 +479,7 @@ fn pointwise_simd<I: super::x86::Isa>(
                     super::x86::Init::Bias(&bv[o0..])
                 }),
                 clamp,
+                dots: super::x86::tail_dots(hw, 0, hw),
             };
             super::x86::gemm::<I>(&g, yc);
             rest.apply_slice(yc);
@@ -798,6 +800,7 @@ fn im2col_simd<I: super::x86::Isa>(
                                     ldc: ohw,
                                     init,
                                     clamp: if k0 + kc == kdim { clamp } else { None },
+                                    dots: super::x86::tail_dots(ohw, n0, nc),
                                 };
                                 super::x86::gemm::<I>(&gm, &mut yc[n0..]);
                                 k0 += kc;
@@ -841,6 +844,7 @@ fn im2col_simd<I: super::x86::Isa>(
                                     init0()
                                 },
                                 clamp: if k0 + kc == kdim { clamp } else { None },
+                                dots: super::x86::tail_dots(ohw, n0, nc),
                             };
                             super::x86::gemm_block::<I>(&gm, block, n0);
                             k0 += kc;

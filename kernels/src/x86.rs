@@ -184,6 +184,29 @@ pub struct Gemm<'a> {
     pub ldc: usize,
     pub init: Init<'a>,
     pub clamp: Option<(f32, f32)>,
+    /// How many of the last columns the AVX2 driver computes as dot products along K (at most
+    /// `DOT_COLS`; the AVX-512 driver ignores it): see `tail_dots`, which callers set it from.
+    pub dots: usize,
+}
+
+/// Most columns a product computes as dot products (`Gemm::dots`).
+pub const DOT_COLS: usize = 4;
+
+/// `Gemm::dots` for a product over columns `start..start + n` of rows `width` wide: those of
+/// its columns that fall in the rows' ragged tail (past their last whole 16 columns) when that
+/// tail is at most `DOT_COLS` wide. A broadcast tile that thin runs at about a sixth of a
+/// whole one's rate (one FMA chain a row, latency-bound), as mobilenet_v2's 7×7 planes (49
+/// columns: three tiles and one column) did; a dot product keeps K in the lanes instead. The
+/// choice is made from a column's place in the whole row, never from the block a thread took,
+/// so that splitting the columns never changes how one is rounded.
+pub fn tail_dots(width: usize, start: usize, n: usize) -> usize {
+    let ragged = width % 16;
+    let tail = if ragged <= DOT_COLS {
+        width - ragged
+    } else {
+        width
+    };
+    (start + n).saturating_sub(tail.max(start)).min(n)
 }
 
 impl Gemm<'_> {
@@ -219,6 +242,7 @@ impl Gemm<'_> {
             _ => true,
         };
         bias_ok
+            && self.dots <= DOT_COLS.min(self.n)
             && (self.k == 0
                 || (self.a.len() >= end(self.m, self.lda, self.k)
                     && self.b.len() >= end(self.k, self.ldb, self.n)))
@@ -1144,6 +1168,10 @@ mod ymm {
     #[repr(C, align(32))]
     struct Panels([f32; KC * NB]);
 
+    /// The dot-product columns of a block of B (`Gemm::dots`), each `KC` floats along K.
+    #[repr(C, align(32))]
+    struct Columns([f32; KC * super::DOT_COLS]);
+
     /// The AVX2 GEMM driver. B is packed `KC` rows by `NB` columns at a time into contiguous,
     /// aligned 16-column panels on the stack; each row tile of A then sweeps all the block's
     /// panels, so its `6 × KC` floats are read from memory once and from L1 after that, and
@@ -1151,7 +1179,9 @@ mod ymm {
     /// B's rows (a feature map's planes, `hw` floats apart) cost a cache miss and often a
     /// line-split load per step of K, and A was fetched again for every column tile: on Zen 3,
     /// with a quarter of the L2 of the AVX-512 machines `drive_zmm` was tuned on, mobilenet_v2's
-    /// 7×7 and 14×14 convolutions ran at 35–45% of the FMA peak that way.
+    /// 7×7 and 14×14 convolutions ran at 35–45% of the FMA peak that way. The last `g.dots`
+    /// columns are packed along K instead and computed by `dot_any`, after the row tile's
+    /// broadcast tiles, while its rows of A are still in L1.
     ///
     /// # Safety
     /// AVX2 and FMA are available and `g.in_bounds(c)` holds for the C that `c` points to.
@@ -1162,9 +1192,15 @@ mod ymm {
         // zero-filled), and zeroing 256 KiB per call cost more than small products.
         let mut block = core::mem::MaybeUninit::<Panels>::uninit();
         let panels = block.as_mut_ptr().cast::<f32>();
+        let mut dot_block = core::mem::MaybeUninit::<Columns>::uninit();
+        let columns = dot_block.as_mut_ptr().cast::<f32>();
+        // Columns from `broad` on are dot products.
+        let broad = g.n - g.dots;
         let mut n0 = 0;
         while n0 < g.n {
             let nb = NB.min(g.n - n0);
+            // This block's broadcast columns are `n0..n0 + nbb`, its dot columns the rest.
+            let nbb = broad.clamp(n0, n0 + nb) - n0;
             let mut k0 = 0;
             // `k == 0` still makes one pass, to store the initial values (and clamp them).
             while k0 < g.k || (k0 == 0 && g.k == 0) {
@@ -1172,8 +1208,8 @@ mod ymm {
                 let last = k0 + kc == g.k;
                 // Panel `j / 16` holds columns `n0 + j ..` of rows `k0 .. k0 + kc`.
                 let mut j = 0;
-                while j < nb {
-                    let cols = width.min(nb - j);
+                while j < nbb {
+                    let cols = width.min(nbb - j);
                     let panel = panels.add(j * KC);
                     // Vector moves, whole rows of the panel (masked loads zero-fill a ragged
                     // one): a `memcpy` call per 64 bytes was a tenth of mobilenet_v2's time.
@@ -1193,6 +1229,13 @@ mod ymm {
                     }
                     j += cols;
                 }
+                // Column `d` of the dot columns, transposed: element `t` is row `k0 + t`.
+                for d in 0..nb - nbb {
+                    let src = g.b.as_ptr().add(k0 * g.ldb + n0 + nbb + d);
+                    for t in 0..kc {
+                        *columns.add(d * KC + t) = *src.add(t * g.ldb);
+                    }
+                }
                 let mut m0 = 0;
                 while m0 < g.m {
                     let rows = MR.min(g.m - m0);
@@ -1201,23 +1244,36 @@ mod ymm {
                         (0, other) => other,
                         _ => Init::Load,
                     };
+                    let mut t = Tile {
+                        rows,
+                        cols: 0,
+                        k: kc,
+                        a: g.a.as_ptr().add(m0 * g.lda + k0),
+                        lda: g.lda,
+                        b: panels,
+                        ldb: width,
+                        c: c.add(m0 * g.ldc + n0),
+                        ldc: g.ldc,
+                        init,
+                        clamp: if last { g.clamp } else { None },
+                    };
                     let mut j = 0;
-                    while j < nb {
-                        let cols = width.min(nb - j);
-                        tile_any(&Tile {
-                            rows,
-                            cols,
-                            k: kc,
-                            a: g.a.as_ptr().add(m0 * g.lda + k0),
-                            lda: g.lda,
-                            b: panels.add(j * KC),
-                            ldb: width,
-                            c: c.add(m0 * g.ldc + n0 + j),
-                            ldc: g.ldc,
-                            init,
-                            clamp: if last { g.clamp } else { None },
-                        });
-                        j += cols;
+                    while j < nbb {
+                        t.cols = width.min(nbb - j);
+                        t.b = panels.add(j * KC);
+                        t.c = c.add(m0 * g.ldc + n0 + j);
+                        tile_any(&t);
+                        j += t.cols;
+                    }
+                    // Pairs of dot columns, then the odd one.
+                    let mut d = 0;
+                    while d < nb - nbb {
+                        t.cols = 2.min(nb - nbb - d);
+                        t.b = columns.add(d * KC);
+                        t.ldb = KC;
+                        t.c = c.add(m0 * g.ldc + n0 + nbb + d);
+                        dot_any(&t);
+                        d += t.cols;
                     }
                     m0 += rows;
                 }
@@ -1227,6 +1283,90 @@ mod ymm {
                 k0 += kc;
             }
             n0 += nb;
+        }
+    }
+
+    /// One `R × C` tile of C as dot products along K: `t.a`'s rows (contiguous along K) times
+    /// `C` columns of B packed along K, `t.ldb` floats apart. Each sum keeps eight partial sums
+    /// in a vector's lanes, added up at the end, then adds the tile's initial value.
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn dot<const R: usize, const C: usize>(t: &Tile) {
+        let mut acc = [[_mm256_setzero_ps(); C]; R];
+        let rows: [*const f32; R] = core::array::from_fn(|i| t.a.add(i * t.lda));
+        let full = t.k - t.k % L;
+        let mut kk = 0;
+        while kk < full {
+            // The rows of A are separate streams, as in `tile`.
+            if kk % 16 == 0 {
+                for row in rows.iter() {
+                    _mm_prefetch::<_MM_HINT_T0>(row.wrapping_add(kk + PREFETCH).cast::<i8>());
+                }
+            }
+            let bv: [__m256; C] =
+                core::array::from_fn(|j| _mm256_loadu_ps(t.b.add(j * t.ldb + kk)));
+            for i in 0..R {
+                let av = _mm256_loadu_ps(rows[i].add(kk));
+                for j in 0..C {
+                    acc[i][j] = _mm256_fmadd_ps(av, bv[j], acc[i][j]);
+                }
+            }
+            kk += L;
+        }
+        if kk < t.k {
+            // Both operands masked: the packed column's lanes past K were never written.
+            let m = mask(t.k - kk);
+            let bv: [__m256; C] =
+                core::array::from_fn(|j| _mm256_maskload_ps(t.b.add(j * t.ldb + kk), m));
+            for i in 0..R {
+                let av = _mm256_maskload_ps(rows[i].add(kk), m);
+                for j in 0..C {
+                    acc[i][j] = _mm256_fmadd_ps(av, bv[j], acc[i][j]);
+                }
+            }
+        }
+        let clamp = t.clamp.map(|(lo, hi)| (_mm_set_ss(lo), _mm_set_ss(hi)));
+        for (i, row) in acc.iter().enumerate() {
+            for (j, v) in row.iter().enumerate() {
+                let at = t.c.add(i * t.ldc + j);
+                let h = _mm_add_ps(_mm256_castps256_ps128(*v), _mm256_extractf128_ps::<1>(*v));
+                let h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+                let mut s = _mm_add_ss(h, _mm_movehdup_ps(h));
+                s = match t.init {
+                    Init::Zero => s,
+                    Init::Bias(bias) => _mm_add_ss(_mm_set_ss(*bias.get_unchecked(i)), s),
+                    Init::Load => _mm_add_ss(_mm_set_ss(*at), s),
+                };
+                if let Some((lo, hi)) = clamp {
+                    // As in `tile`: MAXSS/MINSS return the second operand on a NaN.
+                    s = _mm_min_ss(hi, _mm_max_ss(lo, s));
+                }
+                *at = _mm_cvtss_f32(s);
+            }
+        }
+    }
+
+    /// Runs one dot tile (`dot`) with the instance for its row count and its 1 or 2 columns.
+    ///
+    /// # Safety
+    /// As `tile_any`, with `t.b` the packed columns and `t.ldb` their stride.
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn dot_any(t: &Tile) {
+        macro_rules! go {
+            ($r:literal) => {
+                if t.cols == 2 {
+                    dot::<$r, 2>(t)
+                } else {
+                    dot::<$r, 1>(t)
+                }
+            };
+        }
+        match t.rows {
+            6 => go!(6),
+            5 => go!(5),
+            4 => go!(4),
+            3 => go!(3),
+            2 => go!(2),
+            _ => go!(1),
         }
     }
 
@@ -1697,7 +1837,9 @@ mod ymm {
 
 #[cfg(all(test, target_arch = "x86_64"))]
 mod tests {
+    extern crate std;
     use super::*;
+    use std::{vec, vec::Vec};
 
     fn naive(g: &Gemm, c: &mut [f32]) {
         for i in 0..g.m {
@@ -1746,6 +1888,8 @@ mod tests {
     }
 
     fn gemm_check<I: Isa>() {
+        // (m, n, k): ragged rows, columns and depths; 49 columns (a 7×7 plane) end in one dot
+        // column, and a depth past `KC` makes the AVX2 driver add a second pass into C.
         let shapes = [
             (1, 1, 1),
             (8, 32, 5),
@@ -1753,36 +1897,71 @@ mod tests {
             (13, 47, 16),
             (3, 17, 0),
             (7, 8, 3),
+            (7, 49, 13),
+            (6, 3, 600),
+            (5, 52, 600),
         ];
+        let long = |n: usize, seed: u32| -> Vec<f32> {
+            (0..n.div_ceil(4096))
+                .flat_map(|i| data(4096, seed + 7 * i as u32))
+                .take(n)
+                .collect()
+        };
         for &(m, n, k) in &shapes {
             let (lda, ldb, ldc) = (k + 3, n + 5, n + 2);
-            let a = data(m * lda, 1);
-            let b = data(k.max(1) * ldb, 2);
+            let a = long(m * lda, 1);
+            let b = long(k.max(1) * ldb, 2);
             let bias = data(m, 3);
+            let mut dots = vec![0, DOT_COLS.min(n), tail_dots(n, 0, n)];
+            dots.dedup();
             for init in [Init::Zero, Init::Bias(&bias[..m]), Init::Load] {
                 for clamp in [None, Some((-0.1, 0.2))] {
-                    let g = Gemm {
-                        m,
-                        n,
-                        k,
-                        a: &a[..m * lda],
-                        lda,
-                        b: &b[..k.max(1) * ldb],
-                        ldb,
-                        ldc,
-                        init,
-                        clamp,
-                    };
-                    let mut want = data(m * ldc, 4);
-                    let mut got = want;
-                    naive(&g, &mut want[..m * ldc]);
-                    gemm::<I>(&g, &mut got[..m * ldc]);
-                    for (w, v) in want.iter().zip(&got) {
-                        assert!((w - v).abs() <= 1e-5, "{} {m}x{n}x{k}: {w} vs {v}", I::NAME);
+                    for &dots in &dots {
+                        let g = Gemm {
+                            m,
+                            n,
+                            k,
+                            a: &a,
+                            lda,
+                            b: &b,
+                            ldb,
+                            ldc,
+                            init,
+                            clamp,
+                            dots,
+                        };
+                        let mut want = long(m * ldc, 4);
+                        let mut got = want.clone();
+                        naive(&g, &mut want);
+                        gemm::<I>(&g, &mut got);
+                        // Sums of up to 600 products of terms below 0.5, in another order.
+                        let tol = 1e-6 * k.max(10) as f32;
+                        for (w, v) in want.iter().zip(&got) {
+                            assert!(
+                                (w - v).abs() <= tol,
+                                "{} {m}x{n}x{k}, {dots} dot columns: {w} vs {v}",
+                                I::NAME
+                            );
+                        }
                     }
                 }
             }
         }
+    }
+
+    #[test]
+    fn tail_dots_takes_only_a_thin_ragged_tail_by_its_place_in_the_row() {
+        // 49 = 3·16 + 1: the last column, whichever block holds it.
+        assert_eq!(tail_dots(49, 0, 49), 1);
+        assert_eq!(tail_dots(49, 32, 17), 1);
+        assert_eq!(tail_dots(49, 0, 48), 0);
+        // 196 = 12·16 + 4, cut at 100: the block holding 192..196 takes them.
+        assert_eq!(tail_dots(196, 100, 96), 4);
+        assert_eq!(tail_dots(196, 0, 100), 0);
+        // Tails wider than `DOT_COLS`, and none at all, stay broadcast tiles.
+        assert_eq!(tail_dots(45, 0, 45), 0);
+        assert_eq!(tail_dots(64, 0, 64), 0);
+        assert_eq!(tail_dots(3, 0, 3), 3);
     }
 
     #[test]

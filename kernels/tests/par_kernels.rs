@@ -118,6 +118,12 @@ fn threaded_convs_match([pointwise, im2col, depthwise]: [Variant; 3], isa: &str)
             relu6,
             "pointwise, narrow plane and few channels",
         ),
+        (
+            pointwise,
+            shape(1, 160, 960, 7, 1, 1, 1),
+            relu6,
+            "pointwise 7×7, a dot-product column",
+        ),
         (im2col, shape(1, 19, 70, 23, 3, 1, 1), Act::Relu, "im2col"),
         (
             im2col,
