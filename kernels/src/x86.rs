@@ -1164,6 +1164,14 @@ mod ymm {
     /// tile of A, itself kept in L1, passes over its 16-column panels.
     const NB: usize = 8 * NV * L;
 
+    /// The most floats of B (rows times their stride) that tiles read in place, unpacked:
+    /// such a B (an im2col panel of the first convolution, 27 rows of 144) sits in L1
+    /// already, and copying it into panels was a tenth of the product's time.
+    const IN_PLACE_FLOATS: usize = 4096;
+    /// The deepest B that tiles read in place whatever its width: with as few as 16 rows, each
+    /// packed element would be read only once per row tile (mobilenet_v2's 16 → 96 expansion
+    /// at 112×112 ran 5–15% faster in place; 24 and 32 rows ran slower).
+    const IN_PLACE_K: usize = 16;
     /// A 32-byte aligned block of B, stored as `NB / 16` panels of `KC × 16` floats.
     #[repr(C, align(32))]
     struct Panels([f32; KC * NB]);
@@ -1179,7 +1187,8 @@ mod ymm {
     /// B's rows (a feature map's planes, `hw` floats apart) cost a cache miss and often a
     /// line-split load per step of K, and A was fetched again for every column tile: on Zen 3,
     /// with a quarter of the L2 of the AVX-512 machines `drive_zmm` was tuned on, mobilenet_v2's
-    /// 7×7 and 14×14 convolutions ran at 35–45% of the FMA peak that way. The last `g.dots`
+    /// 7×7 and 14×14 convolutions ran at 35–45% of the FMA peak that way. A B that is
+    /// shallow or small (`IN_PLACE_K`, `IN_PLACE_FLOATS`) is read in place. The last `g.dots`
     /// columns are packed along K instead and computed by `dot_any`, after the row tile's
     /// broadcast tiles, while its rows of A are still in L1.
     ///
@@ -1196,6 +1205,7 @@ mod ymm {
         let columns = dot_block.as_mut_ptr().cast::<f32>();
         // Columns from `broad` on are dot products.
         let broad = g.n - g.dots;
+        let in_place = g.k <= IN_PLACE_K || g.k.saturating_mul(g.ldb) <= IN_PLACE_FLOATS;
         let mut n0 = 0;
         while n0 < g.n {
             let nb = NB.min(g.n - n0);
@@ -1208,7 +1218,7 @@ mod ymm {
                 let last = k0 + kc == g.k;
                 // Panel `j / 16` holds columns `n0 + j ..` of rows `k0 .. k0 + kc`.
                 let mut j = 0;
-                while j < nbb {
+                while j < nbb && !in_place {
                     let cols = width.min(nbb - j);
                     let panel = panels.add(j * KC);
                     // Vector moves, whole rows of the panel (masked loads zero-fill a ragged
@@ -1260,7 +1270,12 @@ mod ymm {
                     let mut j = 0;
                     while j < nbb {
                         t.cols = width.min(nbb - j);
-                        t.b = panels.add(j * KC);
+                        if in_place {
+                            t.b = g.b.as_ptr().add(k0 * g.ldb + n0 + j);
+                            t.ldb = g.ldb;
+                        } else {
+                            t.b = panels.add(j * KC);
+                        }
                         t.c = c.add(m0 * g.ldc + n0 + j);
                         tile_any(&t);
                         j += t.cols;
