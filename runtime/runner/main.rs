@@ -40,6 +40,8 @@ extern "C" {
     fn close(fd: c_int) -> c_int;
     fn lseek(fd: c_int, offset: i64, whence: c_int) -> i64;
     fn aligned_alloc(align: usize, size: usize) -> *mut c_void;
+    #[cfg(target_os = "linux")]
+    fn madvise(addr: *mut c_void, len: usize, advice: c_int) -> c_int;
     fn clock_gettime(clock: c_int, ts: *mut Timespec) -> c_int;
     fn exit(code: c_int) -> !;
 }
@@ -95,16 +97,32 @@ fn fail(args: fmt::Arguments<'_>) -> ! {
     unsafe { exit(1) }
 }
 
-/// A zeroed, `ALIGN`-aligned buffer from the C heap, never freed (the process is short-lived).
+/// Buffers from this size up (the program with its weights, and the arena) are backed by
+/// transparent huge pages where the OS has them (Linux's `madvise(MADV_HUGEPAGE)`; with THP in
+/// its common `madvise` mode, nothing else gets them). With 4 KiB pages, mobilenet_v2's 14 MB
+/// of weights span 3,500 pages, more than Zen 3's 2,048-entry L2 TLB covers; in runs
+/// alternating with and without, mobilenet_v2 took 0.85–0.93 of the time at one thread.
+const HUGE_PAGE: usize = 2 << 20;
+/// `MADV_HUGEPAGE`.
+#[cfg(target_os = "linux")]
+const MADV_HUGEPAGE: c_int = 14;
+
+/// A zeroed buffer from the C heap, `ALIGN`-aligned (whole huge pages from `HUGE_PAGE` bytes
+/// up), never freed (the process is short-lived).
 fn buffer(len: usize) -> &'static mut [u8] {
-    let size = len.div_ceil(ALIGN).max(1) * ALIGN;
+    let align = if len >= HUGE_PAGE { HUGE_PAGE } else { ALIGN };
+    let size = len.div_ceil(align).max(1) * align;
     // SAFETY: aligned_alloc with a size that is a multiple of the alignment; the result is
     // checked for null, zeroed before it is read, and never freed, so the 'static slice stays
-    // valid.
+    // valid. `madvise` only advises on pages of that allocation; its failure changes nothing.
     unsafe {
-        let p = aligned_alloc(ALIGN, size) as *mut u8;
+        let p = aligned_alloc(align, size) as *mut u8;
         if p.is_null() {
             fail(format_args!("out of memory ({size} bytes)"));
+        }
+        #[cfg(target_os = "linux")]
+        if align == HUGE_PAGE {
+            madvise(p.cast(), size, MADV_HUGEPAGE);
         }
         core::ptr::write_bytes(p, 0, size);
         core::slice::from_raw_parts_mut(p, len)
