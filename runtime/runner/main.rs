@@ -100,7 +100,7 @@ fn fail(args: fmt::Arguments<'_>) -> ! {
 /// Buffers from this size up (the program with its weights, and the arena) are backed by
 /// transparent huge pages where the OS has them (Linux's `madvise(MADV_HUGEPAGE)`; with THP in
 /// its common `madvise` mode, nothing else gets them). With 4 KiB pages, mobilenet_v2's 14 MB
-/// of weights span 3,500 pages, more than Zen 3's 2,048-entry L2 TLB covers; in runs
+/// of weights span 3,500 pages, more than Zen 3's 2,048-entry L2 TLB covers; in most runs
 /// alternating with and without, mobilenet_v2 took 0.85–0.93 of the time at one thread.
 const HUGE_PAGE: usize = 2 << 20;
 /// `MADV_HUGEPAGE`.
