@@ -194,9 +194,10 @@ pub const DOT_COLS: usize = 4;
 
 /// `Gemm::dots` for a product over columns `start..start + n` of rows `width` wide: those of
 /// its columns that fall in the rows' ragged tail (past their last whole 16 columns) when that
-/// tail is at most `DOT_COLS` wide. A broadcast tile that thin runs at about a sixth of a
-/// whole one's rate (one FMA chain a row, latency-bound), as mobilenet_v2's 7×7 planes (49
-/// columns: three tiles and one column) did; a dot product keeps K in the lanes instead. The
+/// tail is at most `DOT_COLS` wide. A broadcast tile that thin has one FMA chain a row, so
+/// the FMA latency, not its throughput, sets its pace; a dot product keeps K in the lanes
+/// instead (mobilenet_v2's 7×7 planes, 49 columns: three tiles and one column; its 960 → 320
+/// convolution took 425 instead of 530 µs alone). The
 /// choice is made from a column's place in the whole row, never from the block a thread took,
 /// so that splitting the columns never changes how one is rounded.
 pub fn tail_dots(width: usize, start: usize, n: usize) -> usize {
@@ -1166,11 +1167,11 @@ mod ymm {
 
     /// The most floats of B (rows times their stride) that tiles read in place, unpacked:
     /// such a B (an im2col panel of the first convolution, 27 rows of 144) sits in L1
-    /// already, and copying it into panels was a tenth of the product's time.
+    /// already; read in place, the first convolution took 0.92–0.95 of its time.
     const IN_PLACE_FLOATS: usize = 4096;
-    /// The deepest B that tiles read in place whatever its width: with as few as 16 rows, each
-    /// packed element would be read only once per row tile (mobilenet_v2's 16 → 96 expansion
-    /// at 112×112 ran 5–15% faster in place; 24 and 32 rows ran slower).
+    /// The deepest B that tiles read in place whatever its width, as measured: mobilenet_v2's
+    /// 16 → 96 expansion at 112×112 took 0.85–0.95 of its time in place, while the 24- and
+    /// 32-row expansions at 56×56 and 28×28 ran 5–12% slower.
     const IN_PLACE_K: usize = 16;
     /// A 32-byte aligned block of B, stored as `NB / 16` panels of `KC × 16` floats.
     #[repr(C, align(32))]
@@ -1216,9 +1217,10 @@ mod ymm {
             while k0 < g.k || (k0 == 0 && g.k == 0) {
                 let kc = KC.min(g.k - k0);
                 let last = k0 + kc == g.k;
-                // Panel `j / 16` holds columns `n0 + j ..` of rows `k0 .. k0 + kc`.
-                let mut j = 0;
-                while j < nbb && !in_place {
+                // Panel `j / 16` holds columns `n0 + j ..` of rows `k0 .. k0 + kc` (none are
+                // packed when B is read in place).
+                let mut j = if in_place { nbb } else { 0 };
+                while j < nbb {
                     let cols = width.min(nbb - j);
                     let panel = panels.add(j * KC);
                     // Vector moves, whole rows of the panel (masked loads zero-fill a ragged

@@ -108,9 +108,11 @@ const HUGE_PAGE: usize = 2 << 20;
 const MADV_HUGEPAGE: c_int = 14;
 
 /// A zeroed buffer from the C heap, `ALIGN`-aligned (whole huge pages from `HUGE_PAGE` bytes
-/// up), never freed (the process is short-lived).
+/// up, on Linux), never freed (the process is short-lived).
 fn buffer(len: usize) -> &'static mut [u8] {
-    let align = if len >= HUGE_PAGE { HUGE_PAGE } else { ALIGN };
+    // Only where `madvise` backs it: elsewhere the 2 MB alignment would only waste memory.
+    let huge = cfg!(target_os = "linux") && len >= HUGE_PAGE;
+    let align = if huge { HUGE_PAGE } else { ALIGN };
     let size = len.div_ceil(align).max(1) * align;
     // SAFETY: aligned_alloc with a size that is a multiple of the alignment; the result is
     // checked for null, zeroed before it is read, and never freed, so the 'static slice stays
@@ -121,7 +123,7 @@ fn buffer(len: usize) -> &'static mut [u8] {
             fail(format_args!("out of memory ({size} bytes)"));
         }
         #[cfg(target_os = "linux")]
-        if align == HUGE_PAGE {
+        if huge {
             madvise(p.cast(), size, MADV_HUGEPAGE);
         }
         core::ptr::write_bytes(p, 0, size);
