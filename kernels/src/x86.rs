@@ -1659,9 +1659,8 @@ mod ymm {
         len: usize,
     }
 
-    /// Output rows a strip of `padded_planes` computes at once: four accumulators, the nine
-    /// weights and the loaded vector fill 14 of the 16 YMM registers.
-    const STRIP: usize = 4;
+    /// Output vectors of a row that `row_vecs` computes at once.
+    const ROW_VECS: usize = 4;
 
     /// `p`'s padded plane, for the 3×3 depthwise convolutions with equal strides of 1 or 2 that
     /// `padded_planes` computes; None for other shapes and for planes that do not fit `PADDED`.
@@ -1688,9 +1687,11 @@ mod ymm {
 
     /// Depthwise 3×3 planes (equal strides `S` of 1 or 2) one channel at a time through a
     /// zero-padded copy, so that every tap is a plain load, with the nine weights in registers.
-    /// A strip of `STRIP` output rows loads each input row it needs once per tap column and
-    /// feeds it to every output row that reads it: 4.5 loads per 9 FMAs at stride 1, where one
-    /// output vector at a time took 9. For stride 2 the copy splits each row into its even and
+    /// Each output vector is nine FMAs reading their taps from memory (`row_vecs`). Strips of
+    /// four output rows that loaded each input row once for all of them issued fewer loads
+    /// but more instructions (LLVM spilled weights and branched per store); one row at a
+    /// time took 0.83–0.97 of their time on mobilenet_v2's planes, and 0.66–0.86 while the
+    /// core was shared with another guest's thread. For stride 2 the copy splits each row into its even and
     /// odd columns, so that the strided taps are plain loads too instead of two loads and two
     /// shuffles each.
     #[target_feature(enable = "avx2,fma")]
@@ -1729,17 +1730,76 @@ mod ymm {
             }
             let b = _mm256_set1_ps(bias.map_or(0.0, |b| b[c]));
             let out = &mut y[c * ohw..][..ohw];
-            let mut oy = 0;
-            while oy < p.oh {
+            let vecs = p.ow.div_ceil(L);
+            for oy in 0..p.oh {
                 let src = padded.as_ptr().add(oy * S * ps);
-                let o = (ps, odd, p.ow, oy * p.ow);
-                match p.oh - oy {
-                    1 => strip::<S, 1>(src, o, &w, b, out, lo, hi),
-                    2 => strip::<S, 2>(src, o, &w, b, out, lo, hi),
-                    3 => strip::<S, 3>(src, o, &w, b, out, lo, hi),
-                    _ => strip::<S, STRIP>(src, o, &w, b, out, lo, hi),
+                let at = out.as_mut_ptr().add(oy * p.ow);
+                let last = oy + 1 == p.oh;
+                let mut j = 0;
+                while j + ROW_VECS <= vecs {
+                    let full = !last || (j + ROW_VECS) * L <= p.ow;
+                    if full {
+                        row_vecs::<S, ROW_VECS, false>(src, ps, odd, j, &w, b, at, 0, lo, hi);
+                    } else {
+                        row_vecs::<S, ROW_VECS, true>(src, ps, odd, j, &w, b, at, p.ow, lo, hi);
+                    }
+                    j += ROW_VECS;
                 }
-                oy += STRIP;
+                while j < vecs {
+                    if !last || (j + 1) * L <= p.ow {
+                        row_vecs::<S, 1, false>(src, ps, odd, j, &w, b, at, 0, lo, hi);
+                    } else {
+                        row_vecs::<S, 1, true>(src, ps, odd, j, &w, b, at, p.ow, lo, hi);
+                    }
+                    j += 1;
+                }
+            }
+        }
+    }
+
+    /// Output vectors `j..j + N` of one output row from `src`, the padded row of its first
+    /// tap row (`ps` the row stride, `odd` where the odd columns start at stride 2), stored at
+    /// `at`. Each vector is nine FMAs that read their taps straight from the padded rows;
+    /// `N` of them run at once so their chains overlap. A vector past the row's end stores
+    /// whole, writing its spare lanes over the next row's first columns, which are stored
+    /// after it, except when `MASKED`: the plane's last row stores only its first `ow` lanes.
+    #[target_feature(enable = "avx2,fma")]
+    #[inline]
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn row_vecs<const S: usize, const N: usize, const MASKED: bool>(
+        src: *const f32,
+        ps: usize,
+        odd: usize,
+        j: usize,
+        w: &[__m256; 9],
+        b: __m256,
+        at: *mut f32,
+        ow: usize,
+        lo: __m256,
+        hi: __m256,
+    ) {
+        let mut acc = [b; N];
+        for ky in 0..3 {
+            let row = src.add(ky * ps + j * L);
+            for kx in 0..3 {
+                let tap = match (S, kx) {
+                    (1, _) => row.add(kx),
+                    (_, 0) => row,
+                    (_, 1) => row.add(odd),
+                    _ => row.add(1),
+                };
+                for (n, a) in acc.iter_mut().enumerate() {
+                    *a = _mm256_fmadd_ps(w[ky * 3 + kx], _mm256_loadu_ps(tap.add(n * L)), *a);
+                }
+            }
+        }
+        for (n, a) in acc.iter().enumerate() {
+            let v = _mm256_min_ps(hi, _mm256_max_ps(lo, *a));
+            let col = (j + n) * L;
+            if MASKED {
+                store(at.add(col), ow.saturating_sub(col), v);
+            } else {
+                _mm256_storeu_ps(at.add(col), v);
             }
         }
     }
@@ -1776,51 +1836,6 @@ mod ymm {
             _mm256_storeu_ps(d.add(dst(i)), evens(a, b));
             _mm256_storeu_ps(d.add(dst(i + 1)), odds(a, b));
             i += 2 * L;
-        }
-    }
-
-    /// Output rows `R` (at most `STRIP`) of one plane, every column, from `src`, the padded row
-    /// of the strip's first output row: `(ps, odd, ow, at)` are the padded row stride, where the
-    /// odd columns start (stride 2), the output width and the strip's first output element.
-    /// Vectors run from the last column back: a row's last vector, stored whole, writes its
-    /// spare lanes over the next row's first columns, which are stored after it (only a vector
-    /// reaching past the plane is masked).
-    #[target_feature(enable = "avx2,fma")]
-    #[inline]
-    unsafe fn strip<const S: usize, const R: usize>(
-        src: *const f32,
-        (ps, odd, ow, at): (usize, usize, usize, usize),
-        w: &[__m256; 9],
-        b: __m256,
-        out: &mut [f32],
-        lo: __m256,
-        hi: __m256,
-    ) {
-        for j in (0..ow.div_ceil(L)).rev() {
-            let mut acc = [b; R];
-            let col = src.add(j * L);
-            // Output row r reads padded rows r·S to r·S + 2 of the strip.
-            for t in 0..(R - 1) * S + 3 {
-                let row = col.add(t * ps);
-                for kx in 0..3 {
-                    let v = match (S, kx) {
-                        (1, _) => _mm256_loadu_ps(row.add(kx)),
-                        (_, 0) => _mm256_loadu_ps(row),
-                        (_, 1) => _mm256_loadu_ps(row.add(odd)),
-                        _ => _mm256_loadu_ps(row.add(1)),
-                    };
-                    for (r, a) in acc.iter_mut().enumerate() {
-                        if (r * S..r * S + 3).contains(&t) {
-                            *a = _mm256_fmadd_ps(w[(t - r * S) * 3 + kx], v, *a);
-                        }
-                    }
-                }
-            }
-            for (r, a) in acc.iter().enumerate() {
-                let v = _mm256_min_ps(hi, _mm256_max_ps(lo, *a));
-                let o = at + r * ow + j * L;
-                store(out.as_mut_ptr().add(o), out.len() - o, v);
-            }
         }
     }
 
@@ -2059,8 +2074,11 @@ mod tests {
             (3, 6, 35, 2, 3, 1, 2, 1, 0),
             (1, 8, 19, 2, 4, 1, 1, 1, 2),
             (8, 11, 40, 5, 5, 2, 2, 2, 2),
-            // The padded 3×3 path: strips of 4 rows with 1 to 3 left over, rows of whole and
-            // partial vectors, both parities of the left padding at stride 2, tiny planes.
+            // The padded 3×3 path: rows of whole and partial vectors, groups of four vectors
+            // with none, one or a partial one left over (27 and 30 columns end the plane inside
+            // a masked group), both parities of the left padding at stride 2, tiny planes.
+            (3, 6, 27, 3, 3, 1, 1, 1, 1),
+            (2, 9, 60, 3, 3, 2, 2, 1, 1),
             (2, 14, 16, 3, 3, 2, 2, 1, 1),
             (3, 10, 18, 3, 3, 2, 2, 0, 0),
             (2, 11, 21, 3, 3, 2, 2, 2, 2),
