@@ -1839,23 +1839,28 @@ mod ymm {
         }
     }
 
-    /// Copies `src` to the start of `dst`, the whole vectors as one copy (LLVM compiled a loop
-    /// of vector moves into the same `memcpy` call) and the rest as one vector loaded masked and
+    /// Copies `src` to the start of `dst` a vector at a time, the last one loaded masked and
     /// stored whole, so up to 7 zeros follow the row in `dst`, which must have room for them. (A
-    /// masked store, `vmaskmovps`, is a slow microcoded sequence on AMD's Zen cores.)
+    /// masked store, `vmaskmovps`, is a slow microcoded sequence on AMD's Zen cores.) The loads
+    /// are `lddqu`, which LLVM does not see as plain loads: it compiled a loop of plain vector
+    /// copies into a `memcpy` call per row, and on 14×14 planes those calls cost more than the
+    /// copying.
     #[target_feature(enable = "avx2,fma")]
     #[inline]
     unsafe fn copy_row(dst: &mut [f32], src: &[f32]) {
         let n = src.len();
         assert!(dst.len() >= n.div_ceil(L) * L);
+        let (s, d) = (src.as_ptr(), dst.as_mut_ptr());
         let whole = n / L * L;
-        // Rows of 7 have no whole vector: no `memcpy` call for them.
-        if whole > 0 {
-            dst[..whole].copy_from_slice(&src[..whole]);
+        let mut i = 0;
+        while i < whole {
+            let v = _mm256_lddqu_si256(s.add(i).cast());
+            _mm256_storeu_si256(d.add(i).cast(), v);
+            i += L;
         }
         if whole < n {
-            let v = _mm256_maskload_ps(src.as_ptr().add(whole), mask(n - whole));
-            _mm256_storeu_ps(dst.as_mut_ptr().add(whole), v);
+            let v = _mm256_maskload_ps(s.add(whole), mask(n - whole));
+            _mm256_storeu_ps(d.add(whole), v);
         }
     }
 
