@@ -920,7 +920,9 @@ pub fn im2col_avx2_accepts(p: &Conv2d) -> bool {
 /// splits, each changed variant moved by the change in its own instances' symbols (v0 mangling
 /// tells the `Avx2` and `Avx512` instances of the shared bodies apart). The same way again after
 /// the AVX2 GEMM's dot-product tail columns and in-place B (`ymm::gemm` grew by 9,079 bytes,
-/// in both `_avx2` variants).
+/// in both `_avx2` variants). Again after the AVX2 tile's four-step loop and the inlined whole
+/// tiles (`ymm::gemm` grew by 13,279 bytes, in both `_avx2` GEMM variants) and the row-wise
+/// AVX2 depthwise path (its two `padded_planes` instances shrank by 3,681 bytes).
 pub const VARIANTS: &[super::meta::KernelInfo] = &[
     super::meta::KernelInfo {
         name: "conv.generic",
@@ -965,7 +967,7 @@ pub const VARIANTS: &[super::meta::KernelInfo] = &[
         isa: &["avx2", "fma"],
         shape: "any (im2col panels times the weights, AVX2 GEMM)",
         speed: 4,
-        code_bytes: 34516,
+        code_bytes: 47795,
     },
     super::meta::KernelInfo {
         name: "conv.depthwise_avx2",
@@ -974,7 +976,7 @@ pub const VARIANTS: &[super::meta::KernelInfo] = &[
         isa: &["avx2", "fma"],
         shape: "depthwise, dilation 1, horizontal stride 1 or 2",
         speed: 5,
-        code_bytes: 27229,
+        code_bytes: 23548,
     },
     super::meta::KernelInfo {
         name: "conv.pointwise_avx2",
@@ -983,7 +985,7 @@ pub const VARIANTS: &[super::meta::KernelInfo] = &[
         isa: &["avx2", "fma"],
         shape: "1x1 kernel, stride 1, no padding, groups 1",
         speed: 6,
-        code_bytes: 30358,
+        code_bytes: 43637,
     },
     super::meta::KernelInfo {
         name: "conv.im2col_avx512",
