@@ -1089,10 +1089,10 @@ mod ymm {
         // host the core is at times shared with another guest's thread, and then the
         // instructions a step issues, not its FMAs, set the pace. So four steps run between
         // loop tests, the prefetch is issued once per 16 steps instead of tested every step,
-        // and rows are offsets from two bases rather than six pointers to advance. The
-        // per-step loop this replaced issued 30 instructions for 12 FMAs; in such shared
-        // phases the 1×1 convolutions of mobilenet_v2 took 0.74–0.92 of its time (0.95–1.01
-        // otherwise).
+        // and rows are offsets from two bases: the same unrolled loop over an array of six
+        // row pointers indexed by the step ran 1.3–1.9× slower. The per-step loop this
+        // replaced issued 30 instructions for 12 FMAs; in such shared phases the 1×1
+        // convolutions of mobilenet_v2 took 0.74–0.92 of its time (0.95–1.01 otherwise).
         let stride = lda * 4;
         let mut lo = a;
         let mut hi = a.add(3 * lda);
@@ -1171,7 +1171,10 @@ mod ymm {
         }
     }
 
-    /// Runs one tile with the instance for its row count, vector count and raggedness.
+    /// Runs one tile with the instance for its row count, vector count and raggedness. Whole
+    /// tiles run inline, the others through `tile_ragged`: as one call with a jump table, the
+    /// unrolled tiles were too large to inline, and the call cost the 16-deep 16 → 96
+    /// expansion of mobilenet_v2 a fifth of its time.
     ///
     /// # Safety
     /// AVX2 and FMA are available, and the tile's rows and columns of A, B and C are inside
@@ -1179,6 +1182,22 @@ mod ymm {
     #[target_feature(enable = "avx2,fma")]
     #[inline]
     pub unsafe fn tile_any(t: &Tile) {
+        if t.rows == MR && t.cols == NV * L {
+            let (k, a, lda, b, ldb, c, ldc) = (t.k, t.a, t.lda, t.b, t.ldb, t.c, t.ldc);
+            let masks = [_mm256_setzero_si256(); NV];
+            tile::<MR, NV, true>(k, a, lda, b, ldb, c, ldc, masks, t.init, t.clamp);
+        } else {
+            tile_ragged(t);
+        }
+    }
+
+    /// `tile_any` for a tile with fewer than `MR` rows or `NV · L` columns.
+    ///
+    /// # Safety
+    /// As `tile_any`.
+    #[target_feature(enable = "avx2,fma")]
+    #[inline(never)]
+    unsafe fn tile_ragged(t: &Tile) {
         let masks: [__m256i; NV] = [mask(t.cols), mask(t.cols.saturating_sub(L))];
         let (k, a, lda, b, ldb, c, ldc) = (t.k, t.a, t.lda, t.b, t.ldb, t.c, t.ldc);
         let (init, clamp) = (t.init, t.clamp);
@@ -1192,8 +1211,14 @@ mod ymm {
                 }
             };
         }
+        // A whole 6-row tile never comes here; leaving its instance to `tile_any` alone keeps
+        // it inlined there.
         match t.rows {
-            6 => go!(6),
+            6 => match t.cols {
+                8 => tile::<6, 1, true>(k, a, lda, b, ldb, c, ldc, masks, init, clamp),
+                9.. => tile::<6, 2, false>(k, a, lda, b, ldb, c, ldc, masks, init, clamp),
+                _ => tile::<6, 1, false>(k, a, lda, b, ldb, c, ldc, masks, init, clamp),
+            },
             5 => go!(5),
             4 => go!(4),
             3 => go!(3),
@@ -1323,17 +1348,7 @@ mod ymm {
                             t.b = panels.add(j * KC);
                         }
                         t.c = c.add(m0 * g.ldc + n0 + j);
-                        // Whole tiles run inline: `tile_any` is a call with a jump table,
-                        // which cost the 16-deep 16 → 96 expansion of mobilenet_v2 a fifth of
-                        // its time once the unrolled tiles made it too large to inline.
-                        if t.rows == MR && t.cols == NV * L {
-                            let masks = [_mm256_setzero_si256(); NV];
-                            tile::<MR, NV, true>(
-                                t.k, t.a, t.lda, t.b, t.ldb, t.c, t.ldc, masks, t.init, t.clamp,
-                            );
-                        } else {
-                            tile_any(&t);
-                        }
+                        tile_any(&t);
                         j += t.cols;
                     }
                     // Pairs of dot columns, then the odd one.
@@ -1659,7 +1674,10 @@ mod ymm {
         len: usize,
     }
 
-    /// Output vectors of a row that `row_vecs` computes at once.
+    /// Output vectors of a row that `row_vecs` computes at once: four chains of nine FMAs,
+    /// with the nine weights and the clamp bounds in registers. Against the strips this
+    /// replaced, groups of four took 0.85–0.93 of the time on mobilenet_v2's planes from
+    /// 112×112 to 14×14, groups of two 0.91–1.02.
     const ROW_VECS: usize = 4;
 
     /// `p`'s padded plane, for the 3×3 depthwise convolutions with equal strides of 1 or 2 that
@@ -1691,9 +1709,9 @@ mod ymm {
     /// four output rows that loaded each input row once for all of them issued fewer loads
     /// but more instructions (LLVM spilled weights and branched per store); one row at a
     /// time took 0.83–0.97 of their time on mobilenet_v2's planes, and 0.66–0.86 while the
-    /// core was shared with another guest's thread. For stride 2 the copy splits each row into its even and
-    /// odd columns, so that the strided taps are plain loads too instead of two loads and two
-    /// shuffles each.
+    /// core was shared with another guest's thread. For stride 2 the copy splits each row
+    /// into its even and odd columns, so that the strided taps are plain loads too instead of
+    /// two loads and two shuffles each.
     #[target_feature(enable = "avx2,fma")]
     #[allow(clippy::too_many_arguments)]
     unsafe fn padded_planes<const S: usize>(
@@ -1843,8 +1861,8 @@ mod ymm {
     /// stored whole, so up to 7 zeros follow the row in `dst`, which must have room for them. (A
     /// masked store, `vmaskmovps`, is a slow microcoded sequence on AMD's Zen cores.) The loads
     /// are `lddqu`, which LLVM does not see as plain loads: it compiled a loop of plain vector
-    /// copies into a `memcpy` call per row, and on 14×14 planes those calls cost more than the
-    /// copying.
+    /// copies into a `memcpy` call per row, and without those calls the stride-1 planes of
+    /// mobilenet_v2 took 0.93–0.97 of their time.
     #[target_feature(enable = "avx2,fma")]
     #[inline]
     unsafe fn copy_row(dst: &mut [f32], src: &[f32]) {
