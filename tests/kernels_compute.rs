@@ -146,6 +146,7 @@ const CONV_VARIANTS: &[(&str, ConvFn, ConvAccepts)] = &[
     ("pointwise_avx2", conv::pointwise_avx2, pointwise_avx2_here),
     ("depthwise_avx2", conv::depthwise_avx2, depthwise_avx2_here),
     ("im2col_avx2", conv::im2col_avx2, im2col_avx2_here),
+    ("stem_avx2", conv::stem_avx2, stem_avx2_here),
 ];
 
 // The AVX-512 and AVX2 variants run only where the CPU has the extension, as their binding arms
@@ -168,6 +169,9 @@ fn depthwise_avx2_here(p: &Conv2d) -> bool {
 fn im2col_avx2_here(p: &Conv2d) -> bool {
     x86::avx2() && conv::im2col_avx2_accepts(p)
 }
+fn stem_avx2_here(p: &Conv2d) -> bool {
+    x86::avx2() && conv::stem_avx2_accepts(p)
+}
 
 /// Output size of a forward convolution along one dim, or None if the kernel does not fit.
 fn conv_out(size: usize, k: usize, s: usize, pad: usize, dil: usize) -> Option<usize> {
@@ -175,8 +179,31 @@ fn conv_out(size: usize, k: usize, s: usize, pad: usize, dil: usize) -> Option<u
     (size + 2 * pad >= span).then(|| (size + 2 * pad - span) / s + 1)
 }
 
-/// A random convolution of the kind `kind` (0 general, 1 depthwise, 2 pointwise), 1-d or 2-d.
+/// A random convolution of the kind `kind` (0 general, 1 depthwise, 2 pointwise, 3 a stem:
+/// 3×3 at stride 2 over 1 to 4 channels, wide enough for several column vectors), 1-d or 2-d.
 fn random_conv(r: &mut Rng, kind: usize) -> Option<(Conv2d, bool)> {
+    if kind == 3 {
+        let (h, w) = (r.range(3, 40), r.range(3, 70));
+        let pad = [r.range(0, 1), r.range(0, 1)];
+        let oh = conv_out(h, 3, 2, pad[0], 1)?;
+        let ow = conv_out(w, 3, 2, pad[1], 1)?;
+        let p = Conv2d {
+            n: r.range(1, 2),
+            c_in: r.range(1, 4),
+            h,
+            w,
+            c_out: r.range(1, 13),
+            kh: 3,
+            kw: 3,
+            stride: [2, 2],
+            pad,
+            dil: [1, 1],
+            groups: 1,
+            oh,
+            ow,
+        };
+        return Some((p, false));
+    }
     let one_d = kind != 2 && r.next().is_multiple_of(4);
     let groups = match kind {
         1 => r.range(1, 6),
@@ -226,8 +253,10 @@ fn conv_variants_match_interpreter() {
     let mut r = Rng(0x1234_5678_9abc_def1);
     let acts = activations();
     let mut runs = [0usize; CONV_VARIANTS.len()];
-    for case in 0..600 {
-        let Some((p, one_d)) = random_conv(&mut r, case % 3) else {
+    for case in 0..760 {
+        // The last cases are stems, which the general kind almost never draws.
+        let kind = if case < 600 { case % 3 } else { 3 };
+        let Some((p, one_d)) = random_conv(&mut r, kind) else {
             continue;
         };
         let (_, act) = acts[case % acts.len()];

@@ -630,6 +630,60 @@ pub fn depthwise_avx2_accepts(p: &Conv2d) -> bool {
 }
 //@end
 
+//@variant stem_avx2
+/// The stem's geometry as `x86::stem_block_avx2` takes it.
+fn stem_of(p: &Conv2d) -> super::x86::Stem {
+    super::x86::Stem {
+        c_in: p.c_in,
+        h: p.h,
+        w: p.w,
+        c_out: p.c_out,
+        pad: p.pad,
+        oh: p.oh,
+        ow: p.ow,
+    }
+}
+
+/// A network's first convolution — 3×3, stride 2, at most 4 input channels (an image) —
+/// computed directly with AVX2 (`x86::stem_block_avx2`), bands of output rows split across
+/// threads. Through im2col, its 27-row panel was copied twice (built, then packed for the
+/// GEMM) for only 27 multiply-adds an output.
+pub fn stem_avx2(p: &Conv2d, x: &[f32], w: &[f32], bias: Option<&[f32]>, y: &mut [f32], act: Act) {
+    p.check_lens(x, w, bias, y);
+    let (clamp, rest) = fused_clamp(act);
+    let stem = stem_of(p);
+    let (chw, ohw) = (p.c_in * p.h * p.w, p.c_out * p.oh * p.ow);
+    let fmas = ohw * p.c_in * 9;
+    let threads = super::par::threads();
+    let rows = if threads > 1 && fmas >= 2 * MIN_TASK_FMAS {
+        super::par::block_width(p.oh, 1, BLOCKS_PER_THREAD)
+    } else {
+        p.oh
+    };
+    for b in 0..p.n {
+        let xb = &x[b * chw..][..chw];
+        let yb = &mut y[b * ohw..][..ohw];
+        super::par::for_each_col_block_mut(yb, p.oh * p.ow, rows * p.ow, &|_, block| {
+            super::x86::stem_block_avx2(&stem, xb, w, bias, block, clamp);
+            for r in 0..p.c_out {
+                rest.apply_slice(block.row(r));
+            }
+        });
+    }
+}
+
+/// 3×3 kernel, stride 2, dilation 1, one group, 1 to 4 input channels, padding 0 or 1; the
+/// caller also checks `super::x86::avx2()`.
+pub fn stem_avx2_accepts(p: &Conv2d) -> bool {
+    p.valid()
+        && p.groups == 1
+        && (p.kh, p.kw) == (3, 3)
+        && p.stride == [2, 2]
+        && p.dil == [1, 1]
+        && stem_of(p).supported()
+}
+//@end
+
 //@shared im2col_avx512 im2col_avx2
 /// Most rows of the im2col panel per GEMM call: each call adds up to 288 taps to C. The taps
 /// are cut into equal chunks (`im2col_kc`), so 3×3 convolutions of 64 and 128 channels take 2
@@ -924,6 +978,10 @@ pub fn im2col_avx2_accepts(p: &Conv2d) -> bool {
 /// tiles (`ymm::gemm` grew by 13,279 bytes, in both `_avx2` GEMM variants) and the row-wise
 /// AVX2 depthwise path (its two `padded_planes` instances shrank by 3,681 bytes); then the
 /// ragged tiles moved out of line into `ymm::tile_ragged` (2,538 bytes fewer in all).
+/// `stem_avx2` the same way: its functions, `x86::stem_block_avx2` and `ymm::stem_row` (its
+/// tiles and `split_row` inlined), 9,972 bytes, plus the column-block splitting of `par` it
+/// uses (`for_each_col_block_mut`, `for_each_block`, `block_width` and what they call),
+/// 4,291 bytes.
 pub const VARIANTS: &[super::meta::KernelInfo] = &[
     super::meta::KernelInfo {
         name: "conv.generic",
@@ -969,6 +1027,15 @@ pub const VARIANTS: &[super::meta::KernelInfo] = &[
         shape: "any (im2col panels times the weights, AVX2 GEMM)",
         speed: 4,
         code_bytes: 45257,
+    },
+    super::meta::KernelInfo {
+        name: "conv.stem_avx2",
+        family: "conv",
+        dtypes: &["f32"],
+        isa: &["avx2", "fma"],
+        shape: "3x3 kernel, stride 2, 1 to 4 input channels, groups 1",
+        speed: 5,
+        code_bytes: 14263,
     },
     super::meta::KernelInfo {
         name: "conv.depthwise_avx2",

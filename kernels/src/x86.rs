@@ -500,6 +500,92 @@ pub fn gather_row<I: Isa>(dst: &mut [f32], row: &[f32], off: isize, sx: usize) {
     }
 }
 
+/// A 3×3 stride-2 convolution with at most `STEM_MAX_CIN` input channels, one group and
+/// dilation 1 (a network's first layer, on the image): `x` is `c_in · h · w`, the weights
+/// `c_out · c_in · 9`, the output `c_out` planes of `oh · ow`.
+#[derive(Clone, Copy, Debug)]
+pub struct Stem {
+    pub c_in: usize,
+    pub h: usize,
+    pub w: usize,
+    pub c_out: usize,
+    /// `[vertical, horizontal]`, each 0 or 1.
+    pub pad: [usize; 2],
+    pub oh: usize,
+    pub ow: usize,
+}
+
+/// Most input channels `stem_block` takes.
+pub const STEM_MAX_CIN: usize = 4;
+
+impl Stem {
+    /// Floats between the even and the odd half of a split input row: room for the last
+    /// output vector's taps and for `ymm::split_row`'s whole-vector stores.
+    fn half(&self) -> usize {
+        (self.ow.div_ceil(8) * 8 + 1).max((self.w + self.pad[1]) / 2 + 8 + 1)
+    }
+
+    /// Whether `stem_block` computes this shape: the split rows of one output row (three of
+    /// each input channel) fit `with_zeroed`'s scratch.
+    pub fn supported(&self) -> bool {
+        (1..=STEM_MAX_CIN).contains(&self.c_in)
+            && self.pad[0] <= 1
+            && self.pad[1] <= 1
+            && self.w < (1 << 20)
+            && self.h < (1 << 20)
+            && self.ow >= 1
+            && self.oh >= 1
+            && self.c_in * 3 * 2 * self.half() <= SCRATCH
+            && (self.oh - 1) * 2 + 3 <= self.h + 2 * self.pad[0]
+            && (self.ow - 1) * 2 + 3 <= self.w + 2 * self.pad[1]
+    }
+}
+
+/// Computes the output rows in `block`'s columns (whole rows of the `c_out × oh·ow` output
+/// matrix) of the stem convolution `p`, with `clamp` applied as `Act::Clamp` does, using AVX2
+/// with FMA. Each output row's input rows are first split by column parity, padding included,
+/// so that every stride-2 tap is a plain vector load; a register tile then takes four output
+/// channels by two vectors of columns through all 9·`c_in` taps. Panics when the CPU lacks
+/// AVX2 and FMA, the shape is not `supported`, the block does not hold whole output rows, or
+/// the slices are short.
+pub fn stem_block_avx2(
+    p: &Stem,
+    x: &[f32],
+    wk: &[f32],
+    bias: Option<&[f32]>,
+    block: &mut super::par::ColBlock<'_>,
+    clamp: Option<(f32, f32)>,
+) {
+    assert!(Avx2::available(), "x86::stem_block_avx2 needs avx2");
+    let ohw = p.oh * p.ow;
+    assert!(
+        p.supported()
+            && x.len() >= p.c_in * p.h * p.w
+            && wk.len() >= p.c_out * p.c_in * 9
+            && bias.is_none_or(|b| b.len() >= p.c_out)
+            && block.ld() == ohw
+            && block.rows() >= p.c_out
+            && block.start().is_multiple_of(p.ow)
+            && (block.end().is_multiple_of(p.ow))
+            && block.end() <= ohw,
+        "x86::stem_block_avx2: operands shorter than their shapes or a block of partial rows"
+    );
+    let (r0, r1) = (block.start() / p.ow, block.end() / p.ow);
+    let half = p.half();
+    let rows_len = p.c_in * 3 * 2 * half;
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (x, wk, bias, clamp, r0, r1, rows_len);
+    #[cfg(target_arch = "x86_64")]
+    with_zeroed(rows_len, |rows| {
+        for oy in r0..r1 {
+            // SAFETY: AVX2 and FMA are available, `p.supported()` and the lengths were
+            // checked above, `rows` holds `c_in · 3` split rows, and output row `oy` lies in
+            // the block, which only this task holds while `block` is borrowed.
+            unsafe { ymm::stem_row(p, half, oy, x, wk, bias, rows, block.as_mut_ptr(), clamp) };
+        }
+    });
+}
+
 /// Where the `KH` input rows that output row `oy` of a depthwise or pooling plane reads start,
 /// and which of them lie inside the plane.
 #[cfg(target_arch = "x86_64")]
@@ -1854,6 +1940,153 @@ mod ymm {
             _mm256_storeu_ps(d.add(dst(i)), evens(a, b));
             _mm256_storeu_ps(d.add(dst(i + 1)), odds(a, b));
             i += 2 * L;
+        }
+    }
+
+    /// Output channels of a stem tile.
+    const STEM_CB: usize = 4;
+    /// Column vectors of a stem tile: with three, the twelve accumulators, three taps and a
+    /// weight needed all sixteen registers and LLVM spilled accumulators in the tap loop.
+    const STEM_VB: usize = 2;
+
+    /// Output row `oy` of every channel of the stem convolution `p` into the output matrix
+    /// at `y` (`c_out` rows of `oh · ow`): splits the row's input rows into `rows` (three a
+    /// channel, `2·half` floats each), then runs the tiles.
+    ///
+    /// # Safety
+    /// AVX2 and FMA are available, `p.supported()`, `x`, `wk` and `bias` hold what
+    /// `super::stem_block_avx2` checks, `rows` is `c_in · 3 · 2·half` floats, and `y` points to
+    /// an output matrix whose row `oy` of every channel may be written.
+    #[target_feature(enable = "avx2,fma")]
+    #[allow(clippy::too_many_arguments)]
+    pub unsafe fn stem_row(
+        p: &super::Stem,
+        half: usize,
+        oy: usize,
+        x: &[f32],
+        wk: &[f32],
+        bias: Option<&[f32]>,
+        rows: &mut [f32],
+        y: *mut f32,
+        clamp: Option<(f32, f32)>,
+    ) {
+        let ps = 2 * half;
+        for c in 0..p.c_in {
+            for ky in 0..3 {
+                let row = &mut rows[(c * 3 + ky) * ps..][..ps];
+                // Zeros first: the padding columns, and whatever lies past the input row.
+                row.fill(0.0);
+                let iy = (2 * oy + ky) as isize - p.pad[0] as isize;
+                if (0..p.h as isize).contains(&iy) {
+                    let src = &x[c * p.h * p.w + iy as usize * p.w..][..p.w];
+                    split_row(row, half, p.pad[1], src);
+                }
+            }
+        }
+        let (lo, hi) = clamp.unwrap_or((f32::NEG_INFINITY, f32::INFINITY));
+        let (lo, hi) = (_mm256_set1_ps(lo), _mm256_set1_ps(hi));
+        let vecs = p.ow.div_ceil(L);
+        let ohw = p.oh * p.ow;
+        let mut o = 0;
+        while o < p.c_out {
+            let cb = STEM_CB.min(p.c_out - o);
+            let mut j = 0;
+            while j < vecs {
+                let vb = STEM_VB.min(vecs - j);
+                let t = StemTile {
+                    rows: rows.as_ptr(),
+                    c_in: p.c_in,
+                    ps,
+                    half,
+                    w: wk.as_ptr().add(o * p.c_in * 9),
+                    bias: bias.map(|b| b.as_ptr().add(o)),
+                    y: y.add(o * ohw + oy * p.ow + j * L),
+                    ld: ohw,
+                    lanes: p.ow - j * L,
+                    col: j * L,
+                    lo,
+                    hi,
+                };
+                match (cb, vb) {
+                    (STEM_CB, STEM_VB) => stem_tile::<STEM_CB, STEM_VB>(&t),
+                    (STEM_CB, _) => stem_tile::<STEM_CB, 1>(&t),
+                    (_, _) => {
+                        for q in 0..cb {
+                            let one = StemTile {
+                                w: t.w.add(q * p.c_in * 9),
+                                bias: t.bias.map(|b| b.add(q)),
+                                y: t.y.add(q * ohw),
+                                ..t
+                            };
+                            match vb {
+                                STEM_VB => stem_tile::<1, STEM_VB>(&one),
+                                _ => stem_tile::<1, 1>(&one),
+                            }
+                        }
+                    }
+                }
+                j += vb;
+            }
+            o += cb;
+        }
+    }
+
+    /// One stem tile's operands: output channels from `w` (each `c_in · 9` weights) and
+    /// `bias`, column vectors from `col` of the output row at `y` (channel planes `ld` apart;
+    /// `lanes` columns left in the row), taps from the split rows at `rows`.
+    #[derive(Clone, Copy)]
+    struct StemTile {
+        rows: *const f32,
+        c_in: usize,
+        ps: usize,
+        half: usize,
+        w: *const f32,
+        bias: Option<*const f32>,
+        y: *mut f32,
+        ld: usize,
+        lanes: usize,
+        col: usize,
+        lo: __m256,
+        hi: __m256,
+    }
+
+    /// `CB` output channels by `VB` vectors of columns of one output row: for each of the
+    /// `9 · c_in` taps, `VB` plain loads from the split rows (even columns for `kx` 0 and 2,
+    /// odd ones for `kx` 1) and `CB` broadcast weights.
+    #[target_feature(enable = "avx2,fma")]
+    #[inline]
+    unsafe fn stem_tile<const CB: usize, const VB: usize>(t: &StemTile) {
+        let mut acc = [[_mm256_setzero_ps(); VB]; CB];
+        if let Some(b) = t.bias {
+            for (q, a) in acc.iter_mut().enumerate() {
+                *a = [_mm256_set1_ps(*b.add(q)); VB];
+            }
+        }
+        for c in 0..t.c_in {
+            for ky in 0..3 {
+                let row = t.rows.add((c * 3 + ky) * t.ps + t.col);
+                for kx in 0..3 {
+                    let tap = match kx {
+                        0 => row,
+                        1 => row.add(t.half),
+                        _ => row.add(1),
+                    };
+                    let v: [__m256; VB] = core::array::from_fn(|i| _mm256_loadu_ps(tap.add(i * L)));
+                    for (q, a) in acc.iter_mut().enumerate() {
+                        let wv =
+                            _mm256_broadcast_ss(&*t.w.add(q * t.c_in * 9 + c * 9 + ky * 3 + kx));
+                        for (ai, vi) in a.iter_mut().zip(&v) {
+                            *ai = _mm256_fmadd_ps(wv, *vi, *ai);
+                        }
+                    }
+                }
+            }
+        }
+        for (q, a) in acc.iter().enumerate() {
+            for (i, ai) in a.iter().enumerate() {
+                let v = _mm256_min_ps(t.hi, _mm256_max_ps(t.lo, *ai));
+                store(t.y.add(q * t.ld + i * L), t.lanes.saturating_sub(i * L), v);
+            }
         }
     }
 

@@ -169,6 +169,15 @@ pub(super) fn run(
         return Ok("conv.depthwise_avx2");
     }
     //@end
+    //@use conv.stem_avx2
+    if kept("conv.stem_avx2")
+        && super::kernels::x86::avx2()
+        && super::kernels::conv::stem_avx2_accepts(&p)
+    {
+        super::kernels::conv::stem_avx2(&p, x, w, b, y, act);
+        return Ok("conv.stem_avx2");
+    }
+    //@end
     //@use conv.im2col_avx2
     if kept("conv.im2col_avx2")
         && super::kernels::x86::avx2()
@@ -232,6 +241,11 @@ pub(super) fn accepting(c: &Ctx, found: &mut dyn FnMut(&'static str)) {
     //@use conv.depthwise_avx2
     if super::kernels::conv::depthwise_avx2_accepts(&p) {
         found("conv.depthwise_avx2");
+    }
+    //@end
+    //@use conv.stem_avx2
+    if super::kernels::conv::stem_avx2_accepts(&p) {
+        found("conv.stem_avx2");
     }
     //@end
     //@use conv.im2col_avx2
