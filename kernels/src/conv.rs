@@ -645,29 +645,37 @@ fn stem_of(p: &Conv2d) -> super::x86::Stem {
 }
 
 /// A network's first convolution — 3×3, stride 2, at most 4 input channels (an image) —
-/// computed directly with AVX2 (`x86::stem_block_avx2`), bands of output rows split across
-/// threads. Through im2col, its 27-row panel was copied twice (built, then packed for the
-/// GEMM) for only 27 multiply-adds an output.
+/// computed directly with AVX2 (`x86::stem_avx2`), blocks of output channels split across
+/// threads, as the depthwise convolution after it in mobilenet_v2 splits them (bands of rows
+/// made that convolution read half its planes from the other core: 1.2× its time on two
+/// threads). Through im2col, the 27-row panel was copied twice (built, then packed for the
+/// GEMM) for only 27 multiply-adds an output; directly, the first layer of mobilenet_v2 took
+/// 0.62–0.71 of the time.
 pub fn stem_avx2(p: &Conv2d, x: &[f32], w: &[f32], bias: Option<&[f32]>, y: &mut [f32], act: Act) {
     p.check_lens(x, w, bias, y);
     let (clamp, rest) = fused_clamp(act);
-    let stem = stem_of(p);
-    let (chw, ohw) = (p.c_in * p.h * p.w, p.c_out * p.oh * p.ow);
-    let fmas = ohw * p.c_in * 9;
-    let threads = super::par::threads();
-    let rows = if threads > 1 && fmas >= 2 * MIN_TASK_FMAS {
-        super::par::block_width(p.oh, 1, BLOCKS_PER_THREAD)
-    } else {
-        p.oh
-    };
+    let (chw, ohw) = (p.c_in * p.h * p.w, p.oh * p.ow);
+    let kk = p.c_in * 9;
+    let blocks = max_blocks(super::par::threads(), BLOCKS_PER_THREAD);
+    // Blocks of 16 channels: each block splits the input rows again, which cost 40% of the
+    // multiply-adds' time over 8 channels.
+    let chans = super::par::tile_rows(
+        p.c_out,
+        16,
+        row_tasks(p.c_out, p.c_out * ohw * kk, blocks, 16),
+    );
     for b in 0..p.n {
         let xb = &x[b * chw..][..chw];
-        let yb = &mut y[b * ohw..][..ohw];
-        super::par::for_each_col_block_mut(yb, p.oh * p.ow, rows * p.ow, &|_, block| {
-            super::x86::stem_block_avx2(&stem, xb, w, bias, block, clamp);
-            for r in 0..p.c_out {
-                rest.apply_slice(block.row(r));
-            }
+        let yb = &mut y[b * p.c_out * ohw..][..p.c_out * ohw];
+        super::par::for_each_chunk_mut(yb, chans * ohw, &|i, yc| {
+            let (c0, n) = (i * chans, yc.len() / ohw);
+            let stem = super::x86::Stem {
+                c_out: n,
+                ..stem_of(p)
+            };
+            let bias = bias.map(|bv| &bv[c0..c0 + n]);
+            super::x86::stem_avx2(&stem, xb, &w[c0 * kk..(c0 + n) * kk], bias, yc, clamp);
+            rest.apply_slice(yc);
         });
     }
 }
@@ -978,10 +986,10 @@ pub fn im2col_avx2_accepts(p: &Conv2d) -> bool {
 /// tiles (`ymm::gemm` grew by 13,279 bytes, in both `_avx2` GEMM variants) and the row-wise
 /// AVX2 depthwise path (its two `padded_planes` instances shrank by 3,681 bytes); then the
 /// ragged tiles moved out of line into `ymm::tile_ragged` (2,538 bytes fewer in all).
-/// `stem_avx2` the same way: its functions, `x86::stem_block_avx2` and `ymm::stem_row` (its
-/// tiles and `split_row` inlined), 9,972 bytes, plus the column-block splitting of `par` it
-/// uses (`for_each_col_block_mut`, `for_each_block`, `block_width` and what they call),
-/// 4,291 bytes.
+/// `stem_avx2` the same way: its functions, `x86::stem_avx2` and `ymm::stem_row` (its tiles
+/// and `split_row` inlined), 11,337 bytes, plus the chunk splitting of `par` it uses
+/// (`for_each_chunk_mut`, `for_each_block`, `tile_rows`, `block_width` and what they call),
+/// 4,553 bytes.
 pub const VARIANTS: &[super::meta::KernelInfo] = &[
     super::meta::KernelInfo {
         name: "conv.generic",
@@ -1035,7 +1043,7 @@ pub const VARIANTS: &[super::meta::KernelInfo] = &[
         isa: &["avx2", "fma"],
         shape: "3x3 kernel, stride 2, 1 to 4 input channels, groups 1",
         speed: 5,
-        code_bytes: 14263,
+        code_bytes: 15890,
     },
     super::meta::KernelInfo {
         name: "conv.depthwise_avx2",

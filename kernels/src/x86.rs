@@ -541,47 +541,39 @@ impl Stem {
     }
 }
 
-/// Computes the output rows in `block`'s columns (whole rows of the `c_out × oh·ow` output
-/// matrix) of the stem convolution `p`, with `clamp` applied as `Act::Clamp` does, using AVX2
-/// with FMA. Each output row's input rows are first split by column parity, padding included,
-/// so that every stride-2 tap is a plain vector load; a register tile then takes four output
-/// channels by two vectors of columns through all 9·`c_in` taps. Panics when the CPU lacks
-/// AVX2 and FMA, the shape is not `supported`, the block does not hold whole output rows, or
-/// the slices are short.
-pub fn stem_block_avx2(
+/// Computes the stem convolution `p` into `y` (`c_out` planes of `oh · ow`), with `clamp`
+/// applied as `Act::Clamp` does, using AVX2 with FMA. Each output row's input rows are first
+/// split by column parity, padding included, so that every stride-2 tap is a plain vector
+/// load; a register tile then takes four output channels by two vectors of columns through
+/// all 9·`c_in` taps. Panics when the CPU lacks AVX2 and FMA, the shape is not `supported`,
+/// or the slices are short.
+pub fn stem_avx2(
     p: &Stem,
     x: &[f32],
     wk: &[f32],
     bias: Option<&[f32]>,
-    block: &mut super::par::ColBlock<'_>,
+    y: &mut [f32],
     clamp: Option<(f32, f32)>,
 ) {
-    assert!(Avx2::available(), "x86::stem_block_avx2 needs avx2");
-    let ohw = p.oh * p.ow;
+    assert!(Avx2::available(), "x86::stem_avx2 needs avx2");
     assert!(
         p.supported()
             && x.len() >= p.c_in * p.h * p.w
             && wk.len() >= p.c_out * p.c_in * 9
             && bias.is_none_or(|b| b.len() >= p.c_out)
-            && block.ld() == ohw
-            && block.rows() >= p.c_out
-            && block.start().is_multiple_of(p.ow)
-            && (block.end().is_multiple_of(p.ow))
-            && block.end() <= ohw,
-        "x86::stem_block_avx2: operands shorter than their shapes or a block of partial rows"
+            && y.len() >= p.c_out * p.oh * p.ow,
+        "x86::stem_avx2: operands shorter than their shapes"
     );
-    let (r0, r1) = (block.start() / p.ow, block.end() / p.ow);
     let half = p.half();
     let rows_len = p.c_in * 3 * 2 * half;
     #[cfg(not(target_arch = "x86_64"))]
-    let _ = (x, wk, bias, clamp, r0, r1, rows_len);
+    let _ = (x, wk, bias, y, clamp, rows_len);
     #[cfg(target_arch = "x86_64")]
     with_zeroed(rows_len, |rows| {
-        for oy in r0..r1 {
+        for oy in 0..p.oh {
             // SAFETY: AVX2 and FMA are available, `p.supported()` and the lengths were
-            // checked above, `rows` holds `c_in · 3` split rows, and output row `oy` lies in
-            // the block, which only this task holds while `block` is borrowed.
-            unsafe { ymm::stem_row(p, half, oy, x, wk, bias, rows, block.as_mut_ptr(), clamp) };
+            // checked above, and `rows` holds `c_in · 3` split rows.
+            unsafe { ymm::stem_row(p, half, oy, x, wk, bias, rows, y, clamp) };
         }
     });
 }
@@ -1949,14 +1941,13 @@ mod ymm {
     /// weight needed all sixteen registers and LLVM spilled accumulators in the tap loop.
     const STEM_VB: usize = 2;
 
-    /// Output row `oy` of every channel of the stem convolution `p` into the output matrix
-    /// at `y` (`c_out` rows of `oh · ow`): splits the row's input rows into `rows` (three a
-    /// channel, `2·half` floats each), then runs the tiles.
+    /// Output row `oy` of every channel of the stem convolution `p` into `y` (`c_out` planes
+    /// of `oh · ow`): splits the row's input rows into `rows` (three a channel, `2·half` floats
+    /// each), then runs the tiles.
     ///
     /// # Safety
-    /// AVX2 and FMA are available, `p.supported()`, `x`, `wk` and `bias` hold what
-    /// `super::stem_block_avx2` checks, `rows` is `c_in · 3 · 2·half` floats, and `y` points to
-    /// an output matrix whose row `oy` of every channel may be written.
+    /// AVX2 and FMA are available, `p.supported()`, and the slices hold what
+    /// `super::stem_avx2` checks; `rows` is `c_in · 3 · 2·half` floats.
     #[target_feature(enable = "avx2,fma")]
     #[allow(clippy::too_many_arguments)]
     pub unsafe fn stem_row(
@@ -1967,9 +1958,10 @@ mod ymm {
         wk: &[f32],
         bias: Option<&[f32]>,
         rows: &mut [f32],
-        y: *mut f32,
+        y: &mut [f32],
         clamp: Option<(f32, f32)>,
     ) {
+        let y = y.as_mut_ptr();
         let ps = 2 * half;
         for c in 0..p.c_in {
             for ky in 0..3 {
