@@ -631,7 +631,7 @@ pub fn depthwise_avx2_accepts(p: &Conv2d) -> bool {
 //@end
 
 //@variant stem_avx2
-/// The stem's geometry as `x86::stem_block_avx2` takes it.
+/// The stem's geometry as `x86::stem_avx2` takes it.
 fn stem_of(p: &Conv2d) -> super::x86::Stem {
     super::x86::Stem {
         c_in: p.c_in,

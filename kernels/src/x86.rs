@@ -515,7 +515,7 @@ pub struct Stem {
     pub ow: usize,
 }
 
-/// Most input channels `stem_block` takes.
+/// Most input channels `stem_avx2` takes.
 pub const STEM_MAX_CIN: usize = 4;
 
 impl Stem {
@@ -525,7 +525,7 @@ impl Stem {
         (self.ow.div_ceil(8) * 8 + 1).max((self.w + self.pad[1]) / 2 + 8 + 1)
     }
 
-    /// Whether `stem_block` computes this shape: the split rows of one output row (three of
+    /// Whether `stem_avx2` computes this shape: the split rows of one output row (three of
     /// each input channel) fit `with_zeroed`'s scratch.
     pub fn supported(&self) -> bool {
         (1..=STEM_MAX_CIN).contains(&self.c_in)
