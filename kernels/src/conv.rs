@@ -646,19 +646,19 @@ fn stem_of(p: &Conv2d) -> super::x86::Stem {
 
 /// A network's first convolution — 3×3, stride 2, at most 4 input channels (an image) —
 /// computed directly with AVX2 (`x86::stem_avx2`), blocks of output channels split across
-/// threads, as the depthwise convolution after it in mobilenet_v2 splits them (bands of rows
-/// made that convolution read half its planes from the other core: 1.2× its time on two
-/// threads). Through im2col, the 27-row panel was copied twice (built, then packed for the
-/// GEMM) for only 27 multiply-adds an output; directly, the first layer of mobilenet_v2 took
-/// 0.62–0.71 of the time.
+/// threads, as the depthwise convolution after it in mobilenet_v2 splits them: with bands of
+/// output rows, each thread's channel planes were half written by the other thread, and that
+/// convolution took 1.03–1.45× its time on two threads. Through im2col, the 27-row panel was
+/// copied twice (built, then packed for the GEMM) for only 27 multiply-adds an output;
+/// directly, the first layer of mobilenet_v2 took 0.62–0.71 of the time.
 pub fn stem_avx2(p: &Conv2d, x: &[f32], w: &[f32], bias: Option<&[f32]>, y: &mut [f32], act: Act) {
     p.check_lens(x, w, bias, y);
     let (clamp, rest) = fused_clamp(act);
     let (chw, ohw) = (p.c_in * p.h * p.w, p.oh * p.ow);
     let kk = p.c_in * 9;
     let blocks = max_blocks(super::par::threads(), BLOCKS_PER_THREAD);
-    // Blocks of 16 channels: each block splits the input rows again, which cost 40% of the
-    // multiply-adds' time over 8 channels.
+    // Blocks of 16 channels: each block splits the input rows again. At two threads, blocks of
+    // 8 took the layer's share of mobilenet_v2 to 0.95 of im2col's, blocks of 16 to 0.86.
     let chans = super::par::tile_rows(
         p.c_out,
         16,
@@ -987,7 +987,7 @@ pub fn im2col_avx2_accepts(p: &Conv2d) -> bool {
 /// AVX2 depthwise path (its two `padded_planes` instances shrank by 3,681 bytes); then the
 /// ragged tiles moved out of line into `ymm::tile_ragged` (2,538 bytes fewer in all).
 /// `stem_avx2` the same way: its functions, `x86::stem_avx2` and `ymm::stem_row` (its tiles
-/// and `split_row` inlined), 11,337 bytes, plus the chunk splitting of `par` it uses
+/// and `split_row` inlined), 11,375 bytes, plus the chunk splitting of `par` it uses
 /// (`for_each_chunk_mut`, `for_each_block`, `tile_rows`, `block_width` and what they call),
 /// 4,553 bytes.
 pub const VARIANTS: &[super::meta::KernelInfo] = &[
@@ -1043,7 +1043,7 @@ pub const VARIANTS: &[super::meta::KernelInfo] = &[
         isa: &["avx2", "fma"],
         shape: "3x3 kernel, stride 2, 1 to 4 input channels, groups 1",
         speed: 5,
-        code_bytes: 15890,
+        code_bytes: 15928,
     },
     super::meta::KernelInfo {
         name: "conv.depthwise_avx2",

@@ -1986,7 +1986,7 @@ mod ymm {
             while j < vecs {
                 let vb = STEM_VB.min(vecs - j);
                 let t = StemTile {
-                    rows: rows.as_ptr(),
+                    rows: rows.as_ptr().add(j * L),
                     c_in: p.c_in,
                     ps,
                     half,
@@ -1995,7 +1995,6 @@ mod ymm {
                     y: y.add(o * ohw + oy * p.ow + j * L),
                     ld: ohw,
                     lanes: p.ow - j * L,
-                    col: j * L,
                     lo,
                     hi,
                 };
@@ -2024,8 +2023,9 @@ mod ymm {
     }
 
     /// One stem tile's operands: output channels from `w` (each `c_in · 9` weights) and
-    /// `bias`, column vectors from `col` of the output row at `y` (channel planes `ld` apart;
-    /// `lanes` columns left in the row), taps from the split rows at `rows`.
+    /// `bias`, column vectors of the output row from `y` (channel planes `ld` apart; `lanes`
+    /// columns left in the row), taps from the split rows at `rows` (already at the tile's
+    /// first column, rows `ps` apart, odd columns `half` after the even ones).
     #[derive(Clone, Copy)]
     struct StemTile {
         rows: *const f32,
@@ -2037,7 +2037,6 @@ mod ymm {
         y: *mut f32,
         ld: usize,
         lanes: usize,
-        col: usize,
         lo: __m256,
         hi: __m256,
     }
@@ -2056,7 +2055,7 @@ mod ymm {
         }
         for c in 0..t.c_in {
             for ky in 0..3 {
-                let row = t.rows.add((c * 3 + ky) * t.ps + t.col);
+                let row = t.rows.add((c * 3 + ky) * t.ps);
                 for kx in 0..3 {
                     let tap = match kx {
                         0 => row,
