@@ -328,12 +328,11 @@ fn write_npy(dir: &str, k: usize, meta: &TensorMeta, data: &[u8]) {
     create_file(dir, name.as_str(), &[&pre, &h.b[..h.len], data]);
 }
 
-/// Records each instruction's time into `per_op[run * n + instruction]`.
+/// Records each instruction's time into its slot of this run's row.
 struct Timer<'t> {
     start: u64,
+    /// This run's slot for each instruction.
     times: &'t mut [u64],
-    run: usize,
-    n: usize,
 }
 
 impl Observer for Timer<'_> {
@@ -342,7 +341,7 @@ impl Observer for Timer<'_> {
     }
     fn after(&mut self, i: usize, _: &Step) {
         let t = now_ns() - self.start;
-        if let Some(slot) = self.times.get_mut(self.run * self.n + i) {
+        if let Some(slot) = self.times.get_mut(i) {
             *slot = t;
         }
     }
@@ -390,6 +389,9 @@ mod pool {
     /// between runs and joined the first convolution of each run late.
     const SPIN_NS: u64 = 500_000;
 
+    /// After this long without a job the worker naps longer between checks.
+    const LONG_IDLE_NS: u64 = 5_000_000;
+
     /// Waits for a new job: spinning for `SPIN_NS` (the next op of a run follows within
     /// microseconds), then napping 20 µs between checks, so that an idle worker leaves the
     /// CPU to the thread running the program. A split does not wait for a napping worker: the
@@ -399,6 +401,10 @@ mod pool {
             sec: 0,
             nsec: 20_000,
         };
+        let long_nap = super::Timespec {
+            sec: 0,
+            nsec: 500_000,
+        };
         let start = super::now_ns();
         let mut spins = 0u32;
         while !done() {
@@ -407,8 +413,13 @@ mod pool {
             if !spins.is_multiple_of(64) || super::now_ns() - start < SPIN_NS {
                 core::hint::spin_loop();
             } else {
+                let nap = if super::now_ns() - start < LONG_IDLE_NS {
+                    &nap
+                } else {
+                    &long_nap
+                };
                 // SAFETY: `nap` is a valid timespec; the remaining time is not wanted.
-                unsafe { nanosleep(&nap, core::ptr::null_mut()) };
+                unsafe { nanosleep(nap, core::ptr::null_mut()) };
             }
         }
     }
@@ -545,12 +556,17 @@ pub extern "C" fn main(argc: c_int, argv: *const *const c_char) -> c_int {
                 .unwrap_or_else(|e| fail(format_args!("{program}: {e}")));
         }
         let n = m.instructions();
-        let times = buffer(iterations * n * 8);
-        // SAFETY: `buffer` returns ALIGN-aligned, zeroed memory of exactly this many bytes,
+        // One row per run: its plain run's time, then each instruction's observed time.
+        let row = n + 1;
+        let times = buffer(iterations * row * 8);
+        // SAFETY: `buffer` returns ALIGN-aligned, zeroed memory of at least this many bytes,
         // and zero is a valid u64.
-        let times: &mut [u64] =
-            unsafe { core::slice::from_raw_parts_mut(times.as_mut_ptr().cast(), iterations * n) };
-        let mut out = Out(1);
+        let times: &mut [u64] = unsafe {
+            core::slice::from_raw_parts_mut(times.as_mut_ptr().cast(), iterations * row)
+        };
+        // Nothing is printed until every run is done: a line per run woke `etpkg bench`, which
+        // reads the pipe, and at two threads its reads took the core the worker runs on (a
+        // third of a 50 µs program's time).
         for run in 0..iterations {
             // The run is timed without the observer, whose two clock reads per instruction
             // would otherwise count; the observed run after it gives the per-instruction times.
@@ -558,23 +574,24 @@ pub extern "C" fn main(argc: c_int, argv: *const *const c_char) -> c_int {
             let t0 = now_ns();
             m.execute()
                 .unwrap_or_else(|e| fail(format_args!("{program}: {e}")));
-            let dt = now_ns() - t0;
-            let _ = writeln!(out, "run {dt}");
+            times[run * row] = now_ns() - t0;
             let mut t = Timer {
                 start: 0,
-                times: &mut *times,
-                run,
-                n,
+                times: &mut times[run * row + 1..(run + 1) * row],
             };
             set_inputs(&mut m);
             m.execute_observed(&mut t)
                 .unwrap_or_else(|e| fail(format_args!("{program}: {e}")));
         }
+        let mut out = Out(1);
+        for run in 0..iterations {
+            let _ = writeln!(out, "run {}", times[run * row]);
+        }
         for run in 0..iterations {
             for i in 0..n {
                 let name = m.instruction_name(i);
                 if let Some(name) = name {
-                    let _ = writeln!(out, "op {i} {name} {}", times[run * n + i]);
+                    let _ = writeln!(out, "op {i} {name} {}", times[run * row + 1 + i]);
                 }
             }
         }
