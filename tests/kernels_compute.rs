@@ -147,6 +147,12 @@ const CONV_VARIANTS: &[(&str, ConvFn, ConvAccepts)] = &[
     ("depthwise_avx2", conv::depthwise_avx2, depthwise_avx2_here),
     ("im2col_avx2", conv::im2col_avx2, im2col_avx2_here),
     ("stem_avx2", conv::stem_avx2, stem_avx2_here),
+    (
+        "winograd_avx512",
+        conv::winograd_avx512,
+        winograd_avx512_here,
+    ),
+    ("winograd_avx2", conv::winograd_avx2, winograd_avx2_here),
 ];
 
 // The AVX-512 and AVX2 variants run only where the CPU has the extension, as their binding arms
@@ -172,6 +178,12 @@ fn im2col_avx2_here(p: &Conv2d) -> bool {
 fn stem_avx2_here(p: &Conv2d) -> bool {
     x86::avx2() && conv::stem_avx2_accepts(p)
 }
+fn winograd_avx512_here(p: &Conv2d) -> bool {
+    x86::avx512() && conv::winograd_avx512_accepts(p)
+}
+fn winograd_avx2_here(p: &Conv2d) -> bool {
+    x86::avx2() && conv::winograd_avx2_accepts(p)
+}
 
 /// Output size of a forward convolution along one dim, or None if the kernel does not fit.
 fn conv_out(size: usize, k: usize, s: usize, pad: usize, dil: usize) -> Option<usize> {
@@ -180,8 +192,33 @@ fn conv_out(size: usize, k: usize, s: usize, pad: usize, dil: usize) -> Option<u
 }
 
 /// A random convolution of the kind `kind` (0 general, 1 depthwise, 2 pointwise, 3 a stem:
-/// 3×3 at stride 2 over 1 to 4 channels, wide enough for several column vectors), 1-d or 2-d.
+/// 3×3 at stride 2 over 1 to 4 channels, wide enough for several column vectors, 4 a 3×3
+/// stride-1 convolution with enough channels and outputs for the Winograd variants: several
+/// blocks of tile rows and of output channels, odd sizes and every padding up to 2), 1-d or
+/// 2-d.
 fn random_conv(r: &mut Rng, kind: usize) -> Option<(Conv2d, bool)> {
+    if kind == 4 {
+        let (h, w) = (r.range(6, 40), r.range(6, 70));
+        let pad = [r.range(0, 2), r.range(0, 2)];
+        let oh = conv_out(h, 3, 1, pad[0], 1)?;
+        let ow = conv_out(w, 3, 1, pad[1], 1)?;
+        let p = Conv2d {
+            n: r.range(1, 2),
+            c_in: r.range(8, 40),
+            h,
+            w,
+            c_out: r.range(8, 60),
+            kh: 3,
+            kw: 3,
+            stride: [1, 1],
+            pad,
+            dil: [1, 1],
+            groups: 1,
+            oh,
+            ow,
+        };
+        return Some((p, false));
+    }
     if kind == 3 {
         let (h, w) = (r.range(3, 40), r.range(3, 70));
         let pad = [r.range(0, 1), r.range(0, 1)];
@@ -253,9 +290,14 @@ fn conv_variants_match_interpreter() {
     let mut r = Rng(0x1234_5678_9abc_def1);
     let acts = activations();
     let mut runs = [0usize; CONV_VARIANTS.len()];
-    for case in 0..760 {
-        // The last cases are stems, which the general kind almost never draws.
-        let kind = if case < 600 { case % 3 } else { 3 };
+    for case in 0..860 {
+        // The last cases are stems and Winograd shapes, which the general kind almost never
+        // draws.
+        let kind = match case {
+            0..600 => case % 3,
+            600..760 => 3,
+            _ => 4,
+        };
         let Some((p, one_d)) = random_conv(&mut r, kind) else {
             continue;
         };

@@ -967,6 +967,398 @@ pub fn im2col_avx2_accepts(p: &Conv2d) -> bool {
 }
 //@end
 
+//@shared winograd_avx512 winograd_avx2
+/// Floats of a block's transformed input (16 positions × the input channels × `ldt`): 512 KiB,
+/// which stays in L2 while every block of output channels passes over it.
+const WINO_V: usize = 1 << 17;
+/// Floats of a block of transformed weights (16 positions × `mb` rows × the input channels):
+/// 256 KiB.
+const WINO_U: usize = 1 << 16;
+/// Most output channels per block of transformed weights: four row tiles of the AVX-512 GEMM.
+const WINO_MB: usize = 24;
+/// Most tiles per block.
+const WINO_TB: usize = 128;
+/// The fewest tiles per block, unless the block is the whole plane: with fewer, the GEMMs are
+/// too narrow to pay for the transforms (14×14 planes of 256 channels took 1.5× the im2col
+/// path's time in blocks of 28 tiles).
+const WINO_MIN_TB: usize = 32;
+/// Floats of the GEMM results of one block (16 positions × `WINO_MB` × the largest `ldt`).
+const WINO_M: usize = 16 * WINO_MB * (WINO_TB + 16);
+const _: () = assert!(WINO_V + WINO_U + WINO_M <= super::x86::PARTS);
+
+/// The geometry of a Winograd F(2×2, 3×3) convolution: `th × tw` tiles of 2×2 outputs, cut
+/// into blocks of `rows` tile rows and blocks of `mb` output channels. `ldt` is the row
+/// stride of a block's transformed tiles and of its GEMM results: the block's tiles rounded up
+/// to 16, and 16 more, so that the transforms may load and store whole groups of 16 tiles past
+/// the last one.
+#[derive(Clone, Copy)]
+struct Wino {
+    th: usize,
+    tw: usize,
+    rows: usize,
+    ldt: usize,
+    mb: usize,
+}
+
+/// `ldt` for blocks of `tiles` tiles.
+fn wino_ldt(tiles: usize) -> usize {
+    tiles.div_ceil(16) * 16 + 16
+}
+
+/// `p`'s Winograd geometry, or None when its blocks would not fit the buffers or be too small.
+fn wino_of(p: &Conv2d) -> Option<Wino> {
+    let (th, tw) = (p.oh.div_ceil(2), p.ow.div_ceil(2));
+    if tw == 0 || th == 0 || p.c_in == 0 {
+        return None;
+    }
+    let fits = |rows: usize| {
+        let tiles = rows * tw;
+        tiles <= WINO_TB
+            && (16 * p.c_in)
+                .checked_mul(wino_ldt(tiles))
+                .is_some_and(|v| v <= WINO_V)
+    };
+    let rows = (1..=th.min(WINO_TB / tw)).rev().find(|&r| fits(r))?;
+    let mb = (WINO_U / (16 * p.c_in)).min(WINO_MB).min(p.c_out);
+    (mb >= 1 && (rows * tw >= WINO_MIN_TB || rows == th)).then_some(Wino {
+        th,
+        tw,
+        rows,
+        ldt: wino_ldt(rows * tw),
+        mb,
+    })
+}
+
+/// Transforms the 3×3 kernels of output channels `o0..o0 + mb` into `u`: position `ξ` of
+/// channel pair `(o, ci)` lands at `u[(ξ·mb + o − o0)·c_in + ci]`, so that each position is a
+/// row-major `mb × c_in` matrix (`G g Gᵀ`, G's rows (1,0,0), (½,½,½), (½,−½,½), (0,0,1)).
+/// Sixteen input channels at a time, in lanes.
+// Lane loops index several arrays by lane, which is what lets them vectorize.
+#[allow(clippy::needless_range_loop)]
+fn wino_weights(p: &Conv2d, w: &[f32], o0: usize, mb: usize, u: &mut [f32]) {
+    let ci_n = p.c_in;
+    for o in 0..mb {
+        let wo = &w[(o0 + o) * ci_n * 9..][..ci_n * 9];
+        let mut c0 = 0;
+        while c0 < ci_n {
+            let n = 16.min(ci_n - c0);
+            // g[tap][lane], zero in the lanes past the last channel.
+            let mut g = [[0f32; 16]; 9];
+            for l in 0..n {
+                let k = &wo[(c0 + l) * 9..][..9];
+                for t in 0..9 {
+                    g[t][l] = k[t];
+                }
+            }
+            let mut out = [[0f32; 16]; 16];
+            for l in 0..16 {
+                // G g, per kernel column: four rows.
+                let mut t = [[0f32; 3]; 4];
+                for kx in 0..3 {
+                    let (a, b, c) = (g[kx][l], g[3 + kx][l], g[6 + kx][l]);
+                    t[0][kx] = a;
+                    t[1][kx] = 0.5 * (a + b + c);
+                    t[2][kx] = 0.5 * (a - b + c);
+                    t[3][kx] = c;
+                }
+                // (G g) Gᵀ, per row.
+                for (i, r) in t.iter().enumerate() {
+                    out[4 * i][l] = r[0];
+                    out[4 * i + 1][l] = 0.5 * (r[0] + r[1] + r[2]);
+                    out[4 * i + 2][l] = 0.5 * (r[0] - r[1] + r[2]);
+                    out[4 * i + 3][l] = r[2];
+                }
+            }
+            for (xi, row) in out.iter().enumerate() {
+                let at = &mut u[(xi * mb + o) * ci_n + c0..][..n];
+                if n == 16 {
+                    // A constant length: vector moves, not a `memcpy` call.
+                    at.copy_from_slice(&row[..16]);
+                } else {
+                    at.copy_from_slice(&row[..n]);
+                }
+            }
+            c0 += n;
+        }
+    }
+}
+
+/// Transforms the input tiles of tile rows `ty0..ty0 + wg.rows` (clipped to the plane's) of
+/// one image's planes `x` into `v`: position `ξ` of channel `ci`, tile `j` (counted from the
+/// block's first) at `v[(ξ·c_in + ci)·ldt + j]` (`Bᵀ d B`, Bᵀ's rows (1,0,−1,0), (0,1,1,0),
+/// (0,−1,1,0), (0,1,0,−1)). Sixteen tiles of a tile row at a time, in lanes.
+// Lane loops index several arrays by lane, which is what lets them vectorize.
+#[allow(clippy::needless_range_loop)]
+fn wino_input(p: &Conv2d, wg: &Wino, x: &[f32], ty0: usize, v: &mut [f32]) {
+    let (hw, ldt) = (p.h * p.w, wg.ldt);
+    // A padded input row: column `c` holds input column `c − pad`; room for 16 more tiles
+    // past the last so that every lane group reads a whole 34 floats.
+    let width = 2 * (wg.tw.div_ceil(16) * 16) + 2;
+    let mut rows = [[0f32; 2 * WINO_TB + 2]; 4];
+    let ty_end = (ty0 + wg.rows).min(wg.th);
+    for ci in 0..p.c_in {
+        let plane = &x[ci * hw..][..hw];
+        for ty in ty0..ty_end {
+            for (r, row) in rows.iter_mut().enumerate() {
+                let row = &mut row[..width];
+                row.fill(0.0);
+                let iy = (2 * ty + r) as isize - p.pad[0] as isize;
+                if iy < 0 || iy >= p.h as isize {
+                    continue;
+                }
+                let src = &plane[iy as usize * p.w..][..p.w];
+                // Input column `ix` goes to `ix + pad`, as far as the row has room.
+                let n = p.w.min(width - p.pad[1]);
+                row[p.pad[1]..p.pad[1] + n].copy_from_slice(&src[..n]);
+            }
+            let mut tx0 = 0;
+            while tx0 < wg.tw {
+                let n = 16.min(wg.tw - tx0);
+                let d: [&[f32; 34]; 4] =
+                    core::array::from_fn(|r| rows[r][2 * tx0..2 * tx0 + 34].try_into().unwrap());
+                let mut out = [[0f32; 16]; 16];
+                for l in 0..16 {
+                    let o = 2 * l;
+                    // Bᵀ d, per column.
+                    let mut s = [[0f32; 4]; 4];
+                    for c in 0..4 {
+                        let (d0, d1, d2, d3) = (d[0][o + c], d[1][o + c], d[2][o + c], d[3][o + c]);
+                        s[0][c] = d0 - d2;
+                        s[1][c] = d1 + d2;
+                        s[2][c] = d2 - d1;
+                        s[3][c] = d1 - d3;
+                    }
+                    // (Bᵀ d) B, per row.
+                    for (i, r) in s.iter().enumerate() {
+                        out[4 * i][l] = r[0] - r[2];
+                        out[4 * i + 1][l] = r[1] + r[2];
+                        out[4 * i + 2][l] = r[2] - r[1];
+                        out[4 * i + 3][l] = r[1] - r[3];
+                    }
+                }
+                // All 16 lanes are stored: those past the tile row land on the next tile row's
+                // tiles, stored later, or on the row's spare 16 (`Wino::ldt`).
+                let j = (ty - ty0) * wg.tw + tx0;
+                for (xi, row) in out.iter().enumerate() {
+                    v[(xi * p.c_in + ci) * ldt + j..][..16].copy_from_slice(row);
+                }
+                tx0 += n;
+            }
+        }
+    }
+}
+
+/// Turns the GEMM results `m` of output channels `o0..o0 + mb` and the block's tiles (tile
+/// rows from `ty0`) into outputs (`Aᵀ m A`, Aᵀ's rows (1,1,1,0), (0,1,−1,−1)), adds the bias,
+/// applies `clamp` and writes them into `block`, whose column 0 is the image's pixel 0.
+// Lane loops index several arrays by lane, which is what lets them vectorize.
+#[allow(clippy::needless_range_loop)]
+#[allow(clippy::too_many_arguments)]
+fn wino_output(
+    p: &Conv2d,
+    wg: &Wino,
+    m: &[f32],
+    o0: usize,
+    mb: usize,
+    bias: Option<&[f32]>,
+    clamp: Option<(f32, f32)>,
+    ty0: usize,
+    block: &mut super::par::ColBlock<'_>,
+) {
+    let ldt = wg.ldt;
+    let ty_end = (ty0 + wg.rows).min(wg.th);
+    let (lo, hi) = clamp.unwrap_or((f32::NEG_INFINITY, f32::INFINITY));
+    let start = block.start();
+    for o in 0..mb {
+        let b = bias.map_or(0.0, |bv| bv[o0 + o]);
+        let out = block.row(o0 + o);
+        for ty in ty0..ty_end {
+            // The tile row's two output rows, and room for the last group's spare lanes.
+            let mut rows = [[0f32; 2 * WINO_TB + 32]; 2];
+            let mut tx0 = 0;
+            while tx0 < wg.tw {
+                // Whole groups of 16 tiles: those past the tile row read the next row's
+                // results or the spare 16 (`Wino::ldt`), and land past the output row.
+                let j = (ty - ty0) * wg.tw + tx0;
+                let mv: [&[f32; 16]; 16] = core::array::from_fn(|xi| {
+                    m[(xi * mb + o) * ldt + j..][..16].try_into().unwrap()
+                });
+                let [r0, r1] = &mut rows;
+                let (y0, y1): (&mut [f32; 32], &mut [f32; 32]) = (
+                    (&mut r0[2 * tx0..2 * tx0 + 32]).try_into().unwrap(),
+                    (&mut r1[2 * tx0..2 * tx0 + 32]).try_into().unwrap(),
+                );
+                for l in 0..16 {
+                    let e = |i: usize, c: usize| mv[4 * i + c][l];
+                    let mut q = [[0f32; 4]; 2];
+                    for c in 0..4 {
+                        q[0][c] = e(0, c) + e(1, c) + e(2, c);
+                        q[1][c] = e(1, c) - e(2, c) - e(3, c);
+                    }
+                    for (r, yr) in q.iter().zip([&mut *y0, &mut *y1]) {
+                        yr[2 * l] = clamp_one(b + r[0] + r[1] + r[2], lo, hi);
+                        yr[2 * l + 1] = clamp_one(b + r[1] - r[2] - r[3], lo, hi);
+                    }
+                }
+                tx0 += 16;
+            }
+            for (a, yr) in rows.iter().enumerate() {
+                let oy = 2 * ty + a;
+                if oy < p.oh {
+                    let at = oy * p.ow - start;
+                    out[at..at + p.ow].copy_from_slice(&yr[..p.ow]);
+                }
+            }
+        }
+    }
+}
+
+/// `Act::Clamp`'s rule for one value: NaN passes through, `min > max` gives `max`.
+#[inline(always)]
+fn clamp_one(v: f32, lo: f32, hi: f32) -> f32 {
+    let v = if v < lo { lo } else { v };
+    if v > hi {
+        hi
+    } else {
+        v
+    }
+}
+
+/// 3×3 stride-1 convolution by Winograd's F(2×2, 3×3): each 4×4 input tile and each kernel is
+/// transformed so that 2×2 outputs take 16 multiply-adds per channel pair instead of 36, as 16
+/// GEMMs (one per position) of the transformed kernels times the transformed tiles. Blocks of
+/// tile rows go to the threads; each block's results never depend on the split.
+fn winograd_simd<I: super::x86::Isa>(
+    p: &Conv2d,
+    x: &[f32],
+    w: &[f32],
+    bias: Option<&[f32]>,
+    y: &mut [f32],
+    act: Act,
+) {
+    p.check_lens(x, w, bias, y);
+    let wg = wino_of(p).expect("winograd_simd: shape not accepted");
+    let (clamp, rest) = fused_clamp(act);
+    let (chw, ohw) = (p.c_in * p.h * p.w, p.oh * p.ow);
+    let fmas = 16 * p.c_out * p.c_in * wg.th * wg.tw;
+    let tasks = max_blocks(super::par::threads(), 1)
+        .min(wg.th)
+        .min(fmas / MIN_TASK_FMAS)
+        .max(1);
+    // Each task takes an equal share of whole tile rows (its columns start and end on a tile
+    // row's first output row) and cuts it into blocks of at most `wg.rows`. Whole blocks per
+    // task left 4 blocks to one thread and 3 to the other on 56×56 planes. A tile's outputs do
+    // not depend on the block it falls in: each GEMM sums over all input channels in order.
+    let per_task = wg.th.div_ceil(tasks) * 2 * p.ow;
+    for b in 0..p.n {
+        let xb = &x[b * chw..][..chw];
+        let yb = &mut y[b * p.c_out * ohw..][..p.c_out * ohw];
+        super::par::for_each_col_block_mut(yb, ohw, per_task, &|_, block| {
+            let ty_first = block.start() / (2 * p.ow);
+            let ty_last = block.end().div_ceil(2 * p.ow).min(wg.th);
+            let (nv, nu, nm) = (
+                16 * p.c_in * wg.ldt,
+                16 * wg.mb * p.c_in,
+                16 * wg.mb * wg.ldt,
+            );
+            super::x86::with_zeroed_parts([nv, nu, nm], |[v, u, m]| {
+                let mut ty0 = ty_first;
+                while ty0 < ty_last {
+                    let rows = wg.rows.min(ty_last - ty0);
+                    let tiles = rows * wg.tw;
+                    let wb = Wino { rows, ..wg };
+                    wino_input(p, &wb, xb, ty0, v);
+                    let mut o0 = 0;
+                    while o0 < p.c_out {
+                        let mb = wg.mb.min(p.c_out - o0);
+                        wino_weights(p, w, o0, mb, u);
+                        for xi in 0..16 {
+                            let gm = super::x86::Gemm {
+                                m: mb,
+                                n: tiles,
+                                k: p.c_in,
+                                a: &u[xi * mb * p.c_in..][..mb * p.c_in],
+                                lda: p.c_in,
+                                b: &v[xi * p.c_in * wg.ldt..][..(p.c_in - 1) * wg.ldt + tiles],
+                                ldb: wg.ldt,
+                                ldc: wg.ldt,
+                                init: super::x86::Init::Zero,
+                                clamp: None,
+                                dots: 0,
+                            };
+                            let mx = &mut m[xi * mb * wg.ldt..][..(mb - 1) * wg.ldt + tiles];
+                            super::x86::gemm::<I>(&gm, mx);
+                        }
+                        wino_output(p, &wb, m, o0, mb, bias, clamp, ty0, block);
+                        o0 += mb;
+                    }
+                    ty0 += rows;
+                }
+            });
+            for r in 0..p.c_out {
+                rest.apply_slice(block.row(r));
+            }
+        });
+    }
+}
+
+/// 3×3 kernels at stride 1, dilation 1, one group, padding at most 2, at least 8 input and
+/// output channels and 8×8 outputs (smaller ones gain too little over the transforms), whose
+/// blocks fit the buffers; the caller also checks the extension.
+fn winograd_simd_accepts(p: &Conv2d) -> bool {
+    p.valid()
+        && p.groups == 1
+        && (p.kh, p.kw) == (3, 3)
+        && p.stride == [1, 1]
+        && p.dil == [1, 1]
+        && p.pad[0] <= 2
+        && p.pad[1] <= 2
+        && p.c_in >= 8
+        && p.c_out >= 8
+        && p.oh >= 8
+        && p.ow >= 8
+        && wino_of(p).is_some()
+}
+//@end
+
+//@variant winograd_avx512
+/// 3×3 stride-1 convolution by Winograd F(2×2, 3×3) with AVX-512 GEMMs (`winograd_simd`).
+pub fn winograd_avx512(
+    p: &Conv2d,
+    x: &[f32],
+    w: &[f32],
+    bias: Option<&[f32]>,
+    y: &mut [f32],
+    act: Act,
+) {
+    winograd_simd::<super::x86::Avx512>(p, x, w, bias, y, act);
+}
+
+/// What `winograd_simd` accepts; the caller also checks `super::x86::avx512()`.
+pub fn winograd_avx512_accepts(p: &Conv2d) -> bool {
+    winograd_simd_accepts(p)
+}
+//@end
+
+//@variant winograd_avx2
+/// 3×3 stride-1 convolution by Winograd F(2×2, 3×3) with AVX2 GEMMs (`winograd_simd`).
+pub fn winograd_avx2(
+    p: &Conv2d,
+    x: &[f32],
+    w: &[f32],
+    bias: Option<&[f32]>,
+    y: &mut [f32],
+    act: Act,
+) {
+    winograd_simd::<super::x86::Avx2>(p, x, w, bias, y, act);
+}
+
+/// What `winograd_simd` accepts; the caller also checks `super::x86::avx2()`.
+pub fn winograd_avx2_accepts(p: &Conv2d) -> bool {
+    winograd_simd_accepts(p)
+}
+//@end
+
 //@meta
 /// Code sizes: `.text` bytes of each variant's function plus its `_accepts` (helpers inlined;
 /// out-of-line `crate::act`/`crate::math` calls not counted) from
@@ -989,7 +1381,11 @@ pub fn im2col_avx2_accepts(p: &Conv2d) -> bool {
 /// `stem_avx2` the same way: its functions, `x86::stem_avx2` and `ymm::stem_row` (its tiles
 /// and `split_row` inlined), 11,375 bytes, plus the chunk splitting of `par` it uses
 /// (`for_each_chunk_mut`, `for_each_block`, `tile_rows`, `block_width` and what they call),
-/// 4,553 bytes.
+/// 4,553 bytes. The `winograd_` variants the same way (with `-C symbol-mangling-version=v0` to
+/// tell their two instances apart): each its own function, `_accepts` and closure, its GEMM
+/// (`drive_zmm` and `zmm::tile_any`; `ymm::gemm` and `ymm::tile_ragged`), plus the code both
+/// share (`wino_of`, the three transforms, `winograd_simd_accepts`, `Gemm`'s bound checks and
+/// the column-block splitting of `par`), 15,970 bytes.
 pub const VARIANTS: &[super::meta::KernelInfo] = &[
     super::meta::KernelInfo {
         name: "conv.generic",
@@ -1055,6 +1451,15 @@ pub const VARIANTS: &[super::meta::KernelInfo] = &[
         code_bytes: 23548,
     },
     super::meta::KernelInfo {
+        name: "conv.winograd_avx2",
+        family: "conv",
+        dtypes: &["f32"],
+        isa: &["avx2", "fma"],
+        shape: "3x3 kernel, stride 1, groups 1, at least 8 channels in and out and 8x8 outputs (Winograd F(2x2,3x3), AVX2 GEMMs)",
+        speed: 6,
+        code_bytes: 51992,
+    },
+    super::meta::KernelInfo {
         name: "conv.pointwise_avx2",
         family: "conv",
         dtypes: &["f32"],
@@ -1071,6 +1476,15 @@ pub const VARIANTS: &[super::meta::KernelInfo] = &[
         shape: "any (im2col panels times the weights, AVX-512 GEMM)",
         speed: 7,
         code_bytes: 33677,
+    },
+    super::meta::KernelInfo {
+        name: "conv.winograd_avx512",
+        family: "conv",
+        dtypes: &["f32"],
+        isa: &["avx512f", "fma"],
+        shape: "3x3 kernel, stride 1, groups 1, at least 8 channels in and out and 8x8 outputs (Winograd F(2x2,3x3), AVX-512 GEMMs)",
+        speed: 8,
+        code_bytes: 36681,
     },
     super::meta::KernelInfo {
         name: "conv.depthwise_avx512",

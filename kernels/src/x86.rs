@@ -479,6 +479,38 @@ pub fn with_zeroed(len: usize, f: impl FnOnce(&mut [f32])) {
     f(used);
 }
 
+/// Floats of `with_zeroed_parts`' buffer: 1 MiB.
+pub const PARTS: usize = 1 << 18;
+
+/// 64-byte aligned floats for `with_zeroed_parts`.
+#[repr(C, align(64))]
+struct Parts([f32; PARTS]);
+
+/// Runs `f` on three zeroed, disjoint buffers of `lens` floats (together at most `PARTS`) on the
+/// stack, each starting on a cache line; only those floats are zeroed.
+pub fn with_zeroed_parts<const N: usize>(lens: [usize; N], f: impl FnOnce([&mut [f32]; N])) {
+    let mut starts = [0usize; N];
+    let mut end = 0usize;
+    for (s, &len) in starts.iter_mut().zip(&lens) {
+        *s = end;
+        end = end
+            .checked_add(len.div_ceil(16) * 16)
+            .expect("x86::with_zeroed_parts: lengths overflow");
+    }
+    assert!(end <= PARTS, "x86::with_zeroed_parts: {end} floats");
+    let mut parts = core::mem::MaybeUninit::<Parts>::uninit();
+    let base = parts.as_mut_ptr().cast::<f32>();
+    // SAFETY: each range `starts[i]..starts[i] + lens[i]` lies inside the buffer (`end <=
+    // PARTS`) and no two overlap (each starts past the previous one's end); each is zeroed (a
+    // valid f32) before its slice is made, and the slices do not outlive the buffer.
+    let slices = core::array::from_fn(|i| unsafe {
+        let at = base.add(starts[i]);
+        at.write_bytes(0, lens[i]);
+        core::slice::from_raw_parts_mut(at, lens[i])
+    });
+    f(slices);
+}
+
 /// `dst[j] = row[sx·j + off]` for stride `sx` 1 or 2, and 0 where that index falls outside
 /// `row`: one row segment of an im2col panel, padding included, in masked vector loads and
 /// stores. Panics when the CPU lacks the extension, `sx` is not 1 or 2, or the indices could

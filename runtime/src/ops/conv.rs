@@ -142,6 +142,15 @@ pub(super) fn run(
         return Ok("conv.depthwise_avx512");
     }
     //@end
+    //@use conv.winograd_avx512
+    if kept("conv.winograd_avx512")
+        && super::kernels::x86::avx512()
+        && super::kernels::conv::winograd_avx512_accepts(&p)
+    {
+        super::kernels::conv::winograd_avx512(&p, x, w, b, y, act);
+        return Ok("conv.winograd_avx512");
+    }
+    //@end
     //@use conv.im2col_avx512
     if kept("conv.im2col_avx512")
         && super::kernels::x86::avx512()
@@ -149,6 +158,15 @@ pub(super) fn run(
     {
         super::kernels::conv::im2col_avx512(&p, x, w, b, y, act);
         return Ok("conv.im2col_avx512");
+    }
+    //@end
+    //@use conv.winograd_avx2
+    if kept("conv.winograd_avx2")
+        && super::kernels::x86::avx2()
+        && super::kernels::conv::winograd_avx2_accepts(&p)
+    {
+        super::kernels::conv::winograd_avx2(&p, x, w, b, y, act);
+        return Ok("conv.winograd_avx2");
     }
     //@end
     //@use conv.pointwise_avx2
@@ -228,9 +246,19 @@ pub(super) fn accepting(c: &Ctx, found: &mut dyn FnMut(&'static str)) {
         found("conv.depthwise_avx512");
     }
     //@end
+    //@use conv.winograd_avx512
+    if super::kernels::conv::winograd_avx512_accepts(&p) {
+        found("conv.winograd_avx512");
+    }
+    //@end
     //@use conv.im2col_avx512
     if super::kernels::conv::im2col_avx512_accepts(&p) {
         found("conv.im2col_avx512");
+    }
+    //@end
+    //@use conv.winograd_avx2
+    if super::kernels::conv::winograd_avx2_accepts(&p) {
+        found("conv.winograd_avx2");
     }
     //@end
     //@use conv.pointwise_avx2
