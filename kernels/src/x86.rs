@@ -184,8 +184,9 @@ pub struct Gemm<'a> {
     pub ldc: usize,
     pub init: Init<'a>,
     pub clamp: Option<(f32, f32)>,
-    /// How many of the last columns the AVX2 driver computes as dot products along K (at most
-    /// `DOT_COLS`; the AVX-512 driver ignores it): see `tail_dots`, which callers set it from.
+    /// How many of the last columns the drivers compute as dot products along K (at most
+    /// `DOT_COLS`; the AVX-512 driver only when K is at most 4096): see `tail_dots`, which
+    /// callers set it from.
     pub dots: usize,
 }
 
@@ -338,9 +339,24 @@ unsafe fn drive<I: Isa>(g: &Gemm, c: *mut f32) {
 unsafe fn drive_zmm(g: &Gemm, c: *mut f32) {
     let (mr, width) = (zmm::MR, zmm::NV * zmm::L);
     let (a, b) = (g.a.as_ptr(), g.b.as_ptr());
+    // The last `g.dots` columns are dot products along K (`tail_dots`), from a copy packed
+    // along K; a product deeper than the copy's room computes them as broadcast tiles.
+    let dots = if g.k <= zmm::DOT_K { g.dots } else { 0 };
+    let broad = g.n - dots;
+    let mut packed = core::mem::MaybeUninit::<[f32; zmm::DOT_K * DOT_COLS]>::uninit();
+    let columns = packed.as_mut_ptr().cast::<f32>();
     let mut n0 = 0;
     while n0 < g.n {
         let nc = NC.min(g.n - n0);
+        // This block's broadcast columns are `n0..n0 + nbb`, its dot columns the rest.
+        let nbb = broad.clamp(n0, n0 + nc) - n0;
+        // Column `d` of the dot columns, transposed: element `t` is row `t` of B.
+        for d in 0..nc - nbb {
+            let src = b.add(n0 + nbb + d);
+            for t in 0..g.k {
+                *columns.add(d * zmm::DOT_K + t) = *src.add(t * g.ldb);
+            }
+        }
         let mut m0 = 0;
         while m0 < g.m {
             let rows = mr.min(g.m - m0);
@@ -348,24 +364,33 @@ unsafe fn drive_zmm(g: &Gemm, c: *mut f32) {
                 Init::Bias(bias) => Init::Bias(&bias[m0..]),
                 other => other,
             };
+            let mut t = Tile {
+                rows,
+                cols: 0,
+                k: g.k,
+                a: a.add(m0 * g.lda),
+                lda: g.lda,
+                b,
+                ldb: g.ldb,
+                c,
+                ldc: g.ldc,
+                init,
+                clamp: g.clamp,
+            };
             let mut j = 0;
-            while j < nc {
-                let cols = width.min(nc - j);
-                let t = Tile {
-                    rows,
-                    cols,
-                    k: g.k,
-                    a: a.add(m0 * g.lda),
-                    lda: g.lda,
-                    b: b.add(n0 + j),
-                    ldb: g.ldb,
-                    c: c.add(m0 * g.ldc + n0 + j),
-                    ldc: g.ldc,
-                    init,
-                    clamp: g.clamp,
-                };
+            while j < nbb {
+                t.cols = width.min(nbb - j);
+                t.b = b.add(n0 + j);
+                t.c = c.add(m0 * g.ldc + n0 + j);
                 zmm::tile_any(&t);
-                j += cols;
+                j += t.cols;
+            }
+            if nbb < nc {
+                t.cols = nc - nbb;
+                t.b = columns;
+                t.ldb = zmm::DOT_K;
+                t.c = c.add(m0 * g.ldc + n0 + nbb);
+                zmm::dot_any(&t);
             }
             m0 += rows;
         }
@@ -509,6 +534,55 @@ pub fn with_zeroed_parts<const N: usize>(lens: [usize; N], f: impl FnOnce([&mut 
         core::slice::from_raw_parts_mut(at, lens[i])
     });
     f(slices);
+}
+
+/// `out[ξ][l] = Σ_t k[l][t]·coef[t][ξ]`: sixteen 9-tap rows each weighed into sixteen values,
+/// stored transposed (the Winograd kernel transform of sixteen channels). A broadcast
+/// multiply-add per tap and row, then `transpose16`; left to LLVM, the same loops became
+/// gathers across the rows. Panics when the CPU lacks the extension.
+pub fn weigh16<I: Isa>(k: &[[f32; 9]; 16], coef: &[[f32; 16]; 9], out: &mut [[f32; 16]; 16]) {
+    assert!(I::available(), "x86::weigh16 needs {}", I::NAME);
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: the extension is available; every load and store stays inside the arrays.
+    unsafe {
+        if I::WIDE {
+            zmm::weigh16(k, coef, out);
+        } else {
+            ymm::weigh16(k, coef, out);
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    for (row, kl) in out.iter_mut().zip(k) {
+        for (xi, v) in row.iter_mut().enumerate() {
+            *v = kl.iter().zip(coef).map(|(a, c)| a * c[xi]).sum();
+        }
+    }
+    transpose16::<I>(out);
+}
+
+/// Transposes the 16×16 matrix `m` in place with the extension's shuffles (LLVM turns the plain
+/// loop into gathers, which took most of the Winograd kernel transform's time on Zen 4).
+/// Panics when the CPU lacks the extension.
+pub fn transpose16<I: Isa>(m: &mut [[f32; 16]; 16]) {
+    assert!(I::available(), "x86::transpose16 needs {}", I::NAME);
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: the extension is available; the loads and stores stay inside `m`.
+    unsafe {
+        if I::WIDE {
+            zmm::transpose16(m);
+        } else {
+            ymm::transpose16(m);
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let a = *m;
+        for (i, row) in m.iter_mut().enumerate() {
+            for (j, v) in row.iter_mut().enumerate() {
+                *v = a[j][i];
+            }
+        }
+    }
 }
 
 /// `dst[j] = row[sx·j + off]` for stride `sx` 1 or 2, and 0 where that index falls outside
@@ -800,6 +874,149 @@ mod zmm {
             3 => go!(3),
             2 => go!(2),
             _ => go!(1),
+        }
+    }
+
+    /// # Safety
+    /// AVX-512F and FMA are available.
+    #[target_feature(enable = "avx512f,fma")]
+    pub unsafe fn weigh16(k: &[[f32; 9]; 16], coef: &[[f32; 16]; 9], out: &mut [[f32; 16]; 16]) {
+        let c: [__m512; 9] = core::array::from_fn(|t| _mm512_loadu_ps(coef[t].as_ptr()));
+        for (row, kl) in out.iter_mut().zip(k) {
+            // Two chains, so that nine dependent multiply-adds do not set the pace.
+            let mut a = _mm512_mul_ps(_mm512_set1_ps(kl[0]), c[0]);
+            let mut b = _mm512_mul_ps(_mm512_set1_ps(kl[1]), c[1]);
+            for t in (2..9).step_by(2) {
+                a = _mm512_fmadd_ps(_mm512_set1_ps(kl[t]), c[t], a);
+                if t + 1 < 9 {
+                    b = _mm512_fmadd_ps(_mm512_set1_ps(kl[t + 1]), c[t + 1], b);
+                }
+            }
+            _mm512_storeu_ps(row.as_mut_ptr(), _mm512_add_ps(a, b));
+        }
+    }
+
+    /// # Safety
+    /// AVX-512F is available.
+    #[target_feature(enable = "avx512f")]
+    pub unsafe fn transpose16(m: &mut [[f32; 16]; 16]) {
+        let r: [__m512; 16] = core::array::from_fn(|i| _mm512_loadu_ps(m[i].as_ptr()));
+        // Pairs of rows interleaved, then pairs of pairs: `u[4q + c]` holds, in each 128-bit
+        // lane k, rows 4q..4q + 4 of column 4k + c.
+        let mut u = [_mm512_setzero_ps(); 16];
+        for q in 0..4 {
+            let (a, b, c, d) = (r[4 * q], r[4 * q + 1], r[4 * q + 2], r[4 * q + 3]);
+            let (t0, t1) = (_mm512_unpacklo_ps(a, b), _mm512_unpackhi_ps(a, b));
+            let (t2, t3) = (_mm512_unpacklo_ps(c, d), _mm512_unpackhi_ps(c, d));
+            let pd = _mm512_castps_pd;
+            u[4 * q] = _mm512_castpd_ps(_mm512_unpacklo_pd(pd(t0), pd(t2)));
+            u[4 * q + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(pd(t0), pd(t2)));
+            u[4 * q + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(pd(t1), pd(t3)));
+            u[4 * q + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(pd(t1), pd(t3)));
+        }
+        // Column 4k + c gathers lane k of u[c], u[4 + c], u[8 + c] and u[12 + c].
+        for c in 0..4 {
+            let lo01 = _mm512_shuffle_f32x4::<0x44>(u[c], u[4 + c]);
+            let lo23 = _mm512_shuffle_f32x4::<0x44>(u[8 + c], u[12 + c]);
+            let hi01 = _mm512_shuffle_f32x4::<0xee>(u[c], u[4 + c]);
+            let hi23 = _mm512_shuffle_f32x4::<0xee>(u[8 + c], u[12 + c]);
+            let cols = [
+                _mm512_shuffle_f32x4::<0x88>(lo01, lo23),
+                _mm512_shuffle_f32x4::<0xdd>(lo01, lo23),
+                _mm512_shuffle_f32x4::<0x88>(hi01, hi23),
+                _mm512_shuffle_f32x4::<0xdd>(hi01, hi23),
+            ];
+            for (k, v) in cols.iter().enumerate() {
+                _mm512_storeu_ps(m[4 * k + c].as_mut_ptr(), *v);
+            }
+        }
+    }
+
+    /// The deepest product whose dot-product columns `super::drive_zmm` packs (64 KiB for
+    /// four columns); deeper ones compute them as broadcast tiles.
+    pub const DOT_K: usize = 4096;
+
+    /// One `R × C` tile of C as dot products along K: `t.a`'s rows (contiguous along K) times
+    /// `C` columns of B packed along K, `t.ldb` floats apart. Each sum keeps sixteen partial
+    /// sums in a vector's lanes, added up at the end, then adds the tile's initial value. A
+    /// 7×7 plane's 49 columns otherwise end in a tile whose last vector has one live lane of 16.
+    #[target_feature(enable = "avx512f,fma")]
+    unsafe fn dot<const R: usize, const C: usize>(t: &Tile) {
+        let mut acc = [[_mm512_setzero_ps(); C]; R];
+        let rows: [*const f32; R] = core::array::from_fn(|i| t.a.add(i * t.lda));
+        let mut kk = 0;
+        while kk < t.k {
+            let m = mask(t.k - kk);
+            let bv: [__m512; C] =
+                core::array::from_fn(|j| _mm512_maskz_loadu_ps(m, t.b.add(j * t.ldb + kk)));
+            for i in 0..R {
+                let av = _mm512_maskz_loadu_ps(m, rows[i].add(kk));
+                for j in 0..C {
+                    acc[i][j] = _mm512_fmadd_ps(av, bv[j], acc[i][j]);
+                }
+            }
+            kk += L;
+        }
+        for (i, row) in acc.iter().enumerate() {
+            for (j, v) in row.iter().enumerate() {
+                let at = t.c.add(i * t.ldc + j);
+                let sum = _mm512_reduce_add_ps(*v);
+                let mut s = match t.init {
+                    Init::Zero => sum,
+                    Init::Bias(bias) => *bias.get_unchecked(i) + sum,
+                    Init::Load => *at + sum,
+                };
+                if let Some((lo, hi)) = t.clamp {
+                    // As MAXPS/MINPS in `tile`: a NaN passes, `lo > hi` gives `hi`.
+                    if s < lo {
+                        s = lo;
+                    }
+                    if s > hi {
+                        s = hi;
+                    }
+                }
+                *at = s;
+            }
+        }
+    }
+
+    /// Runs the dot columns of a row tile (`dot`): whole row tiles with the 6-row instances,
+    /// a ragged last one a row at a time; up to four columns, in pairs.
+    ///
+    /// # Safety
+    /// As `tile_any`, with `t.b` the packed columns and `t.ldb` their stride.
+    #[target_feature(enable = "avx512f,fma")]
+    pub unsafe fn dot_any(t: &Tile) {
+        let mut d = 0;
+        while d < t.cols {
+            let two = t.cols - d >= 2;
+            let mut u = Tile {
+                b: t.b.add(d * t.ldb),
+                c: t.c.add(d),
+                ..*t
+            };
+            if t.rows == MR {
+                if two {
+                    dot::<MR, 2>(&u)
+                } else {
+                    dot::<MR, 1>(&u)
+                }
+            } else {
+                for i in 0..t.rows {
+                    u.a = t.a.add(i * t.lda);
+                    u.c = t.c.add(i * t.ldc + d);
+                    u.init = match t.init {
+                        Init::Bias(bias) => Init::Bias(&bias[i..]),
+                        other => other,
+                    };
+                    if two {
+                        dot::<1, 2>(&u)
+                    } else {
+                        dot::<1, 1>(&u)
+                    }
+                }
+            }
+            d += if two { 2 } else { 1 };
         }
     }
 
@@ -2139,6 +2356,61 @@ mod ymm {
     }
 
     /// # Safety
+    /// AVX2 and FMA are available.
+    #[target_feature(enable = "avx2,fma")]
+    pub unsafe fn weigh16(k: &[[f32; 9]; 16], coef: &[[f32; 16]; 9], out: &mut [[f32; 16]; 16]) {
+        for half in 0..2 {
+            let c: [__m256; 9] =
+                core::array::from_fn(|t| _mm256_loadu_ps(coef[t][8 * half..].as_ptr()));
+            for (row, kl) in out.iter_mut().zip(k) {
+                let mut a = _mm256_mul_ps(_mm256_set1_ps(kl[0]), c[0]);
+                let mut b = _mm256_mul_ps(_mm256_set1_ps(kl[1]), c[1]);
+                for t in (2..9).step_by(2) {
+                    a = _mm256_fmadd_ps(_mm256_set1_ps(kl[t]), c[t], a);
+                    if t + 1 < 9 {
+                        b = _mm256_fmadd_ps(_mm256_set1_ps(kl[t + 1]), c[t + 1], b);
+                    }
+                }
+                _mm256_storeu_ps(row[8 * half..].as_mut_ptr(), _mm256_add_ps(a, b));
+            }
+        }
+    }
+
+    /// # Safety
+    /// AVX2 is available.
+    #[target_feature(enable = "avx2,fma")]
+    pub unsafe fn transpose16(m: &mut [[f32; 16]; 16]) {
+        // Block (bi, bj) of the result is the transpose of block (bj, bi): both off-diagonal
+        // blocks are read before either is stored.
+        let load = |m: &[[f32; 16]; 16], bi: usize, bj: usize| -> [__m256; 8] {
+            core::array::from_fn(|i| _mm256_loadu_ps(m[8 * bi + i][8 * bj..].as_ptr()))
+        };
+        let blocks = [load(m, 0, 0), load(m, 0, 1), load(m, 1, 0), load(m, 1, 1)];
+        for (b, r) in blocks.iter().enumerate() {
+            // Rows of block (bi, bj) become columns of block (bj, bi).
+            let (bi, bj) = (b / 2, b % 2);
+            let mut u = [_mm256_setzero_ps(); 8];
+            for q in 0..2 {
+                let (a, bb, c, d) = (r[4 * q], r[4 * q + 1], r[4 * q + 2], r[4 * q + 3]);
+                let (t0, t1) = (_mm256_unpacklo_ps(a, bb), _mm256_unpackhi_ps(a, bb));
+                let (t2, t3) = (_mm256_unpacklo_ps(c, d), _mm256_unpackhi_ps(c, d));
+                let pd = _mm256_castps_pd;
+                u[4 * q] = _mm256_castpd_ps(_mm256_unpacklo_pd(pd(t0), pd(t2)));
+                u[4 * q + 1] = _mm256_castpd_ps(_mm256_unpackhi_pd(pd(t0), pd(t2)));
+                u[4 * q + 2] = _mm256_castpd_ps(_mm256_unpacklo_pd(pd(t1), pd(t3)));
+                u[4 * q + 3] = _mm256_castpd_ps(_mm256_unpackhi_pd(pd(t1), pd(t3)));
+            }
+            // Column 4k + c: lane k of u[c] (rows 0..4) and of u[4 + c] (rows 4..8).
+            for c in 0..4 {
+                let lo = _mm256_permute2f128_ps::<0x20>(u[c], u[4 + c]);
+                let hi = _mm256_permute2f128_ps::<0x31>(u[c], u[4 + c]);
+                _mm256_storeu_ps(m[8 * bj + c][8 * bi..].as_mut_ptr(), lo);
+                _mm256_storeu_ps(m[8 * bj + 4 + c][8 * bi..].as_mut_ptr(), hi);
+            }
+        }
+    }
+
+    /// # Safety
     /// AVX2 and FMA are available, `p.supported()`, and the slices hold what
     /// `super::depthwise` checks.
     #[target_feature(enable = "avx2,fma")]
@@ -2468,6 +2740,27 @@ mod tests {
                     }
                 }
             }
+        }
+    }
+
+    #[test]
+    fn transpose16_matches_the_index_swap() {
+        let mut a = [[0f32; 16]; 16];
+        for (i, row) in a.iter_mut().enumerate() {
+            for (j, v) in row.iter_mut().enumerate() {
+                *v = (i * 16 + j) as f32;
+            }
+        }
+        let want: [[f32; 16]; 16] = core::array::from_fn(|i| core::array::from_fn(|j| a[j][i]));
+        if Avx512::available() {
+            let mut m = a;
+            transpose16::<Avx512>(&mut m);
+            assert_eq!(m, want, "avx512");
+        }
+        if Avx2::available() {
+            let mut m = a;
+            transpose16::<Avx2>(&mut m);
+            assert_eq!(m, want, "avx2");
         }
     }
 

@@ -151,6 +151,15 @@ pub(super) fn run(
         return Ok("conv.winograd_avx512");
     }
     //@end
+    //@use conv.stem_avx2
+    if kept("conv.stem_avx2")
+        && super::kernels::x86::avx2()
+        && super::kernels::conv::stem_avx2_accepts(&p)
+    {
+        super::kernels::conv::stem_avx2(&p, x, w, b, y, act);
+        return Ok("conv.stem_avx2");
+    }
+    //@end
     //@use conv.im2col_avx512
     if kept("conv.im2col_avx512")
         && super::kernels::x86::avx512()
@@ -185,15 +194,6 @@ pub(super) fn run(
     {
         super::kernels::conv::depthwise_avx2(&p, x, w, b, y, act);
         return Ok("conv.depthwise_avx2");
-    }
-    //@end
-    //@use conv.stem_avx2
-    if kept("conv.stem_avx2")
-        && super::kernels::x86::avx2()
-        && super::kernels::conv::stem_avx2_accepts(&p)
-    {
-        super::kernels::conv::stem_avx2(&p, x, w, b, y, act);
-        return Ok("conv.stem_avx2");
     }
     //@end
     //@use conv.im2col_avx2
@@ -251,6 +251,11 @@ pub(super) fn accepting(c: &Ctx, found: &mut dyn FnMut(&'static str)) {
         found("conv.winograd_avx512");
     }
     //@end
+    //@use conv.stem_avx2
+    if super::kernels::conv::stem_avx2_accepts(&p) {
+        found("conv.stem_avx2");
+    }
+    //@end
     //@use conv.im2col_avx512
     if super::kernels::conv::im2col_avx512_accepts(&p) {
         found("conv.im2col_avx512");
@@ -269,11 +274,6 @@ pub(super) fn accepting(c: &Ctx, found: &mut dyn FnMut(&'static str)) {
     //@use conv.depthwise_avx2
     if super::kernels::conv::depthwise_avx2_accepts(&p) {
         found("conv.depthwise_avx2");
-    }
-    //@end
-    //@use conv.stem_avx2
-    if super::kernels::conv::stem_avx2_accepts(&p) {
-        found("conv.stem_avx2");
     }
     //@end
     //@use conv.im2col_avx2
