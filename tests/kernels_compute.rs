@@ -194,17 +194,28 @@ fn conv_out(size: usize, k: usize, s: usize, pad: usize, dil: usize) -> Option<u
 /// A random convolution of the kind `kind` (0 general, 1 depthwise, 2 pointwise, 3 a stem:
 /// 3×3 at stride 2 over 1 to 4 channels, wide enough for several column vectors, 4 a 3×3
 /// stride-1 convolution with enough channels and outputs for the Winograd variants: several
-/// blocks of tile rows and of output channels, odd sizes and every padding up to 2), 1-d or
-/// 2-d.
+/// blocks of tile rows, of output channels and of input channels, odd sizes and every padding
+/// up to 2), 1-d or 2-d.
 fn random_conv(r: &mut Rng, kind: usize) -> Option<(Conv2d, bool)> {
     if kind == 4 {
-        let (h, w) = (r.range(6, 40), r.range(6, 70));
+        // Every other one has many input channels on a small plane, which the Winograd
+        // variants take in chunks of input channels.
+        let deep = r.coin();
+        let (h, w) = if deep {
+            (r.range(8, 18), r.range(8, 18))
+        } else {
+            (r.range(6, 40), r.range(6, 70))
+        };
         let pad = [r.range(0, 2), r.range(0, 2)];
         let oh = conv_out(h, 3, 1, pad[0], 1)?;
         let ow = conv_out(w, 3, 1, pad[1], 1)?;
         let p = Conv2d {
             n: r.range(1, 2),
-            c_in: r.range(8, 40),
+            c_in: if deep {
+                r.range(150, 260)
+            } else {
+                r.range(8, 40)
+            },
             h,
             w,
             c_out: r.range(8, 60),

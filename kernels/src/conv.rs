@@ -998,6 +998,11 @@ struct Wino {
     rows: usize,
     ldt: usize,
     mb: usize,
+    /// Input channels per chunk: all of them when a block's transformed input fits the buffer
+    /// whole. Otherwise each chunk's products are transformed into outputs and added to those
+    /// of the chunks before (the output transform is linear), so that no chunk's input is
+    /// transformed twice.
+    kc: usize,
 }
 
 /// `ldt` for blocks of `tiles` tiles.
@@ -1008,24 +1013,32 @@ fn wino_ldt(tiles: usize) -> usize {
 /// `p`'s Winograd geometry, or None when its blocks would not fit the buffers or be too small.
 fn wino_of(p: &Conv2d) -> Option<Wino> {
     let (th, tw) = (p.oh.div_ceil(2), p.ow.div_ceil(2));
-    if tw == 0 || th == 0 || p.c_in == 0 {
+    if tw == 0 || th == 0 || p.c_in == 0 || tw > WINO_TB {
         return None;
     }
-    let fits = |rows: usize| {
-        let tiles = rows * tw;
-        tiles <= WINO_TB
-            && (16 * p.c_in)
-                .checked_mul(wino_ldt(tiles))
-                .is_some_and(|v| v <= WINO_V)
+    let fits = |rows: usize, kc: usize| {
+        (16 * kc)
+            .checked_mul(wino_ldt(rows * tw))
+            .is_some_and(|v| v <= WINO_V)
     };
-    let rows = (1..=th.min(WINO_TB / tw)).rev().find(|&r| fits(r))?;
-    let mb = (WINO_U / (16 * p.c_in)).min(WINO_MB).min(p.c_out);
+    let most = th.min(WINO_TB / tw);
+    let (rows, kc) = match (1..=most).rev().find(|&r| fits(r, p.c_in)) {
+        Some(r) if r * tw >= WINO_MIN_TB || r == th => (r, p.c_in),
+        // Blocks of all input channels would be too small (14×14 planes of 256 channels):
+        // the largest blocks instead, in chunks of input channels (whole vectors of them).
+        _ => {
+            let kc = (WINO_V / (16 * wino_ldt(most * tw))) / 16 * 16;
+            (kc >= 16).then_some((most, kc.min(p.c_in)))?
+        }
+    };
+    let mb = (WINO_U / (16 * kc)).min(WINO_MB).min(p.c_out);
     (mb >= 1 && (rows * tw >= WINO_MIN_TB || rows == th)).then_some(Wino {
         th,
         tw,
         rows,
         ldt: wino_ldt(rows * tw),
         mb,
+        kc,
     })
 }
 
@@ -1038,19 +1051,28 @@ const WINO_G: [[f32; 3]; 4] = [
     [0.0, 0.0, 1.0],
 ];
 
-/// Transforms the 3×3 kernels of output channels `o0..o0 + mb` into `u`: position `ξ` of
-/// channel pair `(o, ci)` lands at `u[(ξ·mb + o − o0)·c_in + ci]`, so that each position is a
-/// row-major `mb × c_in` matrix (`G g Gᵀ`). Each kernel's 16 positions are one vector of
+/// Transforms the 3×3 kernels of output channels `o0..o0 + mb` and input channels
+/// `ci0..ci0 + ci_n` into `u`: position `ξ` of channel pair `(o, ci)` lands at
+/// `u[(ξ·mb + o − o0)·ci_n + ci − ci0]`, so that each position is a row-major `mb × ci_n`
+/// matrix (`G g Gᵀ`). Each kernel's 16 positions are one vector of
 /// products with the coefficients; sixteen input channels' vectors are then transposed, so that
 /// each position's sixteen channels are stored at once.
 #[inline(never)]
-fn wino_weights<I: super::x86::Isa>(p: &Conv2d, w: &[f32], o0: usize, mb: usize, u: &mut [f32]) {
+#[allow(clippy::too_many_arguments)]
+fn wino_weights<I: super::x86::Isa>(
+    p: &Conv2d,
+    w: &[f32],
+    o0: usize,
+    mb: usize,
+    ci0: usize,
+    ci_n: usize,
+    u: &mut [f32],
+) {
     let coef: [[f32; 16]; 9] = core::array::from_fn(|t| {
         core::array::from_fn(|xi| WINO_G[xi / 4][t / 3] * WINO_G[xi % 4][t % 3])
     });
-    let ci_n = p.c_in;
     for o in 0..mb {
-        let wo = &w[(o0 + o) * ci_n * 9..][..ci_n * 9];
+        let wo = &w[((o0 + o) * p.c_in + ci0) * 9..][..ci_n * 9];
         let mut c0 = 0;
         while c0 < ci_n {
             let n = 16.min(ci_n - c0);
@@ -1076,21 +1098,28 @@ fn wino_weights<I: super::x86::Isa>(p: &Conv2d, w: &[f32], o0: usize, mb: usize,
 }
 
 /// Transforms the input tiles of tile rows `ty0..ty0 + wg.rows` (clipped to the plane's) of
-/// one image's planes `x` into `v`: position `ξ` of channel `ci`, tile `j` (counted from the
-/// block's first) at `v[(ξ·c_in + ci)·ldt + j]` (`Bᵀ d B`, Bᵀ's rows (1,0,−1,0), (0,1,1,0),
+/// one image's channels `ci0..ci0 + ci_n` of `x` into `v`: position `ξ` of channel `ci`, tile
+/// `j` (counted from the block's first) at `v[(ξ·ci_n + ci − ci0)·ldt + j]` (`Bᵀ d B`, Bᵀ's rows (1,0,−1,0), (0,1,1,0),
 /// (0,−1,1,0), (0,1,0,−1)). Sixteen tiles of a tile row at a time, in lanes.
 // Lane loops index several arrays by lane, which is what lets them vectorize.
 #[allow(clippy::needless_range_loop)]
 #[inline(never)]
-fn wino_input(p: &Conv2d, wg: &Wino, x: &[f32], ty0: usize, v: &mut [f32]) {
+fn wino_input(
+    p: &Conv2d,
+    wg: &Wino,
+    x: &[f32],
+    ty0: usize,
+    (ci0, ci_n): (usize, usize),
+    v: &mut [f32],
+) {
     let (hw, ldt) = (p.h * p.w, wg.ldt);
     // A padded input row: column `c` holds input column `c − pad`; room for 16 more tiles
     // past the last so that every lane group reads a whole 34 floats.
     let width = 2 * (wg.tw.div_ceil(16) * 16) + 2;
     let mut rows = [[0f32; 2 * WINO_TB + 2]; 4];
     let ty_end = (ty0 + wg.rows).min(wg.th);
-    for ci in 0..p.c_in {
-        let plane = &x[ci * hw..][..hw];
+    for ci in 0..ci_n {
+        let plane = &x[(ci0 + ci) * hw..][..hw];
         for ty in ty0..ty_end {
             for (r, row) in rows.iter_mut().enumerate() {
                 let row = &mut row[..width];
@@ -1133,7 +1162,7 @@ fn wino_input(p: &Conv2d, wg: &Wino, x: &[f32], ty0: usize, v: &mut [f32]) {
                 // tiles, stored later, or on the row's spare 16 (`Wino::ldt`).
                 let j = (ty - ty0) * wg.tw + tx0;
                 for (xi, row) in out.iter().enumerate() {
-                    v[(xi * p.c_in + ci) * ldt + j..][..16].copy_from_slice(row);
+                    v[(xi * ci_n + ci) * ldt + j..][..16].copy_from_slice(row);
                 }
                 tx0 += n;
             }
@@ -1141,9 +1170,34 @@ fn wino_input(p: &Conv2d, wg: &Wino, x: &[f32], ty0: usize, v: &mut [f32]) {
     }
 }
 
+/// Where a Winograd task writes its outputs: a block of columns (pixels) of every output
+/// channel, or whole planes of the output channels from `first`.
+enum WinoSink<'b, 'a> {
+    Cols(&'b mut super::par::ColBlock<'a>),
+    Planes {
+        y: &'b mut [f32],
+        first: usize,
+        ohw: usize,
+    },
+}
+
+impl WinoSink<'_, '_> {
+    /// The sink's part of output channel `o`, and the pixel its element 0 is.
+    fn row(&mut self, o: usize) -> (&mut [f32], usize) {
+        match self {
+            WinoSink::Cols(block) => {
+                let start = block.start();
+                (block.row(o), start)
+            }
+            WinoSink::Planes { y, first, ohw } => (&mut y[(o - *first) * *ohw..][..*ohw], 0),
+        }
+    }
+}
+
 /// Turns the GEMM results `m` of output channels `o0..o0 + mb` and the block's tiles (tile
-/// rows from `ty0`) into outputs (`Aᵀ m A`, Aᵀ's rows (1,1,1,0), (0,1,−1,−1)), adds the bias,
-/// applies `clamp` and writes them into `block`, whose column 0 is the image's pixel 0.
+/// rows from `ty0`) into outputs (`Aᵀ m A`, Aᵀ's rows (1,1,1,0), (0,1,−1,−1)) in `sink`: for
+/// the `first` chunk of input channels stored with
+/// the bias, for later ones added to what is there; after the `last`, clamped by `clamp`.
 // Lane loops index several arrays by lane, which is what lets them vectorize.
 #[allow(clippy::needless_range_loop)]
 #[allow(clippy::too_many_arguments)]
@@ -1157,15 +1211,25 @@ fn wino_output(
     bias: Option<&[f32]>,
     clamp: Option<(f32, f32)>,
     ty0: usize,
-    block: &mut super::par::ColBlock<'_>,
+    (first, last): (bool, bool),
+    sink: &mut WinoSink<'_, '_>,
 ) {
     let ldt = wg.ldt;
     let ty_end = (ty0 + wg.rows).min(wg.th);
-    let (lo, hi) = clamp.unwrap_or((f32::NEG_INFINITY, f32::INFINITY));
-    let start = block.start();
+    let whole = clamp.unwrap_or((f32::NEG_INFINITY, f32::INFINITY));
+    // Clamped here only when this pass is the whole sum; otherwise after adding the last.
+    let (lo, hi) = if first && last {
+        whole
+    } else {
+        (f32::NEG_INFINITY, f32::INFINITY)
+    };
     for o in 0..mb {
-        let b = bias.map_or(0.0, |bv| bv[o0 + o]);
-        let out = block.row(o0 + o);
+        let b = if first {
+            bias.map_or(0.0, |bv| bv[o0 + o])
+        } else {
+            0.0
+        };
+        let (out, start) = sink.row(o0 + o);
         for ty in ty0..ty_end {
             // The tile row's two output rows, and room for the last group's spare lanes.
             let mut rows = [[0f32; 2 * WINO_TB + 32]; 2];
@@ -1200,7 +1264,19 @@ fn wino_output(
                 let oy = 2 * ty + a;
                 if oy < p.oh {
                     let at = oy * p.ow - start;
-                    out[at..at + p.ow].copy_from_slice(&yr[..p.ow]);
+                    let dst = &mut out[at..at + p.ow];
+                    if first {
+                        dst.copy_from_slice(&yr[..p.ow]);
+                    } else {
+                        for (d, v) in dst.iter_mut().zip(yr) {
+                            *d += v;
+                        }
+                        if last {
+                            for d in dst.iter_mut() {
+                                *d = clamp_one(*d, whole.0, whole.1);
+                            }
+                        }
+                    }
                 }
             }
         }
@@ -1218,10 +1294,89 @@ fn clamp_one(v: f32, lo: f32, hi: f32) -> f32 {
     }
 }
 
+/// One Winograd task: tile rows `ty_first..ty_last` of output channels `co.0..co.1` of one
+/// image (`xb`), into `sink`.
+#[allow(clippy::too_many_arguments)]
+fn wino_task<I: super::x86::Isa>(
+    p: &Conv2d,
+    wg: &Wino,
+    xb: &[f32],
+    w: &[f32],
+    bias: Option<&[f32]>,
+    clamp: Option<(f32, f32)>,
+    (ty_first, ty_last): (usize, usize),
+    co: (usize, usize),
+    sink: &mut WinoSink<'_, '_>,
+) {
+    // When every output channel's transformed kernels fit the buffer (64 channels in and
+    // out), they are transformed once per task, not once per block of tile rows: the repeated
+    // transforms were 6% of resnet18's time.
+    let chunks = p.c_in.div_ceil(wg.kc);
+    let all_u = chunks == 1 && 16 * (co.1 - co.0) * p.c_in <= WINO_U;
+    let (nv, nu, nm) = (
+        16 * wg.kc * wg.ldt,
+        16 * if all_u { co.1 - co.0 } else { wg.mb } * wg.kc,
+        16 * wg.mb * wg.ldt,
+    );
+    super::x86::with_zeroed_parts([nv, nu, nm], |[v, u, m]| {
+        if all_u {
+            let mut o0 = co.0;
+            while o0 < co.1 {
+                let mb = wg.mb.min(co.1 - o0);
+                let at = &mut u[16 * (o0 - co.0) * p.c_in..];
+                wino_weights::<I>(p, w, o0, mb, 0, p.c_in, at);
+                o0 += mb;
+            }
+        }
+        let mut ty0 = ty_first;
+        while ty0 < ty_last {
+            let rows = wg.rows.min(ty_last - ty0);
+            let tiles = rows * wg.tw;
+            let wb = Wino { rows, ..*wg };
+            for chunk in 0..chunks {
+                let (ci0, kn) = (chunk * wg.kc, wg.kc.min(p.c_in - chunk * wg.kc));
+                wino_input(p, &wb, xb, ty0, (ci0, kn), v);
+                let pass = (chunk == 0, chunk + 1 == chunks);
+                let mut o0 = co.0;
+                while o0 < co.1 {
+                    let mb = wg.mb.min(co.1 - o0);
+                    let u = if all_u {
+                        &u[16 * (o0 - co.0) * p.c_in..]
+                    } else {
+                        wino_weights::<I>(p, w, o0, mb, ci0, kn, u);
+                        &u[..]
+                    };
+                    for xi in 0..16 {
+                        let gm = super::x86::Gemm {
+                            m: mb,
+                            n: tiles,
+                            k: kn,
+                            a: &u[xi * mb * kn..][..mb * kn],
+                            lda: kn,
+                            b: &v[xi * kn * wg.ldt..][..(kn - 1) * wg.ldt + tiles],
+                            ldb: wg.ldt,
+                            ldc: wg.ldt,
+                            init: super::x86::Init::Zero,
+                            clamp: None,
+                            dots: 0,
+                        };
+                        let mx = &mut m[xi * mb * wg.ldt..][..(mb - 1) * wg.ldt + tiles];
+                        super::x86::gemm::<I>(&gm, mx);
+                    }
+                    wino_output(p, &wb, m, o0, mb, bias, clamp, ty0, pass, sink);
+                    o0 += mb;
+                }
+            }
+            ty0 += rows;
+        }
+    });
+}
+
 /// 3×3 stride-1 convolution by Winograd's F(2×2, 3×3): each 4×4 input tile and each kernel is
 /// transformed so that 2×2 outputs take 16 multiply-adds per channel pair instead of 36, as 16
-/// GEMMs (one per position) of the transformed kernels times the transformed tiles. Blocks of
-/// tile rows go to the threads; each block's results never depend on the split.
+/// GEMMs (one per position) of the transformed kernels times the transformed tiles. Threads
+/// take shares of tile rows, or of output channels when the plane is one block; an output's
+/// value never depends on the split.
 fn winograd_simd<I: super::x86::Isa>(
     p: &Conv2d,
     x: &[f32],
@@ -1236,76 +1391,51 @@ fn winograd_simd<I: super::x86::Isa>(
     let (chw, ohw) = (p.c_in * p.h * p.w, p.oh * p.ow);
     let fmas = 16 * p.c_out * p.c_in * wg.th * wg.tw;
     let tasks = max_blocks(super::par::threads(), 1)
-        .min(wg.th)
         .min(fmas / MIN_TASK_FMAS)
         .max(1);
-    // Each task takes an equal share of whole tile rows (its columns start and end on a tile
-    // row's first output row) and cuts it into blocks of at most `wg.rows`. Whole blocks per
-    // task left 4 blocks to one thread and 3 to the other on 56×56 planes. A tile's outputs do
-    // not depend on the block it falls in: each GEMM sums over all input channels in order.
-    let per_task = wg.th.div_ceil(tasks) * 2 * p.ow;
     for b in 0..p.n {
         let xb = &x[b * chw..][..chw];
         let yb = &mut y[b * p.c_out * ohw..][..p.c_out * ohw];
+        if wg.rows >= wg.th && tasks > 1 {
+            // The plane is one block (14×14): shares of its tile rows would make the GEMMs
+            // narrower, so the threads take shares of the output channels, each transforming
+            // the whole input (at two threads, 1.08-1.15 of the im2col path's time split by
+            // tile rows).
+            let chans = super::par::tile_rows(p.c_out, 6, tasks);
+            super::par::for_each_chunk_mut(yb, chans * ohw, &|i, yc| {
+                let first = i * chans;
+                let co = (first, first + yc.len() / ohw);
+                let mut sink = WinoSink::Planes { y: yc, first, ohw };
+                wino_task::<I>(p, &wg, xb, w, bias, clamp, (0, wg.th), co, &mut sink);
+                let WinoSink::Planes { y: yc, .. } = sink else {
+                    unreachable!()
+                };
+                rest.apply_slice(yc);
+            });
+            continue;
+        }
+        // Each task takes an equal share of whole tile rows (its columns start and end on a
+        // tile row's first output row) and cuts it into blocks of at most `wg.rows`. Whole
+        // blocks per task left 4 blocks to one thread and 3 to the other on 56×56 planes. A
+        // tile's outputs do not depend on the block it falls in: each GEMM sums over all input
+        // channels in order.
+        let per_task = wg.th.div_ceil(tasks.min(wg.th)) * 2 * p.ow;
         super::par::for_each_col_block_mut(yb, ohw, per_task, &|_, block| {
             let ty_first = block.start() / (2 * p.ow);
             let ty_last = block.end().div_ceil(2 * p.ow).min(wg.th);
-            // When every output channel's transformed kernels fit the buffer (64 channels in
-            // and out), they are transformed once per task, not once per block of tile rows:
-            // the repeated transforms were 6% of resnet18's time.
-            let all_u = 16 * p.c_out * p.c_in <= WINO_U;
-            let (nv, nu, nm) = (
-                16 * p.c_in * wg.ldt,
-                16 * if all_u { p.c_out } else { wg.mb } * p.c_in,
-                16 * wg.mb * wg.ldt,
+            let co = (0, p.c_out);
+            let mut sink = WinoSink::Cols(block);
+            wino_task::<I>(
+                p,
+                &wg,
+                xb,
+                w,
+                bias,
+                clamp,
+                (ty_first, ty_last),
+                co,
+                &mut sink,
             );
-            super::x86::with_zeroed_parts([nv, nu, nm], |[v, u, m]| {
-                if all_u {
-                    let mut o0 = 0;
-                    while o0 < p.c_out {
-                        let mb = wg.mb.min(p.c_out - o0);
-                        wino_weights::<I>(p, w, o0, mb, &mut u[16 * o0 * p.c_in..]);
-                        o0 += mb;
-                    }
-                }
-                let mut ty0 = ty_first;
-                while ty0 < ty_last {
-                    let rows = wg.rows.min(ty_last - ty0);
-                    let tiles = rows * wg.tw;
-                    let wb = Wino { rows, ..wg };
-                    wino_input(p, &wb, xb, ty0, v);
-                    let mut o0 = 0;
-                    while o0 < p.c_out {
-                        let mb = wg.mb.min(p.c_out - o0);
-                        let u = if all_u {
-                            &u[16 * o0 * p.c_in..]
-                        } else {
-                            wino_weights::<I>(p, w, o0, mb, u);
-                            &u[..]
-                        };
-                        for xi in 0..16 {
-                            let gm = super::x86::Gemm {
-                                m: mb,
-                                n: tiles,
-                                k: p.c_in,
-                                a: &u[xi * mb * p.c_in..][..mb * p.c_in],
-                                lda: p.c_in,
-                                b: &v[xi * p.c_in * wg.ldt..][..(p.c_in - 1) * wg.ldt + tiles],
-                                ldb: wg.ldt,
-                                ldc: wg.ldt,
-                                init: super::x86::Init::Zero,
-                                clamp: None,
-                                dots: 0,
-                            };
-                            let mx = &mut m[xi * mb * wg.ldt..][..(mb - 1) * wg.ldt + tiles];
-                            super::x86::gemm::<I>(&gm, mx);
-                        }
-                        wino_output(p, &wb, m, o0, mb, bias, clamp, ty0, block);
-                        o0 += mb;
-                    }
-                    ty0 += rows;
-                }
-            });
             for r in 0..p.c_out {
                 rest.apply_slice(block.row(r));
             }
@@ -1314,8 +1444,9 @@ fn winograd_simd<I: super::x86::Isa>(
 }
 
 /// 3×3 kernels at stride 1, dilation 1, one group, padding at most 2, at least 8 input and
-/// output channels and 8×8 outputs (smaller ones gain too little over the transforms), whose
-/// blocks fit the buffers; the caller also checks the extension.
+/// output channels and 10×10 outputs (on 7×7 planes, 16 tiles make GEMMs one vector wide, which
+/// gain too little over the transforms), whose blocks fit the buffers; the caller also checks
+/// the extension.
 fn winograd_simd_accepts(p: &Conv2d) -> bool {
     p.valid()
         && p.groups == 1
@@ -1326,8 +1457,8 @@ fn winograd_simd_accepts(p: &Conv2d) -> bool {
         && p.pad[1] <= 2
         && p.c_in >= 8
         && p.c_out >= 8
-        && p.oh >= 8
-        && p.ow >= 8
+        && p.oh >= 10
+        && p.ow >= 10
         && wino_of(p).is_some()
 }
 //@end
@@ -1393,10 +1524,13 @@ pub fn winograd_avx2_accepts(p: &Conv2d) -> bool {
 /// and `split_row` inlined), 11,375 bytes, plus the chunk splitting of `par` it uses
 /// (`for_each_chunk_mut`, `for_each_block`, `tile_rows`, `block_width` and what they call),
 /// 4,553 bytes. The `winograd_` variants the same way (with `-C symbol-mangling-version=v0` to
-/// tell their two instances apart): each its own function, `_accepts` and closure, its GEMM
-/// (`drive_zmm` and `zmm::tile_any`; `ymm::gemm` and `ymm::tile_ragged`), plus the code both
-/// share (`wino_of`, the three transforms, `winograd_simd_accepts`, `Gemm`'s bound checks and
-/// the column-block splitting of `par`), 15,970 bytes.
+/// tell their two instances apart): each its own function, `_accepts`, closures, `wino_task`
+/// and `wino_weights` instances, its `weigh16` and `transpose16`, its GEMM (`drive_zmm`,
+/// `zmm::tile_any` and `zmm::dot_any`; `ymm::gemm` and `ymm::tile_ragged`), plus the code both
+/// share (`wino_of`, the input and output transforms, `winograd_simd_accepts`, `Gemm`'s bound
+/// checks and the chunk and column-block splitting of `par`), 17,121 bytes. The dot-product
+/// columns of the AVX-512 GEMM (`zmm::dot_any`, 7,421 bytes, and 1,431 more in `drive_zmm`)
+/// were added to `pointwise_avx512` and `im2col_avx512`.
 pub const VARIANTS: &[super::meta::KernelInfo] = &[
     super::meta::KernelInfo {
         name: "conv.generic",
@@ -1468,9 +1602,9 @@ pub const VARIANTS: &[super::meta::KernelInfo] = &[
         family: "conv",
         dtypes: &["f32"],
         isa: &["avx2", "fma"],
-        shape: "3x3 kernel, stride 1, groups 1, at least 8 channels in and out and 8x8 outputs (Winograd F(2x2,3x3), AVX2 GEMMs)",
+        shape: "3x3 kernel, stride 1, groups 1, at least 8 channels in and out and 10x10 outputs (Winograd F(2x2,3x3), AVX2 GEMMs)",
         speed: 6,
-        code_bytes: 51992,
+        code_bytes: 60361,
     },
     super::meta::KernelInfo {
         name: "conv.pointwise_avx2",
@@ -1488,16 +1622,16 @@ pub const VARIANTS: &[super::meta::KernelInfo] = &[
         isa: &["avx512f", "fma"],
         shape: "any (im2col panels times the weights, AVX-512 GEMM)",
         speed: 7,
-        code_bytes: 33677,
+        code_bytes: 42529,
     },
     super::meta::KernelInfo {
         name: "conv.winograd_avx512",
         family: "conv",
         dtypes: &["f32"],
         isa: &["avx512f", "fma"],
-        shape: "3x3 kernel, stride 1, groups 1, at least 8 channels in and out and 8x8 outputs (Winograd F(2x2,3x3), AVX-512 GEMMs)",
+        shape: "3x3 kernel, stride 1, groups 1, at least 8 channels in and out and 10x10 outputs (Winograd F(2x2,3x3), AVX-512 GEMMs)",
         speed: 8,
-        code_bytes: 36681,
+        code_bytes: 52680,
     },
     super::meta::KernelInfo {
         name: "conv.depthwise_avx512",
@@ -1515,7 +1649,7 @@ pub const VARIANTS: &[super::meta::KernelInfo] = &[
         isa: &["avx512f", "fma"],
         shape: "1x1 kernel, stride 1, no padding, groups 1",
         speed: 9,
-        code_bytes: 28021,
+        code_bytes: 36873,
     },
 ];
 //@end

@@ -1,5 +1,5 @@
-//! Threaded kernels equal single-thread ones bit for bit. Invariant: splitting the AVX-512 conv
-//! variants (by blocks of output channels, pixels or rows), one-row products, same-shape
+//! Threaded kernels equal single-thread ones bit for bit. Invariant: splitting the SIMD conv
+//! variants (by blocks of output channels, pixels, rows or tile rows), one-row products, same-shape
 //! element-wise ops and poolings never changes a result, because every output element is still
 //! computed in the same order by the same code.
 
@@ -85,6 +85,7 @@ fn threaded_convs_equal_single_thread_bit_for_bit() {
                 conv::pointwise_avx512,
                 conv::im2col_avx512,
                 conv::depthwise_avx512,
+                conv::winograd_avx512,
             ],
             "avx512",
         );
@@ -95,14 +96,16 @@ fn threaded_convs_equal_single_thread_bit_for_bit() {
                 conv::pointwise_avx2,
                 conv::im2col_avx2,
                 conv::depthwise_avx2,
+                conv::winograd_avx2,
             ],
             "avx2",
         );
     }
 }
 
-/// Runs every split case through one extension's pointwise, im2col and depthwise variants.
-fn threaded_convs_match([pointwise, im2col, depthwise]: [Variant; 3], isa: &str) {
+/// Runs every split case through one extension's pointwise, im2col, depthwise and Winograd
+/// variants.
+fn threaded_convs_match([pointwise, im2col, depthwise, winograd]: [Variant; 4], isa: &str) {
     let relu6 = Act::Clamp { min: 0.0, max: 6.0 };
     let cases: Vec<(Variant, Conv2d, Act, &str)> = vec![
         (pointwise, shape(2, 32, 38, 20, 1, 1, 1), relu6, "pointwise"),
@@ -181,6 +184,24 @@ fn threaded_convs_match([pointwise, im2col, depthwise]: [Variant; 3], isa: &str)
             shape(1, 16, 24, 28, 3, 1, 1),
             Act::Silu,
             "im2col, unfused activation",
+        ),
+        (
+            winograd,
+            shape(1, 64, 64, 56, 3, 1, 1),
+            relu6,
+            "winograd by tile rows",
+        ),
+        (
+            winograd,
+            shape(2, 256, 70, 14, 3, 1, 1),
+            Act::Relu,
+            "winograd by output channels, chunks of input channels",
+        ),
+        (
+            winograd,
+            shape(1, 24, 40, 33, 3, 1, 1),
+            Act::Hardswish,
+            "winograd, odd plane, unfused activation",
         ),
     ];
     for (f, p, act, name) in cases {
