@@ -191,6 +191,35 @@ fn conv_out(size: usize, k: usize, s: usize, pad: usize, dil: usize) -> Option<u
     (size + 2 * pad >= span).then(|| (size + 2 * pad - span) / s + 1)
 }
 
+/// A 2-d 3×3 convolution with one group, dilation 1 and equal strides, or None when the kernel
+/// does not fit the padded input.
+fn square3(
+    n: usize,
+    [c_in, c_out]: [usize; 2],
+    [h, w]: [usize; 2],
+    stride: usize,
+    pad: [usize; 2],
+) -> Option<(Conv2d, bool)> {
+    let oh = conv_out(h, 3, stride, pad[0], 1)?;
+    let ow = conv_out(w, 3, stride, pad[1], 1)?;
+    let p = Conv2d {
+        n,
+        c_in,
+        h,
+        w,
+        c_out,
+        kh: 3,
+        kw: 3,
+        stride: [stride, stride],
+        pad,
+        dil: [1, 1],
+        groups: 1,
+        oh,
+        ow,
+    };
+    Some((p, false))
+}
+
 /// A random convolution of the kind `kind` (0 general, 1 depthwise, 2 pointwise, 3 a stem:
 /// 3×3 at stride 2 over 1 to 4 channels, wide enough for several column vectors, 4 a 3×3
 /// stride-1 convolution with enough channels and outputs for the Winograd variants: several
@@ -207,50 +236,19 @@ fn random_conv(r: &mut Rng, kind: usize) -> Option<(Conv2d, bool)> {
             (r.range(6, 40), r.range(6, 70))
         };
         let pad = [r.range(0, 2), r.range(0, 2)];
-        let oh = conv_out(h, 3, 1, pad[0], 1)?;
-        let ow = conv_out(w, 3, 1, pad[1], 1)?;
-        let p = Conv2d {
-            n: r.range(1, 2),
-            c_in: if deep {
-                r.range(150, 260)
-            } else {
-                r.range(8, 40)
-            },
-            h,
-            w,
-            c_out: r.range(8, 60),
-            kh: 3,
-            kw: 3,
-            stride: [1, 1],
-            pad,
-            dil: [1, 1],
-            groups: 1,
-            oh,
-            ow,
+        let c_in = if deep {
+            r.range(150, 260)
+        } else {
+            r.range(8, 40)
         };
-        return Some((p, false));
+        let c_out = r.range(8, 60);
+        return square3(r.range(1, 2), [c_in, c_out], [h, w], 1, pad);
     }
     if kind == 3 {
         let (h, w) = (r.range(3, 40), r.range(3, 70));
         let pad = [r.range(0, 1), r.range(0, 1)];
-        let oh = conv_out(h, 3, 2, pad[0], 1)?;
-        let ow = conv_out(w, 3, 2, pad[1], 1)?;
-        let p = Conv2d {
-            n: r.range(1, 2),
-            c_in: r.range(1, 4),
-            h,
-            w,
-            c_out: r.range(1, 13),
-            kh: 3,
-            kw: 3,
-            stride: [2, 2],
-            pad,
-            dil: [1, 1],
-            groups: 1,
-            oh,
-            ow,
-        };
-        return Some((p, false));
+        let (c_in, c_out) = (r.range(1, 4), r.range(1, 13));
+        return square3(r.range(1, 2), [c_in, c_out], [h, w], 2, pad);
     }
     let one_d = kind != 2 && r.next().is_multiple_of(4);
     let groups = match kind {
