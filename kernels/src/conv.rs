@@ -1076,11 +1076,12 @@ fn wino_weights<I: super::x86::Isa>(
         let mut c0 = 0;
         while c0 < ci_n {
             let n = 16.min(ci_n - c0);
-            // s[channel][ξ], zero for the channels past the last.
+            // The channels' kernels, zero past the last channel.
             let mut kk = [[0f32; 9]; 16];
             for (k, src) in kk.iter_mut().zip(wo[c0 * 9..(c0 + n) * 9].chunks_exact(9)) {
                 k.copy_from_slice(src);
             }
+            // s[ξ][channel] after `weigh16`.
             let mut s = [[0f32; 16]; 16];
             super::x86::weigh16::<I>(&kk, &coef, &mut s);
             for (xi, row) in s.iter().enumerate() {
@@ -1113,25 +1114,24 @@ fn wino_input(
     v: &mut [f32],
 ) {
     let (hw, ldt) = (p.h * p.w, wg.ldt);
-    // A padded input row: column `c` holds input column `c − pad`; room for 16 more tiles
-    // past the last so that every lane group reads a whole 34 floats.
-    let width = 2 * (wg.tw.div_ceil(16) * 16) + 2;
+    // A padded input row: column `c` holds input column `c − pad`. Lane groups read whole 34
+    // floats, up to column `2·tw` rounded up to 32, plus 2, inside the array (`tw ≤ WINO_TB`).
+    // The borders are zero from the start and only the interior `pad..pad + w` is ever
+    // written (`2·tw ≥ ow = w + 2·pad − 2`, so the interior ends before the last column read).
     let mut rows = [[0f32; 2 * WINO_TB + 2]; 4];
+    let inner = p.pad[1]..p.pad[1] + p.w;
     let ty_end = (ty0 + wg.rows).min(wg.th);
     for ci in 0..ci_n {
         let plane = &x[(ci0 + ci) * hw..][..hw];
         for ty in ty0..ty_end {
             for (r, row) in rows.iter_mut().enumerate() {
-                let row = &mut row[..width];
-                row.fill(0.0);
+                let row = &mut row[inner.clone()];
                 let iy = (2 * ty + r) as isize - p.pad[0] as isize;
                 if iy < 0 || iy >= p.h as isize {
-                    continue;
+                    row.fill(0.0);
+                } else {
+                    row.copy_from_slice(&plane[iy as usize * p.w..][..p.w]);
                 }
-                let src = &plane[iy as usize * p.w..][..p.w];
-                // Input column `ix` goes to `ix + pad`, as far as the row has room.
-                let n = p.w.min(width - p.pad[1]);
-                row[p.pad[1]..p.pad[1] + n].copy_from_slice(&src[..n]);
             }
             let mut tx0 = 0;
             while tx0 < wg.tw {
@@ -1196,8 +1196,9 @@ impl WinoSink<'_, '_> {
 
 /// Turns the GEMM results `m` of output channels `o0..o0 + mb` and the block's tiles (tile
 /// rows from `ty0`) into outputs (`Aᵀ m A`, Aᵀ's rows (1,1,1,0), (0,1,−1,−1)) in `sink`: for
-/// the `first` chunk of input channels stored with
-/// the bias, for later ones added to what is there; after the `last`, clamped by `clamp`.
+/// the `first` chunk of input channels stored with the bias and clamped by `clamp`, for later
+/// ones added to what is there (the caller then passes no clamp and applies the activation
+/// once all chunks are in).
 // Lane loops index several arrays by lane, which is what lets them vectorize.
 #[allow(clippy::needless_range_loop)]
 #[allow(clippy::too_many_arguments)]
@@ -1211,18 +1212,12 @@ fn wino_output(
     bias: Option<&[f32]>,
     clamp: Option<(f32, f32)>,
     ty0: usize,
-    (first, last): (bool, bool),
+    first: bool,
     sink: &mut WinoSink<'_, '_>,
 ) {
     let ldt = wg.ldt;
     let ty_end = (ty0 + wg.rows).min(wg.th);
-    let whole = clamp.unwrap_or((f32::NEG_INFINITY, f32::INFINITY));
-    // Clamped here only when this pass is the whole sum; otherwise after adding the last.
-    let (lo, hi) = if first && last {
-        whole
-    } else {
-        (f32::NEG_INFINITY, f32::INFINITY)
-    };
+    let clamp = clamp.map(|(min, max)| Act::Clamp { min, max });
     for o in 0..mb {
         let b = if first {
             bias.map_or(0.0, |bv| bv[o0 + o])
@@ -1254,8 +1249,8 @@ fn wino_output(
                         q[1][c] = e(1, c) - e(2, c) - e(3, c);
                     }
                     for (r, yr) in q.iter().zip([&mut *y0, &mut *y1]) {
-                        yr[2 * l] = clamp_one(b + r[0] + r[1] + r[2], lo, hi);
-                        yr[2 * l + 1] = clamp_one(b + r[1] - r[2] - r[3], lo, hi);
+                        yr[2 * l] = b + r[0] + r[1] + r[2];
+                        yr[2 * l + 1] = b + r[1] - r[2] - r[3];
                     }
                 }
                 tx0 += 16;
@@ -1271,26 +1266,13 @@ fn wino_output(
                         for (d, v) in dst.iter_mut().zip(yr) {
                             *d += v;
                         }
-                        if last {
-                            for d in dst.iter_mut() {
-                                *d = clamp_one(*d, whole.0, whole.1);
-                            }
-                        }
+                    }
+                    if let Some(c) = clamp {
+                        c.apply_slice(dst);
                     }
                 }
             }
         }
-    }
-}
-
-/// `Act::Clamp`'s rule for one value: NaN passes through, `min > max` gives `max`.
-#[inline(always)]
-fn clamp_one(v: f32, lo: f32, hi: f32) -> f32 {
-    let v = if v < lo { lo } else { v };
-    if v > hi {
-        hi
-    } else {
-        v
     }
 }
 
@@ -1336,7 +1318,6 @@ fn wino_task<I: super::x86::Isa>(
             for chunk in 0..chunks {
                 let (ci0, kn) = (chunk * wg.kc, wg.kc.min(p.c_in - chunk * wg.kc));
                 wino_input(p, &wb, xb, ty0, (ci0, kn), v);
-                let pass = (chunk == 0, chunk + 1 == chunks);
                 let mut o0 = co.0;
                 while o0 < co.1 {
                     let mb = wg.mb.min(co.1 - o0);
@@ -1363,7 +1344,7 @@ fn wino_task<I: super::x86::Isa>(
                         let mx = &mut m[xi * mb * wg.ldt..][..(mb - 1) * wg.ldt + tiles];
                         super::x86::gemm::<I>(&gm, mx);
                     }
-                    wino_output(p, &wb, m, o0, mb, bias, clamp, ty0, pass, sink);
+                    wino_output(p, &wb, m, o0, mb, bias, clamp, ty0, chunk == 0, sink);
                     o0 += mb;
                 }
             }
@@ -1387,7 +1368,13 @@ fn winograd_simd<I: super::x86::Isa>(
 ) {
     p.check_lens(x, w, bias, y);
     let wg = wino_of(p).expect("winograd_simd: shape not accepted");
-    let (clamp, rest) = fused_clamp(act);
+    // In chunks of input channels an output is complete only after the last chunk, so the
+    // whole activation runs then, over the stored outputs.
+    let (clamp, rest) = if wg.kc < p.c_in {
+        (None, act)
+    } else {
+        fused_clamp(act)
+    };
     let (chw, ohw) = (p.c_in * p.h * p.w, p.oh * p.ow);
     let fmas = 16 * p.c_out * p.c_in * wg.th * wg.tw;
     let tasks = max_blocks(super::par::threads(), 1)
@@ -1405,11 +1392,12 @@ fn winograd_simd<I: super::x86::Isa>(
             super::par::for_each_chunk_mut(yb, chans * ohw, &|i, yc| {
                 let first = i * chans;
                 let co = (first, first + yc.len() / ohw);
-                let mut sink = WinoSink::Planes { y: yc, first, ohw };
-                wino_task::<I>(p, &wg, xb, w, bias, clamp, (0, wg.th), co, &mut sink);
-                let WinoSink::Planes { y: yc, .. } = sink else {
-                    unreachable!()
+                let mut sink = WinoSink::Planes {
+                    y: &mut *yc,
+                    first,
+                    ohw,
                 };
+                wino_task::<I>(p, &wg, xb, w, bias, clamp, (0, wg.th), co, &mut sink);
                 rest.apply_slice(yc);
             });
             continue;
@@ -1577,8 +1565,9 @@ pub const VARIANTS: &[super::meta::KernelInfo] = &[
         speed: 4,
         code_bytes: 45257,
     },
-    // Above `im2col_avx512`: on a Zen 4 host it took 0.65 of that variant's time on
-    // mobilenet_v2's first layer (259 against 399 µs, per-op medians).
+    // Above `im2col_avx512`: on a Zen 4 host it took 0.55-0.70 of that variant's time on
+    // mobilenet_v2's first layer at one thread (281 against 508 and 259 against 370 µs) and
+    // 0.83 at two (207 against 249 µs), per-op medians in two alternating comparisons.
     super::meta::KernelInfo {
         name: "conv.stem_avx2",
         family: "conv",

@@ -389,38 +389,40 @@ mod pool {
     /// between runs and joined the first convolution of each run late.
     const SPIN_NS: u64 = 500_000;
 
-    /// After this long without a job the worker naps longer between checks.
+    /// After this long without a job the worker naps `LONG_NAP_NS` between checks instead of
+    /// `NAP_NS`: on vit, whose ops never split, 20 µs naps forever made 5 of 8 two-thread
+    /// medians take about 73 instead of 50 µs (1 of 8 at one thread); with the long naps, 3 of
+    /// 10 at either thread count.
     const LONG_IDLE_NS: u64 = 5_000_000;
+    /// The naps, in nanoseconds.
+    const NAP_NS: core::ffi::c_long = 20_000;
+    const LONG_NAP_NS: core::ffi::c_long = 500_000;
 
     /// Waits for a new job: spinning for `SPIN_NS` (the next op of a run follows within
-    /// microseconds), then napping 20 µs between checks, so that an idle worker leaves the
-    /// CPU to the thread running the program. A split does not wait for a napping worker: the
-    /// caller claims the tasks the worker has not.
+    /// microseconds), then napping between checks (`LONG_IDLE_NS`), so that an idle worker
+    /// leaves the CPU to the thread running the program. A split does not wait for a napping
+    /// worker: the caller claims the tasks the worker has not.
     fn idle(done: impl Fn() -> bool) {
-        let nap = super::Timespec {
-            sec: 0,
-            nsec: 20_000,
-        };
-        let long_nap = super::Timespec {
-            sec: 0,
-            nsec: 500_000,
-        };
         let start = super::now_ns();
         let mut spins = 0u32;
         while !done() {
             spins = spins.wrapping_add(1);
             // The clock is read once every 64 spins: it costs more than a pause.
-            if !spins.is_multiple_of(64) || super::now_ns() - start < SPIN_NS {
+            if !spins.is_multiple_of(64) {
                 core::hint::spin_loop();
-            } else {
-                let nap = if super::now_ns() - start < LONG_IDLE_NS {
-                    &nap
-                } else {
-                    &long_nap
-                };
-                // SAFETY: `nap` is a valid timespec; the remaining time is not wanted.
-                unsafe { nanosleep(nap, core::ptr::null_mut()) };
+                continue;
             }
+            let waited = super::now_ns() - start;
+            if waited < SPIN_NS {
+                core::hint::spin_loop();
+                continue;
+            }
+            let nap = super::Timespec {
+                sec: 0,
+                nsec: if waited < LONG_IDLE_NS { NAP_NS } else { LONG_NAP_NS },
+            };
+            // SAFETY: `nap` is a valid timespec; the remaining time is not wanted.
+            unsafe { nanosleep(&nap, core::ptr::null_mut()) };
         }
     }
 
@@ -564,9 +566,9 @@ pub extern "C" fn main(argc: c_int, argv: *const *const c_char) -> c_int {
         let times: &mut [u64] = unsafe {
             core::slice::from_raw_parts_mut(times.as_mut_ptr().cast(), iterations * row)
         };
-        // Nothing is printed until every run is done: a line per run woke `etpkg bench`, which
-        // reads the pipe, and at two threads its reads took the core the worker runs on (a
-        // third of a 50 µs program's time).
+        // Nothing is printed until every run is done, so that `etpkg bench` does not wake to
+        // read the pipe while a run is timed (in `perf` of a two-thread vit run, its pipe
+        // reads and the runner's writes were 7% and 5% of the samples).
         for run in 0..iterations {
             // The run is timed without the observer, whose two clock reads per instruction
             // would otherwise count; the observed run after it gives the per-instruction times.
